@@ -1,0 +1,458 @@
+/**
+ * Pure encode/decode pairs for every TCP frame. Encoders return one small Buffer holding the
+ * frame header and payload; file data is never copied into a frame. Decoders take a complete
+ * payload and return the message or throw a ProtocolError.
+ */
+import {
+  DIGEST_SIZE,
+  DigestAlgorithm,
+  EndStatus,
+  EntryKind,
+  FrameType,
+  GET_FLAGS_MASK,
+  GetFlags,
+  LIST_FLAGS_MASK,
+  Limits,
+  ListFlags,
+  MAGIC,
+  MAX_U64,
+  STAT_FLAGS_MASK,
+  StatFlags,
+  VALIDATOR_SIZE,
+} from './constants.js';
+import { FrameWriter, PayloadReader, utf8Length } from './bytes.js';
+import { ProtocolError } from './errors.js';
+import type {
+  End,
+  ErrorFrame,
+  FileHeader,
+  GetRequest,
+  Hello,
+  ListEntry,
+  ListRequest,
+  ListResult,
+  Message,
+  StatRequest,
+  StatResult,
+  Welcome,
+} from './messages.js';
+
+const ZERO_VALIDATOR = Buffer.alloc(VALIDATOR_SIZE);
+const ZERO_DIGEST = Buffer.alloc(DIGEST_SIZE);
+
+function bad(message: string): never {
+  throw new ProtocolError('FT_ERR_BAD_VALUE', message);
+}
+function checkU(value: number, max: number, field: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > max)
+    bad(`${field} must be an integer in 0..${max}, got ${value}`);
+}
+function checkU64(value: number, field: string): void {
+  checkU(value, MAX_U64, field);
+}
+function checkBytes(b: Uint8Array, size: number, field: string): void {
+  if (b.length !== size) bad(`${field} must be ${size} bytes, got ${b.length}`);
+}
+function measure(s: string, max: number, field: string): number {
+  const n = utf8Length(s);
+  if (n > max) {
+    throw new ProtocolError(
+      field === 'path' ? 'FT_ERR_PATH_TOO_LONG' : 'FT_ERR_BAD_LENGTH',
+      `${field} is ${n} bytes, limit ${max}`,
+    );
+  }
+  return n;
+}
+function checkKind(kind: number, what: string): void {
+  if (kind !== EntryKind.FILE && kind !== EntryKind.DIRECTORY && kind !== EntryKind.OTHER) {
+    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown entry kind ${kind}`);
+  }
+}
+function checkFlags(flags: number, mask: number, what: string): void {
+  if ((flags & ~mask) !== 0) {
+    throw new ProtocolError(
+      'FT_ERR_BAD_FLAGS',
+      `${what}: unknown flag bits 0x${flags.toString(16)}`,
+    );
+  }
+}
+function checkMagic(r: PayloadReader, what: string): void {
+  const m = r.bytes(4);
+  if (!m.equals(MAGIC))
+    throw new ProtocolError('FT_ERR_BAD_MAGIC', `${what}: not an ft peer (bad magic)`);
+}
+
+// HELLO: magic[4] minVersion u16 maxVersion u16 name str16
+export function encodeHello(m: Omit<Hello, 'type'>): Buffer {
+  checkU(m.minVersion, 0xffff, 'minVersion');
+  checkU(m.maxVersion, 0xffff, 'maxVersion');
+  if (m.minVersion > m.maxVersion) bad('minVersion > maxVersion');
+  const n = measure(m.name, Limits.MAX_PEER_NAME_BYTES, 'name');
+  return new FrameWriter(FrameType.HELLO, 4 + 2 + 2 + 2 + n)
+    .bytes(MAGIC)
+    .u16(m.minVersion)
+    .u16(m.maxVersion)
+    .string(m.name, n)
+    .done();
+}
+function decodeHello(r: PayloadReader): Hello {
+  checkMagic(r, 'HELLO');
+  const minVersion = r.u16();
+  const maxVersion = r.u16();
+  if (minVersion > maxVersion)
+    throw new ProtocolError('FT_ERR_BAD_VALUE', 'HELLO: minVersion > maxVersion');
+  const name = r.string('name', Limits.MAX_PEER_NAME_BYTES, 'FT_ERR_BAD_LENGTH');
+  return { type: FrameType.HELLO, minVersion, maxVersion, name };
+}
+
+// WELCOME: magic[4] version u16 maxRequestFrame u32 name str16
+export function encodeWelcome(m: Omit<Welcome, 'type'>): Buffer {
+  checkU(m.version, 0xffff, 'version');
+  checkU(m.maxRequestFrame, 0xffff_ffff, 'maxRequestFrame');
+  const n = measure(m.name, Limits.MAX_PEER_NAME_BYTES, 'name');
+  return new FrameWriter(FrameType.WELCOME, 4 + 2 + 4 + 2 + n)
+    .bytes(MAGIC)
+    .u16(m.version)
+    .u32(m.maxRequestFrame)
+    .string(m.name, n)
+    .done();
+}
+function decodeWelcome(r: PayloadReader): Welcome {
+  checkMagic(r, 'WELCOME');
+  const version = r.u16();
+  const maxRequestFrame = r.u32();
+  const name = r.string('name', Limits.MAX_PEER_NAME_BYTES, 'FT_ERR_BAD_LENGTH');
+  return { type: FrameType.WELCOME, version, maxRequestFrame, name };
+}
+
+// GET: requestId u32 flags u8 offset u64 length u64 validator[16] path str16
+export function encodeGet(m: Omit<GetRequest, 'type'>): Buffer {
+  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  checkU64(m.offset, 'offset');
+  if (m.length !== undefined) checkU64(m.length, 'length');
+  if (m.validator !== undefined) checkBytes(m.validator, VALIDATOR_SIZE, 'validator');
+  const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
+  let flags = 0;
+  if (m.length !== undefined) flags |= GetFlags.HAS_LENGTH;
+  if (m.validator !== undefined) flags |= GetFlags.HAS_VALIDATOR;
+  if (m.wantDigests) flags |= GetFlags.WANT_DIGESTS;
+  return new FrameWriter(FrameType.GET, 4 + 1 + 8 + 8 + VALIDATOR_SIZE + 2 + n)
+    .u32(m.requestId)
+    .u8(flags)
+    .u64(m.offset)
+    .u64(m.length ?? 0)
+    .bytes(m.validator ?? ZERO_VALIDATOR)
+    .string(m.path, n)
+    .done();
+}
+function decodeGet(r: PayloadReader): GetRequest {
+  const requestId = r.u32();
+  const flags = r.u8();
+  checkFlags(flags, GET_FLAGS_MASK, 'GET');
+  const offset = r.u64('offset');
+  const length = r.u64('length');
+  const validator = r.bytes(VALIDATOR_SIZE);
+  const path = r.string('path', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
+  return {
+    type: FrameType.GET,
+    requestId,
+    path,
+    offset,
+    length: flags & GetFlags.HAS_LENGTH ? length : undefined,
+    validator: flags & GetFlags.HAS_VALIDATOR ? validator : undefined,
+    wantDigests: (flags & GetFlags.WANT_DIGESTS) !== 0,
+  };
+}
+
+// STAT: requestId u32 flags u8 path str16
+export function encodeStat(m: Omit<StatRequest, 'type'>): Buffer {
+  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
+  return new FrameWriter(FrameType.STAT, 4 + 1 + 2 + n)
+    .u32(m.requestId)
+    .u8(m.wantDigest ? StatFlags.WANT_DIGEST : 0)
+    .string(m.path, n)
+    .done();
+}
+function decodeStat(r: PayloadReader): StatRequest {
+  const requestId = r.u32();
+  const flags = r.u8();
+  checkFlags(flags, STAT_FLAGS_MASK, 'STAT');
+  const path = r.string('path', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
+  return {
+    type: FrameType.STAT,
+    requestId,
+    path,
+    wantDigest: (flags & StatFlags.WANT_DIGEST) !== 0,
+  };
+}
+
+// LIST: requestId u32 path str16
+export function encodeList(m: Omit<ListRequest, 'type'>): Buffer {
+  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
+  return new FrameWriter(FrameType.LIST, 4 + 2 + n).u32(m.requestId).string(m.path, n).done();
+}
+function decodeList(r: PayloadReader): ListRequest {
+  const requestId = r.u32();
+  const path = r.string('path', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
+  return { type: FrameType.LIST, requestId, path };
+}
+
+function checkDigestInfo(m: { algorithm: number; chunkSize: number; root: Uint8Array }): void {
+  if (m.algorithm !== DigestAlgorithm.NONE && m.algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
+    bad(`unknown digest algorithm ${m.algorithm}`);
+  }
+  checkU(m.chunkSize, 0xffff_ffff, 'chunkSize');
+  checkBytes(m.root, DIGEST_SIZE, 'root digest');
+}
+function readDigestInfo(
+  r: PayloadReader,
+  what: string,
+): { algorithm: DigestAlgorithm; chunkSize: number; root: Buffer } {
+  const algorithm = r.u8();
+  const chunkSize = r.u32();
+  const root = r.bytes(DIGEST_SIZE);
+  if (algorithm === DigestAlgorithm.NONE) return { algorithm, chunkSize, root };
+  if (algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
+    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown digest algorithm ${algorithm}`);
+  }
+  if (chunkSize === 0) throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: chunk size 0`);
+  return { algorithm, chunkSize, root };
+}
+
+// FILE: requestId u32 size u64 offset u64 length u64 mtimeMs u64 validator[16]
+//       algorithm u8 chunkSize u32 root[32] firstChunk u32 chunkCount u32 digests[32*chunkCount]
+export const FILE_FIXED_PAYLOAD = 4 + 8 + 8 + 8 + 8 + VALIDATOR_SIZE + 1 + 4 + DIGEST_SIZE + 4 + 4;
+export function encodeFile(m: Omit<FileHeader, 'type'>): Buffer {
+  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  checkU64(m.size, 'size');
+  checkU64(m.offset, 'offset');
+  checkU64(m.length, 'length');
+  checkU64(m.mtimeMs, 'mtimeMs');
+  if (m.offset + m.length > m.size) bad('offset + length exceeds size');
+  checkBytes(m.validator, VALIDATOR_SIZE, 'validator');
+  checkDigestInfo(m);
+  checkU(m.firstChunk, 0xffff_ffff, 'firstChunk');
+  if (m.chunkDigests.length > Limits.MAX_CHUNKS)
+    bad(`more than ${Limits.MAX_CHUNKS} chunk digests`);
+  const w = new FrameWriter(
+    FrameType.FILE,
+    FILE_FIXED_PAYLOAD + DIGEST_SIZE * m.chunkDigests.length,
+  )
+    .u32(m.requestId)
+    .u64(m.size)
+    .u64(m.offset)
+    .u64(m.length)
+    .u64(m.mtimeMs)
+    .bytes(m.validator)
+    .u8(m.algorithm)
+    .u32(m.chunkSize)
+    .bytes(m.root)
+    .u32(m.firstChunk)
+    .u32(m.chunkDigests.length);
+  for (const d of m.chunkDigests) {
+    checkBytes(d, DIGEST_SIZE, 'chunk digest');
+    w.bytes(d);
+  }
+  return w.done();
+}
+function decodeFile(r: PayloadReader): FileHeader {
+  const requestId = r.u32();
+  const size = r.u64('size');
+  const offset = r.u64('offset');
+  const length = r.u64('length');
+  const mtimeMs = r.u64('mtimeMs');
+  if (offset + length > size)
+    throw new ProtocolError('FT_ERR_BAD_VALUE', 'FILE: offset + length exceeds size');
+  const validator = r.bytes(VALIDATOR_SIZE);
+  const info = readDigestInfo(r, 'FILE');
+  const firstChunk = r.u32();
+  const count = r.u32();
+  if (count > Limits.MAX_CHUNKS) {
+    throw new ProtocolError(
+      'FT_ERR_TOO_MANY_ENTRIES',
+      `FILE: ${count} chunk digests, limit ${Limits.MAX_CHUNKS}`,
+    );
+  }
+  const chunkDigests: Buffer[] = [];
+  for (let i = 0; i < count; i++) chunkDigests.push(r.bytes(DIGEST_SIZE));
+  return {
+    type: FrameType.FILE,
+    requestId,
+    size,
+    offset,
+    length,
+    mtimeMs,
+    validator,
+    ...info,
+    firstChunk,
+    chunkDigests,
+  };
+}
+
+// END: requestId u32 bytesSent u64 status u8
+export function encodeEnd(m: Omit<End, 'type'>): Buffer {
+  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  checkU64(m.bytesSent, 'bytesSent');
+  if (m.status !== EndStatus.OK && m.status !== EndStatus.CHANGED)
+    bad(`unknown END status ${m.status}`);
+  return new FrameWriter(FrameType.END, 4 + 8 + 1)
+    .u32(m.requestId)
+    .u64(m.bytesSent)
+    .u8(m.status)
+    .done();
+}
+function decodeEnd(r: PayloadReader): End {
+  const requestId = r.u32();
+  const bytesSent = r.u64('bytesSent');
+  const status = r.u8();
+  if (status !== EndStatus.OK && status !== EndStatus.CHANGED) {
+    throw new ProtocolError('FT_ERR_BAD_VALUE', `END: unknown status ${status}`);
+  }
+  return { type: FrameType.END, requestId, bytesSent, status };
+}
+
+// STAT_OK: requestId u32 kind u8 size u64 mtimeMs u64 validator[16] algorithm u8 chunkSize u32 root[32]
+export function encodeStatResult(m: Omit<StatResult, 'type'>): Buffer {
+  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  checkKind(m.kind, 'STAT_OK');
+  checkU64(m.size, 'size');
+  checkU64(m.mtimeMs, 'mtimeMs');
+  checkBytes(m.validator, VALIDATOR_SIZE, 'validator');
+  checkDigestInfo(m);
+  return new FrameWriter(FrameType.STAT_OK, 4 + 1 + 8 + 8 + VALIDATOR_SIZE + 1 + 4 + DIGEST_SIZE)
+    .u32(m.requestId)
+    .u8(m.kind)
+    .u64(m.size)
+    .u64(m.mtimeMs)
+    .bytes(m.validator)
+    .u8(m.algorithm)
+    .u32(m.chunkSize)
+    .bytes(m.root)
+    .done();
+}
+function decodeStatResult(r: PayloadReader): StatResult {
+  const requestId = r.u32();
+  const kind = r.u8();
+  checkKind(kind, 'STAT_OK');
+  const size = r.u64('size');
+  const mtimeMs = r.u64('mtimeMs');
+  const validator = r.bytes(VALIDATOR_SIZE);
+  const info = readDigestInfo(r, 'STAT_OK');
+  return {
+    type: FrameType.STAT_OK,
+    requestId,
+    kind: kind as EntryKind,
+    size,
+    mtimeMs,
+    validator,
+    ...info,
+  };
+}
+
+// LIST_OK: requestId u32 flags u8 count u16 then count × (kind u8 size u64 mtimeMs u64 name str16)
+export function encodeListResult(m: Omit<ListResult, 'type'>): Buffer {
+  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  if (m.entries.length > Limits.MAX_LIST_ENTRIES_PER_FRAME) {
+    bad(`more than ${Limits.MAX_LIST_ENTRIES_PER_FRAME} entries in one LIST_OK frame`);
+  }
+  const names = m.entries.map((e) => measure(e.name, Limits.MAX_NAME_BYTES, 'entry name'));
+  const size = 4 + 1 + 2 + names.reduce((s, n) => s + 1 + 8 + 8 + 2 + n, 0);
+  const w = new FrameWriter(FrameType.LIST_OK, size)
+    .u32(m.requestId)
+    .u8(m.more ? ListFlags.MORE : 0)
+    .u16(m.entries.length);
+  m.entries.forEach((e, i) => {
+    checkKind(e.kind, 'LIST_OK');
+    checkU64(e.size, 'entry size');
+    checkU64(e.mtimeMs, 'entry mtimeMs');
+    w.u8(e.kind).u64(e.size).u64(e.mtimeMs).string(e.name, names[i]!);
+  });
+  return w.done();
+}
+function decodeListResult(r: PayloadReader): ListResult {
+  const requestId = r.u32();
+  const flags = r.u8();
+  checkFlags(flags, LIST_FLAGS_MASK, 'LIST_OK');
+  const count = r.u16();
+  if (count > Limits.MAX_LIST_ENTRIES_PER_FRAME) {
+    throw new ProtocolError(
+      'FT_ERR_TOO_MANY_ENTRIES',
+      `LIST_OK: ${count} entries, limit ${Limits.MAX_LIST_ENTRIES_PER_FRAME}`,
+    );
+  }
+  const entries: ListEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const kind = r.u8();
+    checkKind(kind, 'LIST_OK');
+    const size = r.u64('entry size');
+    const mtimeMs = r.u64('entry mtimeMs');
+    const name = r.string('entry name', Limits.MAX_NAME_BYTES, 'FT_ERR_BAD_LENGTH');
+    entries.push({ kind: kind as EntryKind, size, mtimeMs, name });
+  }
+  return { type: FrameType.LIST_OK, requestId, more: (flags & ListFlags.MORE) !== 0, entries };
+}
+
+// ERROR: requestId u32 code u16 retryAfterMs u32 message str16
+export function encodeError(m: Omit<ErrorFrame, 'type'>): Buffer {
+  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  checkU(m.code, 0xffff, 'code');
+  checkU(m.retryAfterMs, 0xffff_ffff, 'retryAfterMs');
+  // Messages are advisory: cut an over-long one at a character boundary rather than refuse to report the error.
+  let message = m.message;
+  while (utf8Length(message) > Limits.MAX_ERROR_MESSAGE_BYTES) message = message.slice(0, -1);
+  const n = utf8Length(message);
+  return new FrameWriter(FrameType.ERROR, 4 + 2 + 4 + 2 + n)
+    .u32(m.requestId)
+    .u16(m.code)
+    .u32(m.retryAfterMs)
+    .string(message, n)
+    .done();
+}
+function decodeError(r: PayloadReader): ErrorFrame {
+  const requestId = r.u32();
+  const code = r.u16();
+  const retryAfterMs = r.u32();
+  const message = r.string('message', Limits.MAX_ERROR_MESSAGE_BYTES, 'FT_ERR_BAD_LENGTH');
+  return { type: FrameType.ERROR, requestId, code, retryAfterMs, message };
+}
+
+const DECODERS: Readonly<Record<number, (r: PayloadReader) => Message>> = {
+  [FrameType.HELLO]: decodeHello,
+  [FrameType.WELCOME]: decodeWelcome,
+  [FrameType.GET]: decodeGet,
+  [FrameType.STAT]: decodeStat,
+  [FrameType.LIST]: decodeList,
+  [FrameType.FILE]: decodeFile,
+  [FrameType.END]: decodeEnd,
+  [FrameType.STAT_OK]: decodeStatResult,
+  [FrameType.LIST_OK]: decodeListResult,
+  [FrameType.ERROR]: decodeError,
+};
+
+const NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(FrameType).map(([k, v]) => [v, k]),
+);
+
+/** Name of a frame type for messages, e.g. 0x10 → "GET". */
+export function frameTypeName(type: number): string {
+  return NAMES[type] ?? `0x${type.toString(16).padStart(2, '0')}`;
+}
+
+/** Decodes one complete payload of a frame of the given type. */
+export function decodePayload(type: number, payload: Buffer): Message {
+  const decode = DECODERS[type];
+  if (decode === undefined) {
+    throw new ProtocolError(
+      'FT_ERR_UNKNOWN_FRAME_TYPE',
+      `unknown frame type ${frameTypeName(type)}`,
+    );
+  }
+  const r = new PayloadReader(payload, frameTypeName(type));
+  const message = decode(r);
+  r.end();
+  return message;
+}
+
+export { ZERO_DIGEST };

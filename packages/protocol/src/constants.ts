@@ -1,0 +1,115 @@
+/**
+ * Wire constants of ft protocol version 1. Everything that fixes a byte on the wire lives here
+ * or in the message modules beside it; docs/PROTOCOL.md documents the same numbers.
+ */
+
+/** First four bytes of HELLO and WELCOME. The high bit catches 7-bit channels, the LF catches newline rewriting (the PNG trick). */
+export const MAGIC = Buffer.from([0x89, 0x46, 0x54, 0x0a]);
+
+/** Protocol versions this implementation speaks. */
+export const PROTOCOL_VERSION = 1;
+export const MIN_PROTOCOL_VERSION = 1;
+export const MAX_PROTOCOL_VERSION = 1;
+
+/** Every frame starts with: type u8, flags u8 (must be 0 in v1), payload length u32 BE. */
+export const FRAME_HEADER_SIZE = 6;
+
+export const FrameType = {
+  HELLO: 0x01,
+  WELCOME: 0x02,
+  GET: 0x10,
+  STAT: 0x11,
+  LIST: 0x12,
+  FILE: 0x20,
+  END: 0x21,
+  STAT_OK: 0x22,
+  LIST_OK: 0x23,
+  ERROR: 0x7f,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/** Frame types a client may send (the server's decoder accepts only these). */
+export const REQUEST_TYPES: ReadonlySet<number> = new Set([
+  FrameType.HELLO,
+  FrameType.GET,
+  FrameType.STAT,
+  FrameType.LIST,
+]);
+/** Frame types a server may send (the client's decoder accepts only these). */
+export const RESPONSE_TYPES: ReadonlySet<number> = new Set([
+  FrameType.WELCOME,
+  FrameType.FILE,
+  FrameType.END,
+  FrameType.STAT_OK,
+  FrameType.LIST_OK,
+  FrameType.ERROR,
+]);
+
+export const Limits = {
+  /** Largest request frame payload a server accepts by default. */
+  MAX_REQUEST_FRAME: 8 * 1024,
+  /** Largest response frame payload a client accepts by default (a FILE header with 8192 chunk digests fits). */
+  MAX_RESPONSE_FRAME: 1024 * 1024,
+  /** Longest path in a request, in UTF-8 bytes. */
+  MAX_PATH_BYTES: 4096,
+  /** Longest single path component (a file name), in UTF-8 bytes. */
+  MAX_NAME_BYTES: 255,
+  /** Longest peer name in HELLO/WELCOME. */
+  MAX_PEER_NAME_BYTES: 64,
+  /** Longest ERROR message, in UTF-8 bytes. */
+  MAX_ERROR_MESSAGE_BYTES: 1024,
+  /** Most entries in one LIST_OK frame; longer listings use several frames. */
+  MAX_LIST_ENTRIES_PER_FRAME: 1024,
+  /** Most chunk digests a file can have (the chunk size grows so that this holds). */
+  MAX_CHUNKS: 8192,
+} as const;
+
+/** Length of a validator: an opaque identity of one version of a file. */
+export const VALIDATOR_SIZE = 16;
+/** Length of a SHA-256 digest. */
+export const DIGEST_SIZE = 32;
+
+export const DigestAlgorithm = {
+  NONE: 0,
+  /** SHA-256 of every chunk; the root digest is SHA-256 over the concatenated chunk digests. */
+  SHA256_CHUNKS: 1,
+} as const;
+export type DigestAlgorithm = (typeof DigestAlgorithm)[keyof typeof DigestAlgorithm];
+
+export const EntryKind = {
+  FILE: 1,
+  DIRECTORY: 2,
+  OTHER: 3,
+} as const;
+export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
+
+/** GET flags. */
+export const GetFlags = {
+  HAS_LENGTH: 0x01,
+  HAS_VALIDATOR: 0x02,
+  WANT_DIGESTS: 0x04,
+} as const;
+export const GET_FLAGS_MASK = 0x07;
+
+/** STAT flags. */
+export const StatFlags = {
+  WANT_DIGEST: 0x01,
+} as const;
+export const STAT_FLAGS_MASK = 0x01;
+
+/** LIST_OK flags. */
+export const ListFlags = {
+  MORE: 0x01,
+} as const;
+export const LIST_FLAGS_MASK = 0x01;
+
+/** END status: did the server send the announced bytes of the announced version? */
+export const EndStatus = {
+  OK: 0,
+  /** The file changed while it was being sent: the body must be discarded. */
+  CHANGED: 1,
+} as const;
+export type EndStatus = (typeof EndStatus)[keyof typeof EndStatus];
+
+/** Largest value a u64 field may carry: JavaScript numbers are exact only up to 2^53 − 1. */
+export const MAX_U64 = Number.MAX_SAFE_INTEGER;

@@ -1,0 +1,227 @@
+/**
+ * A streaming decoder for one direction of an ft TCP connection. It accepts bytes in any
+ * chunking, checks every length against its limit before buffering, enforces the connection's
+ * state machine, and hands FILE bodies through as zero-copy slices of the input.
+ *
+ * After a violation the decoder is failed: every later push throws the same ProtocolError.
+ */
+import {
+  FRAME_HEADER_SIZE,
+  FrameType,
+  Limits,
+  REQUEST_TYPES,
+  RESPONSE_TYPES,
+} from './constants.js';
+import { decodePayload, frameTypeName } from './codec.js';
+import { ProtocolError } from './errors.js';
+import type { Message } from './messages.js';
+
+export type DecoderEvent =
+  | { kind: 'message'; message: Message }
+  /** Raw file bytes of the current FILE body; a view of the pushed buffer, valid until you return. */
+  | { kind: 'data'; chunk: Buffer };
+
+export interface FrameDecoderOptions {
+  /** 'requests' decodes what a client sends (server side); 'responses' what a server sends. */
+  accept: 'requests' | 'responses';
+  /** Largest frame payload accepted; defaults to the protocol's limit for that direction. */
+  maxFrameSize?: number;
+}
+
+type State = 'header' | 'payload' | 'body' | 'failed';
+
+export class FrameDecoder {
+  private readonly accept: 'requests' | 'responses';
+  private readonly maxFrameSize: number;
+  private readonly allowed: ReadonlySet<number>;
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
+  private state: State = 'header';
+  private frameType = 0;
+  private payloadLength = 0;
+  /** Body bytes still expected after a FILE header. */
+  private bodyLeft = 0;
+  /** Set after a FILE body: the next frame must be its END. */
+  private awaitingEnd = false;
+  private greeted = false;
+  private failure: ProtocolError | undefined;
+
+  constructor(options: FrameDecoderOptions) {
+    this.accept = options.accept;
+    this.allowed = options.accept === 'requests' ? REQUEST_TYPES : RESPONSE_TYPES;
+    this.maxFrameSize =
+      options.maxFrameSize ??
+      (options.accept === 'requests' ? Limits.MAX_REQUEST_FRAME : Limits.MAX_RESPONSE_FRAME);
+  }
+
+  /** Bytes held waiting for the rest of a frame (never more than header + maxFrameSize). */
+  get buffered(): number {
+    return this.bufferedBytes;
+  }
+
+  /** True between frames: nothing partial is buffered and no body is in progress. */
+  get idle(): boolean {
+    return this.state === 'header' && this.bufferedBytes === 0 && !this.awaitingEnd;
+  }
+
+  /** Feeds bytes; returns the messages and body slices they complete, in order. */
+  push(chunk: Buffer): DecoderEvent[] {
+    if (this.failure !== undefined) throw this.failure;
+    const events: DecoderEvent[] = [];
+    try {
+      this.consume(chunk, events);
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        this.failure = error;
+        this.state = 'failed';
+        this.chunks = [];
+        this.bufferedBytes = 0;
+      }
+      throw error;
+    }
+    return events;
+  }
+
+  /** Call at end of stream: throws FT_ERR_TRUNCATED if a frame or body was cut short. */
+  end(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.state === 'body' || this.bufferedBytes > 0 || this.awaitingEnd) {
+      const what = this.state === 'body' ? `FILE body (${this.bodyLeft} bytes missing)` : 'frame';
+      throw new ProtocolError('FT_ERR_TRUNCATED', `connection closed in the middle of a ${what}`);
+    }
+  }
+
+  private consume(input: Buffer, events: DecoderEvent[]): void {
+    let chunk = input;
+    for (;;) {
+      if (this.state === 'body') {
+        if (chunk.length === 0) return;
+        // Body bytes bypass the buffer list entirely: no copy on the hot path.
+        const take = Math.min(this.bodyLeft, chunk.length);
+        events.push({
+          kind: 'data',
+          chunk: take === chunk.length ? chunk : chunk.subarray(0, take),
+        });
+        chunk = chunk.subarray(take);
+        this.bodyLeft -= take;
+        if (this.bodyLeft === 0) {
+          this.state = 'header';
+          this.awaitingEnd = true;
+        }
+        continue;
+      }
+      if (chunk.length > 0) {
+        this.chunks.push(chunk);
+        this.bufferedBytes += chunk.length;
+        chunk = EMPTY;
+      }
+      if (this.state === 'header') {
+        if (this.bufferedBytes < FRAME_HEADER_SIZE) return;
+        this.readHeader(this.take(FRAME_HEADER_SIZE));
+      }
+      if (this.bufferedBytes < this.payloadLength) return;
+      const payload = this.take(this.payloadLength);
+      this.state = 'header';
+      const message = decodePayload(this.frameType, payload);
+      this.afterMessage(message);
+      events.push({ kind: 'message', message });
+      // Bytes after a FILE header are body: hand them back to the loop unbuffered.
+      if ((this.state as State) === 'body' && this.bufferedBytes > 0)
+        chunk = this.take(this.bufferedBytes);
+    }
+  }
+
+  private readHeader(header: Buffer): void {
+    const type = header[0]!;
+    const flags = header[1]!;
+    const length = header.readUInt32BE(2);
+    if (!this.allowed.has(type)) {
+      const known = REQUEST_TYPES.has(type) || RESPONSE_TYPES.has(type);
+      throw new ProtocolError(
+        known ? 'FT_ERR_UNEXPECTED_FRAME' : 'FT_ERR_UNKNOWN_FRAME_TYPE',
+        known
+          ? `${frameTypeName(type)} is not valid in ${this.accept}`
+          : `unknown frame type ${frameTypeName(type)}`,
+      );
+    }
+    if (flags !== 0) {
+      throw new ProtocolError(
+        'FT_ERR_BAD_FLAGS',
+        `frame flags must be 0 in version 1, got ${flags}`,
+      );
+    }
+    if (length > this.maxFrameSize) {
+      throw new ProtocolError(
+        'FT_ERR_FRAME_TOO_LARGE',
+        `${frameTypeName(type)} frame of ${length} bytes exceeds the limit of ${this.maxFrameSize}`,
+      );
+    }
+    this.checkOrder(type);
+    this.frameType = type;
+    this.payloadLength = length;
+    this.state = 'payload';
+  }
+
+  /** The connection state machine: greeting first, END right after each FILE body. */
+  private checkOrder(type: number): void {
+    const greeting = this.accept === 'requests' ? FrameType.HELLO : FrameType.WELCOME;
+    if (!this.greeted) {
+      if (type !== greeting && type !== FrameType.ERROR) {
+        throw new ProtocolError(
+          'FT_ERR_UNEXPECTED_FRAME',
+          `expected ${frameTypeName(greeting)} first, got ${frameTypeName(type)}`,
+        );
+      }
+      return;
+    }
+    if (type === greeting) {
+      throw new ProtocolError('FT_ERR_UNEXPECTED_FRAME', `${frameTypeName(type)} sent twice`);
+    }
+    if (this.awaitingEnd !== (type === FrameType.END)) {
+      throw new ProtocolError(
+        'FT_ERR_UNEXPECTED_FRAME',
+        this.awaitingEnd
+          ? `expected END after a FILE body, got ${frameTypeName(type)}`
+          : 'END without a FILE body',
+      );
+    }
+  }
+
+  private afterMessage(message: Message): void {
+    if (message.type === FrameType.HELLO || message.type === FrameType.WELCOME) this.greeted = true;
+    else if (message.type === FrameType.END) this.awaitingEnd = false;
+    else if (message.type === FrameType.FILE) {
+      this.bodyLeft = message.length;
+      if (message.length > 0) this.state = 'body';
+      else this.awaitingEnd = true;
+    }
+  }
+
+  /** Removes n buffered bytes; copies only when they span several input chunks. */
+  private take(n: number): Buffer {
+    this.bufferedBytes -= n;
+    const first = this.chunks[0];
+    if (first === undefined) return EMPTY;
+    if (n === first.length) {
+      this.chunks.shift();
+      return first;
+    }
+    if (n < first.length) {
+      this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = this.chunks[0]!;
+      const part = Math.min(head.length, n - filled);
+      head.copy(out, filled, 0, part);
+      filled += part;
+      if (part === head.length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(part);
+    }
+    return out;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -1,0 +1,81 @@
+/**
+ * @ft/protocol: the ft wire format. Frame constants, pure encoders, a streaming decoder, the
+ * error catalog, validators and the chunk-digest scheme. Depends only on node: built-ins.
+ */
+export {
+  DIGEST_SIZE,
+  DigestAlgorithm,
+  EndStatus,
+  EntryKind,
+  FRAME_HEADER_SIZE,
+  FrameType,
+  GetFlags,
+  Limits,
+  ListFlags,
+  MAGIC,
+  MAX_PROTOCOL_VERSION,
+  MAX_U64,
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  REQUEST_TYPES,
+  RESPONSE_TYPES,
+  StatFlags,
+  VALIDATOR_SIZE,
+} from './constants.js';
+export type { FrameType as FrameTypeValue } from './constants.js';
+export {
+  DecodeError,
+  FtError,
+  ProtocolError,
+  RemoteError,
+  WIRE_ERROR_MEANINGS,
+  WireError,
+  codeForWire,
+} from './errors.js';
+export type { DecodeErrorCode, WireErrorCode, WireErrorName } from './errors.js';
+export type {
+  DigestInfo,
+  End,
+  ErrorFrame,
+  FileHeader,
+  GetRequest,
+  Hello,
+  ListEntry,
+  ListRequest,
+  ListResult,
+  Message,
+  Request,
+  Response,
+  StatRequest,
+  StatResult,
+  Welcome,
+} from './messages.js';
+export {
+  FILE_FIXED_PAYLOAD,
+  decodePayload,
+  encodeEnd,
+  encodeError,
+  encodeFile,
+  encodeGet,
+  encodeHello,
+  encodeList,
+  encodeListResult,
+  encodeStat,
+  encodeStatResult,
+  encodeWelcome,
+  frameTypeName,
+} from './codec.js';
+export { FrameDecoder } from './frame-decoder.js';
+export type { DecoderEvent, FrameDecoderOptions } from './frame-decoder.js';
+export { negotiateVersion } from './version.js';
+export {
+  ChunkHasher,
+  MIN_CHUNK_SIZE,
+  chunkCountFor,
+  chunkSizeFor,
+  chunksOverlapping,
+  rootDigest,
+  sha256,
+} from './digest.js';
+export { sameValidator, validatorOf } from './validator.js';
+export type { VersionIdentity } from './validator.js';

@@ -1,0 +1,112 @@
+/** The decoded form of every TCP frame: a union discriminated by `type`. */
+import type { DigestAlgorithm, EndStatus, EntryKind, FrameType } from './constants.js';
+
+export interface Hello {
+  type: typeof FrameType.HELLO;
+  minVersion: number;
+  maxVersion: number;
+  /** Informational, e.g. "ftget/1.0.0". */
+  name: string;
+}
+
+export interface Welcome {
+  type: typeof FrameType.WELCOME;
+  version: number;
+  /** Largest request payload this server accepts. */
+  maxRequestFrame: number;
+  name: string;
+}
+
+export interface GetRequest {
+  type: typeof FrameType.GET;
+  requestId: number;
+  path: string;
+  offset: number;
+  /** Bytes wanted from offset; undefined means "to the end of the file". */
+  length?: number | undefined;
+  /** The validator the client saw before; the server answers PRECONDITION_FAILED if it differs. */
+  validator?: Buffer | undefined;
+  /** Ask for the chunk digests of the range (costs the server one hash pass per file version). */
+  wantDigests: boolean;
+}
+
+export interface StatRequest {
+  type: typeof FrameType.STAT;
+  requestId: number;
+  path: string;
+  wantDigest: boolean;
+}
+
+export interface ListRequest {
+  type: typeof FrameType.LIST;
+  requestId: number;
+  path: string;
+}
+
+/** Digest information of one file version. */
+export interface DigestInfo {
+  algorithm: DigestAlgorithm;
+  /** Bytes per chunk (the last chunk may be shorter); 0 when algorithm is NONE. */
+  chunkSize: number;
+  /** SHA-256 over the concatenated chunk digests; zeros when algorithm is NONE. */
+  root: Buffer;
+}
+
+/** Response header of a GET: exactly `length` raw file bytes follow it, then an END frame. */
+export interface FileHeader extends DigestInfo {
+  type: typeof FrameType.FILE;
+  requestId: number;
+  size: number;
+  offset: number;
+  length: number;
+  mtimeMs: number;
+  validator: Buffer;
+  /** Index of the first chunk in `chunkDigests`. */
+  firstChunk: number;
+  /** Digests of every chunk that overlaps [offset, offset + length). */
+  chunkDigests: Buffer[];
+}
+
+export interface End {
+  type: typeof FrameType.END;
+  requestId: number;
+  bytesSent: number;
+  status: EndStatus;
+}
+
+export interface StatResult extends DigestInfo {
+  type: typeof FrameType.STAT_OK;
+  requestId: number;
+  kind: EntryKind;
+  size: number;
+  mtimeMs: number;
+  validator: Buffer;
+}
+
+export interface ListEntry {
+  kind: EntryKind;
+  name: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface ListResult {
+  type: typeof FrameType.LIST_OK;
+  requestId: number;
+  /** More LIST_OK frames for the same request follow. */
+  more: boolean;
+  entries: ListEntry[];
+}
+
+export interface ErrorFrame {
+  type: typeof FrameType.ERROR;
+  /** 0 for a connection-level error, after which the server closes. */
+  requestId: number;
+  code: number;
+  retryAfterMs: number;
+  message: string;
+}
+
+export type Request = Hello | GetRequest | StatRequest | ListRequest;
+export type Response = Welcome | FileHeader | End | StatResult | ListResult | ErrorFrame;
+export type Message = Request | Response;

@@ -1,0 +1,27 @@
+/**
+ * Validators: 16 opaque bytes naming one version of one file. Derived from device, inode, size
+ * and modification time in nanoseconds, so they survive a server restart but change when the
+ * file is replaced, rewritten, resized or touched.
+ */
+import { createHash } from 'node:crypto';
+import { VALIDATOR_SIZE } from './constants.js';
+
+export interface VersionIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+}
+
+/** Validator of a file version; pass `fs.stat(path, { bigint: true })` or equivalent. */
+export function validatorOf(id: VersionIdentity): Buffer {
+  return createHash('sha256')
+    .update(`ft-validator-v1:${id.dev}:${id.ino}:${id.size}:${id.mtimeNs}`)
+    .digest()
+    .subarray(0, VALIDATOR_SIZE);
+}
+
+/** Validators are compared in constant time only out of habit; they are not secrets. */
+export function sameValidator(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
