@@ -204,6 +204,8 @@ function checkDigestInfo(m: { algorithm: number; chunkSize: number; root: Uint8A
     bad(`unknown digest algorithm ${m.algorithm}`);
   }
   checkU(m.chunkSize, 0xffff_ffff, 'chunkSize');
+  // The decoder refuses this, so the encoder must too: an encoded frame always decodes.
+  if (m.algorithm === DigestAlgorithm.SHA256_CHUNKS && m.chunkSize === 0) bad('chunk size 0');
   checkBytes(m.root, DIGEST_SIZE, 'root digest');
 }
 function readDigestInfo(
@@ -394,14 +396,23 @@ function decodeListResult(r: PayloadReader): ListResult {
   return { type: FrameType.LIST_OK, requestId, more: (flags & ListFlags.MORE) !== 0, entries };
 }
 
+/** The longest prefix of `s` that fits in `max` UTF-8 bytes, cut between characters. */
+function truncateUtf8(s: string, max: number): string {
+  if (utf8Length(s) <= max) return s;
+  const bytes = Buffer.from(s, 'utf8');
+  let cut = max;
+  // Back up over continuation bytes (10xxxxxx) to the start of the character that straddles the limit.
+  while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--;
+  return bytes.toString('utf8', 0, cut);
+}
+
 // ERROR: requestId u32 code u16 retryAfterMs u32 message str16
 export function encodeError(m: Omit<ErrorFrame, 'type'>): Buffer {
   checkU(m.requestId, 0xffff_ffff, 'requestId');
   checkU(m.code, 0xffff, 'code');
   checkU(m.retryAfterMs, 0xffff_ffff, 'retryAfterMs');
   // Messages are advisory: cut an over-long one at a character boundary rather than refuse to report the error.
-  let message = m.message;
-  while (utf8Length(message) > Limits.MAX_ERROR_MESSAGE_BYTES) message = message.slice(0, -1);
+  const message = truncateUtf8(m.message, Limits.MAX_ERROR_MESSAGE_BYTES);
   const n = utf8Length(message);
   return new FrameWriter(FrameType.ERROR, 4 + 2 + 4 + 2 + n)
     .u32(m.requestId)

@@ -60,6 +60,10 @@ export class ChunkHasher {
     firstChunk: number,
     private readonly onChunk: (index: number, digest: Buffer) => void,
   ) {
+    // A zero or fractional chunk size would never complete a chunk: update() would spin forever.
+    if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+      throw new RangeError(`chunk size must be a positive integer, got ${chunkSize}`);
+    }
     this.index = firstChunk;
   }
 

@@ -36,6 +36,12 @@ export class FrameDecoder {
   private readonly allowed: ReadonlySet<number>;
   private chunks: Buffer[] = [];
   private bufferedBytes = 0;
+  /**
+   * A payload that spans several pushes is copied into one buffer of its exact size (known and
+   * checked from the header), so many tiny pushes cost one copy each, not a list of slices.
+   */
+  private assembly: Buffer | undefined;
+  private assembled = 0;
   private state: State = 'header';
   private frameType = 0;
   private payloadLength = 0;
@@ -76,6 +82,7 @@ export class FrameDecoder {
         this.state = 'failed';
         this.chunks = [];
         this.bufferedBytes = 0;
+        this.assembly = undefined;
       }
       throw error;
     }
@@ -85,7 +92,8 @@ export class FrameDecoder {
   /** Call at end of stream: throws FT_ERR_TRUNCATED if a frame or body was cut short. */
   end(): void {
     if (this.failure !== undefined) throw this.failure;
-    if (this.state === 'body' || this.bufferedBytes > 0 || this.awaitingEnd) {
+    // A frame header without its payload leaves nothing buffered: the state says it is pending.
+    if (this.state !== 'header' || this.bufferedBytes > 0 || this.awaitingEnd) {
       const what = this.state === 'body' ? `FILE body (${this.bodyLeft} bytes missing)` : 'frame';
       throw new ProtocolError('FT_ERR_TRUNCATED', `connection closed in the middle of a ${what}`);
     }
@@ -110,6 +118,19 @@ export class FrameDecoder {
         }
         continue;
       }
+      if (this.assembly !== undefined) {
+        const take = Math.min(this.payloadLength - this.assembled, chunk.length);
+        chunk.copy(this.assembly, this.assembled, 0, take);
+        this.assembled += take;
+        this.bufferedBytes += take;
+        chunk = chunk.subarray(take);
+        if (this.assembled < this.payloadLength) return;
+        const payload = this.assembly;
+        this.assembly = undefined;
+        this.bufferedBytes -= payload.length;
+        this.finishFrame(payload, events);
+        continue;
+      }
       if (chunk.length > 0) {
         this.chunks.push(chunk);
         this.bufferedBytes += chunk.length;
@@ -119,16 +140,32 @@ export class FrameDecoder {
         if (this.bufferedBytes < FRAME_HEADER_SIZE) return;
         this.readHeader(this.take(FRAME_HEADER_SIZE));
       }
-      if (this.bufferedBytes < this.payloadLength) return;
-      const payload = this.take(this.payloadLength);
-      this.state = 'header';
-      const message = decodePayload(this.frameType, payload);
-      this.afterMessage(message);
-      events.push({ kind: 'message', message });
+      if (this.bufferedBytes < this.payloadLength) {
+        this.startAssembly();
+        return;
+      }
+      this.finishFrame(this.take(this.payloadLength), events);
       // Bytes after a FILE header are body: hand them back to the loop unbuffered.
       if ((this.state as State) === 'body' && this.bufferedBytes > 0)
         chunk = this.take(this.bufferedBytes);
     }
+  }
+
+  /** Moves the buffered start of an incomplete payload into a buffer of the payload's size. */
+  private startAssembly(): void {
+    const assembly = Buffer.allocUnsafe(this.payloadLength);
+    let at = 0;
+    for (const c of this.chunks) at += c.copy(assembly, at);
+    this.chunks = [];
+    this.assembly = assembly;
+    this.assembled = at;
+  }
+
+  private finishFrame(payload: Buffer, events: DecoderEvent[]): void {
+    this.state = 'header';
+    const message = decodePayload(this.frameType, payload);
+    this.afterMessage(message);
+    events.push({ kind: 'message', message });
   }
 
   private readHeader(header: Buffer): void {

@@ -21,7 +21,7 @@ export function validatorOf(id: VersionIdentity): Buffer {
     .subarray(0, VALIDATOR_SIZE);
 }
 
-/** Validators are compared in constant time only out of habit; they are not secrets. */
+/** True when two validators name the same version. Validators are not secrets: a plain comparison is enough. */
 export function sameValidator(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0;
 }

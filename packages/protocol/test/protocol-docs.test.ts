@@ -1,0 +1,274 @@
+/**
+ * docs/PROTOCOL.md is the specification: these tests parse its tables and examples and hold them
+ * to the code, in both directions (everything in the code is documented, everything documented
+ * exists in the code with the same number).
+ */
+import { readFileSync } from 'node:fs';
+import test from 'ava';
+import {
+  DecodeError,
+  DigestAlgorithm,
+  EntryKind,
+  FRAME_HEADER_SIZE,
+  FrameDecoder,
+  FrameType,
+  Limits,
+  WIRE_ERROR_MEANINGS,
+  WireError,
+  chunkSizeFor,
+  encodeEnd,
+  encodeError,
+  encodeFile,
+  encodeGet,
+  encodeHello,
+  encodeList,
+  encodeListResult,
+  encodeStat,
+  encodeStatResult,
+  encodeWelcome,
+  rootDigest,
+  sha256,
+  validatorOf,
+} from '../src/index.js';
+import type { DecoderEvent } from '../src/index.js';
+
+const doc = readFileSync(new URL('../../../../docs/PROTOCOL.md', import.meta.url), 'utf8');
+
+/** The text under the first heading matching `title`, up to the next heading of the same or a higher level. */
+function section(title: RegExp): string {
+  const lines = doc.split('\n');
+  const start = lines.findIndex((l) => /^#{1,6} /.test(l) && title.test(l));
+  if (start === -1) throw new Error(`no section ${title}`);
+  const level = /^#+/.exec(lines[start]!)![0].length;
+  const end = lines.findIndex(
+    (l, i) => i > start && /^#{1,6} /.test(l) && /^#+/.exec(l)![0].length <= level,
+  );
+  return lines.slice(start + 1, end === -1 ? undefined : end).join('\n');
+}
+
+/** Rows of the markdown tables in `text` (header rows included, separators not), as trimmed cells. */
+function rows(text: string): string[][] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('|') && !/^\|\s*:?-/.test(l))
+    .map((l) =>
+      l
+        .slice(1, -1)
+        .split('|')
+        .map((c) => c.trim()),
+    );
+}
+
+/** Rows whose first cell matches `first` (drops header rows of several tables at once). */
+function dataRows(text: string, first: RegExp): string[][] {
+  return rows(text).filter((r) => first.test(r[0] ?? ''));
+}
+
+const unquote = (cell: string): string => cell.replace(/^`|`$/g, '');
+
+test('every wire error is in the catalog with its number and meaning, and nothing else is', (t) => {
+  const table = dataRows(section(/Wire error codes/), /^\d+$/);
+  const documented = new Map(
+    table.map((r) => [unquote(r[1]!), { code: Number(r[0]), meaning: r[2] }]),
+  );
+  t.deepEqual([...documented.keys()].sort(), Object.keys(WireError).sort());
+  for (const [name, code] of Object.entries(WireError)) {
+    t.is(documented.get(name)?.code, code, name);
+    t.is(documented.get(name)?.meaning, WIRE_ERROR_MEANINGS[name as keyof typeof WireError], name);
+  }
+  t.is(table.length, documented.size, 'no duplicates');
+});
+
+test('every decode error is in the catalog with the wire code a server answers, and nothing else is', (t) => {
+  const table = dataRows(section(/Decode errors/), /^`FT_ERR_/);
+  const documented = new Map(table.map((r) => [unquote(r[0]!), r[1]!]));
+  t.deepEqual([...documented.keys()].sort(), Object.keys(DecodeError).sort());
+  for (const [code, wire] of Object.entries(DecodeError)) {
+    const cell = documented.get(code) ?? '';
+    const m = /^(\d+) \(`([A-Z_]+)`\)$/.exec(cell);
+    t.truthy(m, `${code}: "${cell}"`);
+    t.is(Number(m?.[1]), wire, code);
+    t.is(WireError[m?.[2] as keyof typeof WireError], wire, code);
+    t.true(
+      (table.find((r) => unquote(r[0]!) === code)?.[2] ?? '').length > 10,
+      `${code} has a meaning`,
+    );
+  }
+  t.is(table.length, documented.size, 'no duplicates');
+});
+
+test('every error code named anywhere in the document exists', (t) => {
+  for (const [, code] of doc.matchAll(/`(FT_ERR_[A-Z0-9_]+)`/g)) t.true(code! in DecodeError, code);
+  const clientCodes = new Set([
+    ...Object.keys(WireError).map((n) => `FT_${n}`),
+    'FT_UNKNOWN_REMOTE_ERROR',
+  ]);
+  for (const [, code] of doc.matchAll(/`(FT_(?!ERR_)[A-Z0-9_]+)`/g))
+    t.true(clientCodes.has(code!), code);
+});
+
+test('the frame type table matches FrameType', (t) => {
+  const table = dataRows(section(/Frame types/), /^`0x/);
+  const documented = Object.fromEntries(table.map((r) => [unquote(r[1]!), Number(unquote(r[0]!))]));
+  t.deepEqual(documented, { ...FrameType });
+});
+
+test('the limits table matches Limits', (t) => {
+  const table = dataRows(section(/^## 3\. Limits/), /^`MAX_/);
+  const documented = Object.fromEntries(table.map((r) => [unquote(r[0]!), Number(r[1])]));
+  t.deepEqual(documented, { ...Limits });
+});
+
+/** A sample of each message with empty strings, lists and digests: its payload is the fixed part. */
+const minimal: Record<string, Buffer> = {
+  HELLO: encodeHello({ minVersion: 1, maxVersion: 1, name: '' }),
+  WELCOME: encodeWelcome({ version: 1, maxRequestFrame: 8192, name: '' }),
+  GET: encodeGet({ requestId: 1, path: '', offset: 0, wantDigests: false }),
+  STAT: encodeStat({ requestId: 1, path: '', wantDigest: false }),
+  LIST: encodeList({ requestId: 1, path: '' }),
+  FILE: encodeFile({
+    requestId: 1,
+    size: 0,
+    offset: 0,
+    length: 0,
+    mtimeMs: 0,
+    validator: Buffer.alloc(16),
+    algorithm: DigestAlgorithm.NONE,
+    chunkSize: 0,
+    root: Buffer.alloc(32),
+    firstChunk: 0,
+    chunkDigests: [],
+  }),
+  END: encodeEnd({ requestId: 1, bytesSent: 0, status: 0 }),
+  STAT_OK: encodeStatResult({
+    requestId: 1,
+    kind: EntryKind.FILE,
+    size: 0,
+    mtimeMs: 0,
+    validator: Buffer.alloc(16),
+    algorithm: DigestAlgorithm.NONE,
+    chunkSize: 0,
+    root: Buffer.alloc(32),
+  }),
+  LIST_OK: encodeListResult({ requestId: 1, more: false, entries: [] }),
+  ERROR: encodeError({ requestId: 1, code: 1, retryAfterMs: 0, message: '' }),
+};
+
+/** "2 + n" → 2, "32 × chunkCount" → 0, "…" → 0: the size with every variable part empty. */
+function fixedSize(cell: string): number {
+  if (cell === '…' || /×/.test(cell)) return 0;
+  const m = /^(\d+)( \+ n)?$/.exec(cell);
+  if (m === null) throw new Error(`unparsed size "${cell}"`);
+  return Number(m[1]);
+}
+
+for (const name of Object.keys(FrameType)) {
+  test(`the ${name} layout table is contiguous and matches the encoder`, (t) => {
+    const text = section(new RegExp(`^### 4\\.\\d+ ${name} \\(\``));
+    const hex = `0x${FrameType[name as keyof typeof FrameType].toString(16).padStart(2, '0')}`;
+    t.true(doc.includes(`${name} (\`${hex}\``), 'type number in the heading');
+    // The first table of the section is the payload layout (LIST_OK's entry table comes second).
+    const table = rows(text.split('\n\n').find((p) => p.startsWith('| offset'))!).filter((r) =>
+      /^\d+$/.test(r[0]!),
+    );
+    let at = 0;
+    for (const [offset, size] of table) {
+      t.is(Number(offset), at, `${name}: field at ${offset}`);
+      at += fixedSize(size!);
+    }
+    const frame = minimal[name]!;
+    t.is(at, frame.length - FRAME_HEADER_SIZE, `${name}: fixed payload size`);
+    t.regex(text, new RegExp(`Payload size:\\s+${at}( \\+|\\b)`), 'the stated payload size');
+  });
+}
+
+test('the LIST_OK entry table is contiguous and matches the encoder', (t) => {
+  const text = section(/^### 4\.9 LIST_OK/);
+  const table = rows(text).filter((r) => /^\+\d+$/.test(r[0]!));
+  let at = 0;
+  for (const [offset, size] of table) {
+    t.is(Number(offset!.slice(1)), at);
+    at += fixedSize(size!);
+  }
+  const one = encodeListResult({
+    requestId: 1,
+    more: false,
+    entries: [{ kind: EntryKind.FILE, name: '', size: 0, mtimeMs: 0 }],
+  });
+  t.is(at, one.length - minimal.LIST_OK!.length);
+});
+
+/** The bytes of the ```hex blocks of the worked example, in order (commentary after # removed). */
+function hexBlocks(): Buffer[] {
+  return [...section(/^## 10\. Worked example/).matchAll(/```hex\n([\s\S]*?)```/g)].map(
+    ([, body]) =>
+      Buffer.from(
+        body!
+          .split('\n')
+          .map((l) => l.split('#')[0]!.replace(/\s+/g, ''))
+          .join(''),
+        'hex',
+      ),
+  );
+}
+
+test('the worked example is exactly what the encoders produce', (t) => {
+  const blocks = hexBlocks();
+  t.is(blocks.length, 2);
+  const content = Buffer.from('hello world\n');
+  const validator = validatorOf({
+    dev: 2049n,
+    ino: 1234n,
+    size: 12n,
+    mtimeNs: 1_700_000_000_000_000_000n,
+  });
+  const chunk = sha256(content);
+  const client = Buffer.concat([
+    encodeHello({ minVersion: 1, maxVersion: 1, name: 'ftget/0.1.0' }),
+    encodeGet({ requestId: 1, path: 'hello.txt', offset: 6, validator, wantDigests: true }),
+  ]);
+  const server = Buffer.concat([
+    encodeWelcome({ version: 1, maxRequestFrame: 8192, name: 'ftserve/0.1.0' }),
+    encodeFile({
+      requestId: 1,
+      size: 12,
+      offset: 6,
+      length: 6,
+      mtimeMs: 1_700_000_000_000,
+      validator,
+      algorithm: DigestAlgorithm.SHA256_CHUNKS,
+      chunkSize: chunkSizeFor(12),
+      root: rootDigest([chunk]),
+      firstChunk: 0,
+      chunkDigests: [chunk],
+    }),
+    content.subarray(6),
+    encodeEnd({ requestId: 1, bytesSent: 6, status: 0 }),
+  ]);
+  t.is(blocks[0]!.toString('hex'), client.toString('hex'));
+  t.is(blocks[1]!.toString('hex'), server.toString('hex'));
+});
+
+test('the worked example decodes to the messages it describes', (t) => {
+  const [client, server] = hexBlocks();
+  const requests = new FrameDecoder({ accept: 'requests' }).push(client!);
+  t.like(requests[1], {
+    kind: 'message',
+    message: {
+      type: FrameType.GET,
+      path: 'hello.txt',
+      offset: 6,
+      length: undefined,
+      wantDigests: true,
+    },
+  });
+  const responses: DecoderEvent[] = new FrameDecoder({ accept: 'responses' }).push(server!);
+  t.deepEqual(
+    responses.map((e) => (e.kind === 'data' ? e.chunk.toString() : e.message.type)),
+    [FrameType.WELCOME, FrameType.FILE, 'world\n', FrameType.END],
+  );
+});
+
+test('the document ends with the UDP section for the datagram messages', (t) => {
+  t.regex(doc, /\n## UDP datagrams\n/);
+});
