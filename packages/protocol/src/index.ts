@@ -79,3 +79,4 @@ export {
 } from './digest.js';
 export { sameValidator, validatorOf } from './validator.js';
 export type { VersionIdentity } from './validator.js';
+export * from './udp/index.js';

@@ -115,20 +115,9 @@ function simulate(o: SimOptions) {
 
 for (const loss of [0, 0.01, 0.05, 0.1, 0.3]) {
   test(`a 300-segment transfer with ${loss * 100}% loss each way delivers every byte in order`, (t) => {
-    const r = simulate({ size: 300_123, loss, seed: 7 });
-    t.is(
-      r.sender.phase,
-      'done',
-      `${r.sender.failure} at ${r.now} ${JSON.stringify(r.sender.stats)} ack=${r.sender.acknowledged}`,
-    );
-    t.log(
-      r.now,
-      r.sender.stats,
-      r.sender.cwnd,
-      r.sender.ssthresh,
-      r.sender.rtt.srtt,
-      r.sender.rtt.rto,
-    );
+    // At 30% loss each way timeouts dominate; give it a liveness limit it cannot hit by bad luck.
+    const r = simulate({ size: 300_123, loss, seed: 7, livenessMs: loss > 0.2 ? 60_000 : 10_000 });
+    t.is(r.sender.phase, 'done', r.sender.failure);
     t.true(r.data.equals(r.source));
     if (loss === 0) t.is(r.sender.stats.retransmits, 0);
   });

@@ -1,0 +1,190 @@
+/**
+ * The receiving half of an ft UDP transfer as a pure state machine. It accepts DATA inside its
+ * window, hands in-order payloads to the caller (`takeReady`) to write, holds out-of-order ones
+ * (bounded by the window, which only moves when the caller reports bytes written with
+ * `release`), and builds ACKs with a cumulative offset and SACK ranges.
+ *
+ * ACK policy: immediately on anything unusual (a hole opened or filled, a duplicate, data
+ * outside the window, completion, a window update the sender may be waiting for) and after
+ * `ackEvery` in-order segments; otherwise the caller flushes a pending ACK once it has drained
+ * the socket (one ACK per read burst).
+ */
+import { UdpLimits } from './constants.js';
+import type { ByteRange } from './messages.js';
+import { RangeSet } from './ranges.js';
+
+export interface ReceiverOptions {
+  start: number;
+  end: number;
+  payloadSize: number;
+  window: number;
+  /** Send an ACK at least every this many in-order segments (default 8). */
+  ackEvery?: number;
+}
+
+export type DataVerdict = 'new' | 'duplicate' | 'outside-window' | 'invalid';
+
+export interface AckFields {
+  cumulative: number;
+  windowEnd: number;
+  tsEcho: number;
+  ranges: ByteRange[];
+}
+
+export class UdpReceiver {
+  /** Every byte below this absolute offset has arrived. */
+  cumulative: number;
+  readonly stats = { segments: 0, duplicates: 0, outsideWindow: 0, invalid: 0, acks: 0 };
+
+  private readonly start: number;
+  private readonly end: number;
+  private readonly payload: number;
+  private readonly window: number;
+  private readonly ackEvery: number;
+  private released: number;
+  private ready: Buffer[] = [];
+  private readonly held = new Map<number, Buffer>();
+  private readonly heldRanges = new RangeSet();
+  private lastTsval = 0;
+  private lastArrival = -1;
+  private unacked = 0;
+  private pending = false;
+  private urgent = false;
+  private advertised: number;
+
+  constructor(options: ReceiverOptions) {
+    this.start = options.start;
+    this.end = options.end;
+    this.payload = options.payloadSize;
+    this.window = options.window;
+    this.ackEvery = options.ackEvery ?? 8;
+    this.cumulative = this.start;
+    this.released = this.start;
+    this.advertised = this.windowEnd;
+  }
+
+  /** The sender may send bytes below this offset. */
+  get windowEnd(): number {
+    return Math.min(this.end, this.released + this.window);
+  }
+
+  /** Every byte has arrived. */
+  get complete(): boolean {
+    return this.cumulative >= this.end;
+  }
+
+  /** An ACK should be sent (now, if `ackUrgent`; else once the socket is drained). */
+  get ackPending(): boolean {
+    return this.pending;
+  }
+  get ackUrgent(): boolean {
+    return this.urgent;
+  }
+
+  /** Bytes held out of order. */
+  get heldBytes(): number {
+    let n = 0;
+    for (const b of this.held.values()) n += b.length;
+    return n;
+  }
+
+  /** Feeds one DATA payload (kept by reference: pass a buffer nobody reuses). */
+  onData(offset: number, payload: Buffer, tsval: number): DataVerdict {
+    const len = payload.length;
+    if (
+      offset < this.start ||
+      offset >= this.end ||
+      (offset - this.start) % this.payload !== 0 ||
+      len !== Math.min(this.payload, this.end - offset)
+    ) {
+      this.stats.invalid++;
+      return 'invalid';
+    }
+    this.pending = true;
+    if (offset + len > this.windowEnd) {
+      this.stats.outsideWindow++;
+      this.urgent = true;
+      return 'outside-window';
+    }
+    if (offset < this.cumulative || this.held.has(offset)) {
+      // A duplicate means the sender is retransmitting: tell it where we are at once.
+      this.stats.duplicates++;
+      this.urgent = true;
+      return 'duplicate';
+    }
+    this.stats.segments++;
+    this.lastTsval = tsval;
+    this.lastArrival = offset;
+    if (offset === this.cumulative) {
+      this.ready.push(payload);
+      this.cumulative += len;
+      if (this.heldRanges.count > 0) {
+        let next = this.held.get(this.cumulative);
+        if (next !== undefined) this.urgent = true;
+        while (next !== undefined) {
+          this.held.delete(this.cumulative);
+          this.ready.push(next);
+          this.cumulative += next.length;
+          next = this.held.get(this.cumulative);
+        }
+        this.heldRanges.dropBelow(this.cumulative);
+      }
+      if (++this.unacked >= this.ackEvery || this.complete) this.urgent = true;
+    } else {
+      this.held.set(offset, payload);
+      this.heldRanges.add(offset, offset + len);
+      this.urgent = true;
+    }
+    return 'new';
+  }
+
+  /** In-order payloads not yet taken, in order. The caller writes them, then calls `release`. */
+  takeReady(): Buffer[] {
+    const out = this.ready;
+    this.ready = [];
+    return out;
+  }
+
+  /** `bytes` more in-order bytes were written: the window slides. */
+  release(bytes: number): void {
+    this.released = Math.min(this.released + bytes, this.cumulative);
+    const windowEnd = this.windowEnd;
+    if (windowEnd <= this.advertised) return;
+    // Tell the sender when the window grew a lot, or when it may be stalled at the old edge.
+    if (
+      windowEnd - this.advertised >= this.window / 4 ||
+      this.cumulative + 2 * this.payload >= this.advertised
+    ) {
+      this.pending = true;
+      this.urgent = true;
+    }
+  }
+
+  /** Builds the ACK to send now and clears the pending state. */
+  makeAck(): AckFields {
+    this.pending = false;
+    this.urgent = false;
+    this.unacked = 0;
+    this.stats.acks++;
+    this.advertised = this.windowEnd;
+    return {
+      cumulative: this.cumulative,
+      windowEnd: this.advertised,
+      tsEcho: this.lastTsval,
+      ranges: this.sackRanges(),
+    };
+  }
+
+  /** The range holding the latest arrival first (RFC 2018), then the lowest ones. */
+  private sackRanges(): ByteRange[] {
+    const all = this.heldRanges.ranges;
+    if (all.length <= UdpLimits.MAX_ACK_RANGES) return all.map((r) => ({ ...r }));
+    const latest = this.heldRanges.find(this.lastArrival);
+    const out: ByteRange[] = latest === undefined ? [] : [{ ...latest }];
+    for (const r of all) {
+      if (out.length >= UdpLimits.MAX_ACK_RANGES) break;
+      if (r !== latest) out.push({ ...r });
+    }
+    return out.sort((a, b) => a.start - b.start);
+  }
+}

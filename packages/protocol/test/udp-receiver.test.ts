@@ -1,0 +1,81 @@
+import test from 'ava';
+import { UdpLimits, UdpReceiver } from '@ft/protocol';
+
+const P = 100;
+const seg = (i: number, len = P) => Buffer.alloc(len, i & 0xff);
+
+function receiver(size = 10 * P, window = 10 * P) {
+  return new UdpReceiver({ start: 0, end: size, payloadSize: P, window });
+}
+
+test('in-order segments are handed out in order and move the cumulative offset', (t) => {
+  const r = receiver();
+  t.is(r.onData(0, seg(0), 1), 'new');
+  t.is(r.onData(P, seg(1), 2), 'new');
+  t.deepEqual(r.takeReady(), [seg(0), seg(1)]);
+  t.is(r.cumulative, 2 * P);
+  t.deepEqual(r.makeAck().ranges, []);
+});
+
+test('out-of-order segments are held, SACKed, and delivered when the hole fills', (t) => {
+  const r = receiver();
+  r.onData(2 * P, seg(2), 1);
+  r.onData(3 * P, seg(3), 2);
+  r.onData(5 * P, seg(5), 3);
+  t.deepEqual(r.takeReady(), []);
+  t.true(r.ackUrgent);
+  const ack = r.makeAck();
+  t.is(ack.cumulative, 0);
+  t.is(ack.tsEcho, 3);
+  t.deepEqual(ack.ranges, [
+    { start: 2 * P, end: 4 * P },
+    { start: 5 * P, end: 6 * P },
+  ]);
+  r.onData(0, seg(0), 4);
+  r.onData(P, seg(1), 5);
+  t.deepEqual(r.takeReady(), [seg(0), seg(1), seg(2), seg(3)]);
+  t.is(r.cumulative, 4 * P);
+  t.deepEqual(r.makeAck().ranges, [{ start: 5 * P, end: 6 * P }]);
+});
+
+test('duplicates are reported and never handed out twice', (t) => {
+  const r = receiver();
+  r.onData(0, seg(0), 1);
+  r.onData(2 * P, seg(2), 1);
+  t.is(r.onData(0, seg(0), 1), 'duplicate');
+  t.is(r.onData(2 * P, seg(2), 1), 'duplicate');
+  t.is(r.takeReady().length, 1);
+  t.is(r.stats.duplicates, 2);
+});
+
+test('data off the segment grid, of the wrong length or outside the file is invalid', (t) => {
+  const r = receiver(10 * P - 30);
+  t.is(r.onData(50, seg(0), 1), 'invalid');
+  t.is(r.onData(0, seg(0, P - 1), 1), 'invalid');
+  t.is(r.onData(9 * P, seg(9), 1), 'invalid'); // the last segment is 70 bytes
+  t.is(r.onData(9 * P, seg(9, 70), 1), 'new');
+  t.is(r.onData(10 * P, seg(10), 1), 'invalid');
+});
+
+test('the window bounds what is held and slides only as bytes are released', (t) => {
+  const r = receiver(20 * P, 4 * P);
+  t.is(r.onData(4 * P, seg(4), 1), 'outside-window');
+  for (let i = 0; i < 4; i++) r.onData(i * P, seg(i), 1);
+  t.is(r.makeAck().windowEnd, 4 * P);
+  t.is(r.takeReady().length, 4);
+  t.is(r.onData(4 * P, seg(4), 1), 'outside-window');
+  r.release(4 * P);
+  t.true(r.ackUrgent, 'a window update the sender waits for is sent at once');
+  t.is(r.makeAck().windowEnd, 8 * P);
+  t.is(r.onData(4 * P, seg(4), 1), 'new');
+});
+
+test('an ACK carries at most 32 ranges, including the one with the latest arrival', (t) => {
+  const n = UdpLimits.MAX_ACK_RANGES + 10;
+  const r = receiver(3 * n * P, 3 * n * P);
+  for (let i = 1; i <= n; i++) r.onData(2 * i * P, seg(i), i);
+  const ack = r.makeAck();
+  t.is(ack.ranges.length, UdpLimits.MAX_ACK_RANGES);
+  t.deepEqual(ack.ranges.at(-1), { start: 2 * n * P, end: (2 * n + 1) * P });
+  t.deepEqual(ack.ranges[0], { start: 2 * P, end: 3 * P });
+});
