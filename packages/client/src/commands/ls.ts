@@ -1,15 +1,31 @@
-import { Args, Command } from '@oclif/core';
+import { Args, Command, Flags } from '@oclif/core';
+import { jsonFlag, seconds, serverFlags, toMs } from '../cli/shared-flags.js';
 
 export default class Ls extends Command {
-  static override description = 'List a remote directory.';
+  static override summary = 'List a remote directory (the server root by default).';
+
+  static override examples = [
+    { description: 'List the server root', command: '<%= config.bin %> <%= command.id %>' },
+    { description: 'Long listing of a directory', command: '<%= config.bin %> <%= command.id %> -l photos/2024' },
+    { description: 'The whole tree as JSON', command: '<%= config.bin %> <%= command.id %> ft://[::1]:7070/ -R --json' },
+  ];
 
   static override args = {
-    path: Args.string({ description: 'remote path', required: false }),
+    remote: Args.string({ description: 'directory on the server, or ft://host:port/path', required: false }),
+  };
+
+  static override flags = {
+    ...serverFlags,
+    ...jsonFlag,
+    long: Flags.boolean({ char: 'l', description: 'show kind, size and modification time', default: false }),
+    recursive: Flags.boolean({ char: 'R', description: 'list subdirectories too', default: false }),
+    timeout: seconds({ description: 'connect timeout and longest silence, in seconds', default: 30 }),
   };
 
   async run(): Promise<void> {
-    await this.parse(Ls);
-    this.logToStderr('ftget ls: not implemented yet');
-    this.exit(1);
+    const { args, flags } = await this.parse(Ls);
+    const { runLs } = await import('../cli/run-info.js');
+    const code = await runLs(args.remote ?? '', { ...flags, timeout: toMs(flags.timeout) });
+    if (code !== 0) this.exit(code);
   }
 }

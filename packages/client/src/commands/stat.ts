@@ -1,15 +1,29 @@
-import { Args, Command } from '@oclif/core';
+import { Args, Command, Flags } from '@oclif/core';
+import { jsonFlag, seconds, serverFlags, toMs } from '../cli/shared-flags.js';
 
 export default class Stat extends Command {
-  static override description = 'Show metadata of a remote file.';
+  static override summary = 'Show size, modification time, validator and digest of a remote path.';
+
+  static override examples = [
+    { description: 'Metadata of a file on localhost:7070', command: '<%= config.bin %> <%= command.id %> docs/report.pdf' },
+    { description: 'As JSON, from another server', command: '<%= config.bin %> <%= command.id %> ft://10.0.0.5:7070/big.iso --json' },
+  ];
 
   static override args = {
-    path: Args.string({ description: 'remote path', required: true }),
+    remote: Args.string({ description: 'path on the server, or ft://host:port/path', required: true }),
+  };
+
+  static override flags = {
+    ...serverFlags,
+    ...jsonFlag,
+    udp: Flags.boolean({ description: 'ask over UDP instead of TCP', default: false }),
+    timeout: seconds({ description: 'connect timeout and longest silence, in seconds', default: 30 }),
   };
 
   async run(): Promise<void> {
-    await this.parse(Stat);
-    this.logToStderr('ftget stat: not implemented yet');
-    this.exit(1);
+    const { args, flags } = await this.parse(Stat);
+    const { runStat } = await import('../cli/run-info.js');
+    const code = await runStat(args.remote, { ...flags, timeout: toMs(flags.timeout) });
+    if (code !== 0) this.exit(code);
   }
 }

@@ -21,6 +21,8 @@ const SACKED = 1;
 const RETRANSMITTED = 2;
 const LOST = 4;
 const IN_FLIGHT = 8;
+/** Sent as a tail-loss probe: its delivery says nothing about reordering. */
+const PROBED = 16;
 
 /** Segments SACKed above a hole before it is deemed lost (RFC 5681's duplicate-ACK threshold). */
 export const DUP_THRESHOLD = 3;
@@ -28,6 +30,8 @@ export const DUP_THRESHOLD = 3;
 export const LOSS_BETA = 0.7;
 /** Initial congestion window, in segments (RFC 6928). */
 export const INITIAL_CWND_SEGMENTS = 10;
+/** Shortest probe timeout (ms): scheduling jitter on a busy host is a few milliseconds. */
+export const MIN_PTO_MS = 10;
 /** FIN is sent at most this many times; then the sender gives up waiting for CLOSE. */
 export const MAX_FIN_SENDS = 6;
 /** ACCEPT is resent at most until the liveness limit; this caps the count as well. */
@@ -73,6 +77,8 @@ export interface SenderStats {
   duplicateAcks: number;
   invalidAcks: number;
   spuriousRetransmits: number;
+  /** Tail-loss probes sent. */
+  probes: number;
 }
 
 /** Microsecond timestamp for DATA.tsval: never 0 (0 means "no echo"). */
@@ -91,6 +97,7 @@ export class UdpSender {
     duplicateAcks: 0,
     invalidAcks: 0,
     spuriousRetransmits: 0,
+    probes: 0,
   };
   phase: SenderPhase = 'accept';
   /** Why the transfer failed, when phase is 'failed'. */
@@ -126,6 +133,10 @@ export class UdpSender {
   private windowEnd: number;
   private lastHeard: number;
   private rtoAt = Infinity;
+  /** Tail-loss probe timer; a probe is due (`tlpDue`) or outstanding (`tlpOut`). */
+  private ptoAt = Infinity;
+  private tlpDue = false;
+  private tlpOut = false;
   private controlSends = 0;
   private controlSentAt = 0;
   private controlDue = 0;
@@ -158,6 +169,22 @@ export class UdpSender {
     return Math.min(this.start + this.una * this.payload, this.end) - this.start;
   }
 
+  /** Engine state for a diagnostic log line (segment numbers are relative to `start`). */
+  snapshot(now: number): Record<string, number | string> {
+    return {
+      phase: this.phase,
+      una: this.una,
+      nxt: this.nxt,
+      segs: this.segments,
+      pipe: this.pipe,
+      cwnd: Math.round(this.cwnd),
+      lost: this.lostQueue.length - this.lostHead,
+      winSegs: Math.floor((this.windowEnd - this.start) / this.payload),
+      rtoIn: Number.isFinite(this.rtoAt) ? Math.round(this.rtoAt - now) : -1,
+      rto: Math.round(this.rtt.rto),
+    };
+  }
+
   /** Segments currently counted as in flight. */
   get inFlight(): number {
     return this.pipe;
@@ -168,19 +195,21 @@ export class UdpSender {
     if (this.phase === 'done' || this.phase === 'failed') return Infinity;
     let at = this.lastHeard + this.livenessMs;
     if (this.phase === 'accept' || this.phase === 'fin') return Math.min(at, this.controlDue);
-    at = Math.min(at, this.rtoAt);
+    at = Math.min(at, this.rtoAt, this.ptoAt);
     if (this.pacing && this.paceBlocked(now)) at = Math.min(at, this.paceReadyAt());
     return at;
   }
 
-  /** Handles expired timers: liveness, RTO. */
+  /** Handles expired timers: liveness, RTO, tail-loss probe. */
   onTimer(now: number): void {
     if (this.phase === 'done' || this.phase === 'failed') return;
     if (now - this.lastHeard >= this.livenessMs) {
       this.fail(`receiver silent for ${this.livenessMs} ms`);
       return;
     }
-    if (this.phase === 'data' && now >= this.rtoAt) this.onRto(now);
+    if (this.phase !== 'data') return;
+    if (now >= this.rtoAt) this.onRto(now);
+    else if (now >= this.ptoAt) this.onPto();
   }
 
   /** Fails the transfer (used by the caller for CLOSE(CANCEL), errors, shutdown). */
@@ -245,6 +274,11 @@ export class UdpSender {
       const seg = Math.max(0, this.nxt - 1);
       return this.emit(seg, now, true);
     }
+    if (this.tlpDue) {
+      this.tlpDue = false;
+      const probe = this.tailProbe(now);
+      if (probe !== undefined) return probe;
+    }
     const forced = this.forced > 0 && this.lostHead < this.lostQueue.length;
     if (!forced) {
       if (this.pipe * this.payload + this.payload > this.cwnd) return undefined;
@@ -265,10 +299,58 @@ export class UdpSender {
     if (forced) return this.nextData(now);
     if (this.nxt >= this.segments) return undefined;
     if (this.nxt - this.una >= this.cap - 1) return undefined;
-    if (this.start + this.nxt * this.payload >= this.windowEnd) return undefined;
+    if (!this.fitsWindow(this.nxt)) return undefined;
     const seg = this.nxt++;
     this.flags[seg % this.cap] = 0;
     return this.emit(seg, now, false);
+  }
+
+  /** The receiver takes DATA only if all of it lies below windowEnd. */
+  private fitsWindow(seg: number): boolean {
+    return this.start + seg * this.payload + this.segLength(seg) <= this.windowEnd;
+  }
+
+  private pto(): number {
+    const srtt = this.rtt.srtt;
+    return srtt === undefined ? this.rtt.rto : Math.min(Math.max(2 * srtt, MIN_PTO_MS), this.rtt.rto);
+  }
+
+  /**
+   * The probe timer fired: nothing was heard for 2·SRTT while data is outstanding, so the tail
+   * of the flight (or its ACKs) may be lost, and with nothing sent after it no SACK would ever
+   * reveal it; only the RTO would, after 100+ ms and a collapse to one segment. One probe per
+   * flight (RACK-TLP, RFC 8985 section 7): its ACK lets the time-based loss detection find the
+   * holes.
+   */
+  private onPto(): void {
+    this.ptoAt = Infinity;
+    if (this.una < this.nxt && !this.tlpOut) this.tlpDue = true;
+  }
+
+  /** The probe, sent regardless of cwnd and pacing: new data if the window allows, else the last unSACKed segment. */
+  private tailProbe(now: number): SenderAction | undefined {
+    let seg = -1;
+    let retransmit = false;
+    if (this.nxt < this.segments && this.nxt - this.una < this.cap - 1 && this.fitsWindow(this.nxt)) {
+      seg = this.nxt++;
+      this.flags[seg % this.cap] = 0;
+    } else {
+      retransmit = true;
+      for (let s = this.nxt - 1; s >= this.una; s--) {
+        if ((this.flags[s % this.cap]! & SACKED) === 0) {
+          seg = s;
+          break;
+        }
+      }
+      if (seg < 0) return undefined;
+      const slot = seg % this.cap;
+      this.flags[slot] = (this.flags[slot]! & ~LOST) | RETRANSMITTED | PROBED;
+      this.stats.retransmits++;
+    }
+    this.tlpOut = true;
+    this.stats.probes++;
+    this.rtoAt = now + this.rtt.rto;
+    return this.emit(seg, now, retransmit);
   }
 
   private emit(seg: number, now: number, retransmit: boolean): SenderAction {
@@ -282,6 +364,7 @@ export class UdpSender {
     this.sentAt[slot] = now;
     this.stats.segmentsSent++;
     if (this.rtoAt === Infinity) this.rtoAt = now + this.rtt.rto;
+    if (!retransmit && !this.tlpOut) this.ptoAt = now + this.pto();
     if (this.pacing) this.paceTokens -= length;
     return { kind: 'data', offset, length, tsval: tsvalAt(now), retransmit };
   }
@@ -344,7 +427,7 @@ export class UdpSender {
       if ((f & SACKED) === 0) {
         delivered += this.segLength(this.una);
         if ((f & RETRANSMITTED) === 0) karnSample = now - this.sentAt[slot]!;
-        else if (echoAt < this.sentAt[slot]! - 0.0005) spurious = true;
+        else if ((f & PROBED) === 0 && echoAt < this.sentAt[slot]! - 0.0005) spurious = true;
         rackXmit = Math.max(rackXmit, this.sentAt[slot]!);
       }
       if ((f & IN_FLIGHT) !== 0) this.pipe--;
@@ -363,7 +446,8 @@ export class UdpSender {
         if ((f & IN_FLIGHT) !== 0) this.pipe--;
         this.flags[slot] = (f & ~(IN_FLIGHT | LOST)) | SACKED;
         delivered += this.segLength(seg);
-        if ((f & RETRANSMITTED) !== 0 && echoAt < this.sentAt[slot]! - 0.0005) spurious = true;
+        if ((f & (RETRANSMITTED | PROBED)) === RETRANSMITTED && echoAt < this.sentAt[slot]! - 0.0005)
+          spurious = true;
         rackXmit = Math.max(rackXmit, this.sentAt[slot]!);
         if (seg > this.highestSacked) this.highestSacked = seg;
       }
@@ -380,6 +464,8 @@ export class UdpSender {
         if (sample < 60_000_000) this.rtt.sample(sample / 1000);
       } else if (karnSample !== undefined) this.rtt.sample(karnSample);
       this.rtoAt = this.una < this.nxt ? now + this.rtt.rto : Infinity;
+      this.tlpOut = false;
+      this.ptoAt = this.una < this.nxt ? now + this.pto() : Infinity;
       if (spurious) this.onSpurious();
       this.detectLosses(rackXmit);
       this.grow(delivered);
@@ -389,7 +475,8 @@ export class UdpSender {
       this.controlDue = now;
       this.controlSends = 0;
       this.rtoAt = Infinity;
-    } else if (this.una === this.nxt && this.start + this.nxt * this.payload >= this.windowEnd) {
+      this.ptoAt = Infinity;
+    } else if (this.una === this.nxt && !this.fitsWindow(this.nxt)) {
       // Nothing in flight and no window: keep a timer so a lost window update is probed for.
       this.rtoAt = now + this.rtt.rto;
     }
@@ -463,6 +550,9 @@ export class UdpSender {
     this.stats.timeouts++;
     this.rtt.backoff();
     this.rtoAt = now + this.rtt.rto;
+    this.ptoAt = Infinity;
+    this.tlpDue = false;
+    this.tlpOut = false;
     if (this.una === this.nxt) {
       // Window-limited with nothing outstanding: probe instead of collapsing cwnd.
       if (this.nxt > 0) this.probe = true;

@@ -1,18 +1,150 @@
-import { Command, Flags } from '@oclif/core';
+import { Command, Errors, Flags } from '@oclif/core';
+import { Defaults, resolveConfig } from '../config.js';
+import { daemonize } from '../daemon.js';
+import { ExitCode, ServeError } from '../exit-codes.js';
+import { runServer } from '../server.js';
+import { checkUdpFlags, udpStarter } from '../udp/supervisor.js';
 
 export default class Serve extends Command {
-  static override description = 'Serve files from a directory.';
+  static override description = `Serve the files under a directory, read-only, over the ft protocol.
+
+The first line on stdout says where it listens:
+  ftserve listening tcp=<host>:<port> udp=<host>:<port>|off pid=<pid> root=<dir>
+Logs go to stderr (or --log-file). Exit codes: 0 ok, 1 internal error, 2 bad usage or
+configuration, 3 cannot listen, 4 pid file held by a running instance.`;
+
+  static override examples = [
+    '<%= config.bin %> --root /srv/files',
+    '<%= config.bin %> --root /srv/files --port 0 --fork-per-connection --max-children 16',
+    '<%= config.bin %> --root /srv/files --daemon --pid-file /run/ftserve.pid --log-file /var/log/ftserve.log',
+  ];
 
   static override flags = {
-    root: Flags.string({ description: 'directory to serve', default: '.' }),
-    port: Flags.integer({ description: 'TCP port to listen on', default: 0 }),
+    root: Flags.string({ description: 'directory to serve (read-only)', default: Defaults.root }),
+    host: Flags.string({
+      description: 'address to listen on [default: all interfaces, IPv4 and IPv6]',
+    }),
+    port: Flags.integer({
+      description: 'TCP port (0 picks a free one)',
+      default: Defaults.port,
+      min: 0,
+      max: 65535,
+    }),
+    workers: Flags.integer({
+      description: 'worker processes of the pre-forked pool [default: number of CPUs]',
+      min: 1,
+      max: 256,
+    }),
+    'fork-per-connection': Flags.boolean({
+      description: 'one child process per connection instead of a worker pool',
+    }),
+    'max-children': Flags.integer({
+      description: 'with --fork-per-connection: most children at once; beyond it clients get BUSY',
+      default: Defaults.maxChildren,
+      min: 1,
+      max: 4096,
+    }),
+    'max-connections': Flags.integer({
+      description: 'most connections at once',
+      default: Defaults.maxConnections,
+      min: 1,
+    }),
+    'max-connections-per-ip': Flags.integer({
+      description: 'most connections at once from one client IP',
+      default: Defaults.maxConnectionsPerIp,
+      min: 1,
+    }),
+    'idle-timeout': Flags.integer({
+      description:
+        'seconds a client may send nothing, or take none of what we send, before it is closed',
+      default: Defaults.idleTimeoutSeconds,
+      min: 1,
+      max: 86_400,
+    }),
+    'max-request-size': Flags.integer({
+      description: 'largest request frame in bytes',
+      default: Defaults.maxRequestSize,
+    }),
+    grace: Flags.integer({
+      description: 'seconds running transfers may take to finish after SIGTERM/SIGINT',
+      default: Defaults.graceSeconds,
+      min: 0,
+      max: 86_400,
+    }),
+    'udp-port': Flags.integer({
+      description: 'UDP port for ftget --udp (0 picks a free one) [default: the TCP port]',
+      min: 0,
+      max: 65535,
+    }),
+    udp: Flags.boolean({
+      description: 'also serve over UDP (--no-udp: TCP only)',
+      default: true,
+      allowNo: true,
+    }),
+    dotfiles: Flags.boolean({ description: 'also serve names that start with "."' }),
+    'log-file': Flags.string({
+      description: 'append logs to this file instead of stderr (SIGHUP reopens it)',
+    }),
+    'log-format': Flags.string({
+      description: 'log line format',
+      options: ['text', 'json'],
+      default: 'text',
+    }),
+    inetd: Flags.boolean({
+      description: 'serve the one connection open on stdin (inetd, systemd Accept=yes), then exit',
+    }),
+    daemon: Flags.boolean({ description: 'detach and run in the background (needs --pid-file)' }),
+    'pid-file': Flags.string({
+      description: 'write the pid here; refuse to start if it names a running ftserve',
+    }),
     version: Flags.version(),
     help: Flags.help(),
   };
 
   async run(): Promise<void> {
-    await this.parse(Serve);
-    this.logToStderr('ftserve: not implemented yet');
-    this.exit(1);
+    const { flags } = await this.parse(Serve);
+    const config = resolveConfig(flags);
+    const serverName = `ftserve/${this.config.version}`;
+    const udpFlags = { enabled: flags.udp, port: flags['udp-port'] };
+    checkUdpFlags(udpFlags);
+    const udp = udpStarter(udpFlags);
+    const code = config.daemon
+      ? await daemonize(config, serverName, udpFlags)
+      : await runServer(config, { serverName, ...(udp === undefined ? {} : { udp }) });
+    this.exit(code);
   }
+
+  /** One line on stderr and a stable exit code; a stack trace only with DEBUG set. */
+  override async catch(
+    error: Error & { exitCode?: number; oclif?: { exit?: number } },
+  ): Promise<never> {
+    if (error instanceof Errors.ExitError) throw error;
+    let exit: number;
+    let message: string;
+    if (error instanceof ServeError) {
+      exit = error.exitCode;
+      message = error.message;
+    } else if (error instanceof Errors.CLIError) {
+      // Flag parsing and validation errors.
+      exit = ExitCode.USAGE;
+      message = `${oneLine(error.message)} (see --help)`;
+    } else {
+      exit = ExitCode.INTERNAL;
+      message = `internal error: ${error.message}`;
+    }
+    process.stderr.write(`ftserve: ${message}\n`);
+    if (process.env['DEBUG'] !== undefined && error.stack !== undefined)
+      process.stderr.write(error.stack + '\n');
+    throw new Errors.ExitError(exit);
+  }
+}
+
+/** oclif's parse errors span lines ("Parsing --port \n\tExpected an integer …"); keep them on one. */
+function oneLine(message: string): string {
+  return message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('See more help'))
+    .join(': ')
+    .replace(/\s*:\s*:/g, ':');
 }

@@ -1,0 +1,158 @@
+/**
+ * Load generator, run as its own process (so its CPU is measured apart from the harness):
+ * `node load-gen.mjs '<json>'`. Each of `concurrency` workers opens a new TCP connection per
+ * request, sends one request, reads the whole response, checks its length, closes, repeats.
+ *   proto ft:   HELLO + GET pipelined (built on @ft/protocol), read WELCOME, FILE, body, END.
+ *   proto http: one HTTP/1.1 GET with "Connection: close", read the header and Content-Length bytes.
+ * mode rps: run for durationS; mode once: every worker does one request of paths[worker].
+ * Prints one JSON line: {requests, errors, errorKinds, bytes, elapsedS}.
+ */
+import net from 'node:net';
+import process from 'node:process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  FrameDecoder,
+  FrameType,
+  MAX_PROTOCOL_VERSION,
+  MIN_PROTOCOL_VERSION,
+  WireError,
+  encodeGet,
+  encodeHello,
+} from '@ft/protocol';
+
+const cfg = JSON.parse(process.argv[2] ?? '{}');
+const REQUEST_TIMEOUT_MS = cfg.requestTimeoutMs ?? 30_000;
+const MAX_BUSY_RETRIES = 1000;
+
+function ftRequest(path) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: cfg.host, port: cfg.port, noDelay: true });
+    const decoder = new FrameDecoder({ accept: 'responses' });
+    let expected = -1;
+    let got = 0;
+    const fail = (error) => {
+      socket.destroy();
+      reject(error);
+    };
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => fail(new Error('timeout')));
+    socket.once('connect', () => {
+      socket.write(
+        Buffer.concat([
+          encodeHello({
+            minVersion: MIN_PROTOCOL_VERSION,
+            maxVersion: MAX_PROTOCOL_VERSION,
+            name: 'ft-bench',
+          }),
+          encodeGet({ requestId: 1, path, offset: 0, wantDigests: false }),
+        ]),
+      );
+    });
+    socket.on('data', (chunk) => {
+      let events;
+      try {
+        events = decoder.push(chunk);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      for (const e of events) {
+        if (e.kind === 'data') got += e.chunk.length;
+        else if (e.message.type === FrameType.FILE) expected = e.message.length;
+        else if (e.message.type === FrameType.ERROR) {
+          const err = new Error(`ERROR code ${e.message.code}`);
+          err.kind = e.message.code === WireError.BUSY ? 'BUSY' : `ft-error-${e.message.code}`;
+          err.retryAfterMs = e.message.retryAfterMs;
+          fail(err);
+          return;
+        } else if (e.message.type === FrameType.END) {
+          socket.destroy();
+          if (got !== expected) reject(new Error(`short body ${got}/${expected}`));
+          else resolve(got);
+          return;
+        }
+      }
+    });
+    socket.once('error', fail);
+    socket.once('close', () => reject(new Error('closed early')));
+  });
+}
+
+function httpRequest(path) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: cfg.host, port: cfg.port, noDelay: true });
+    let head = Buffer.alloc(0);
+    let length = -1;
+    let got = 0;
+    const fail = (error) => {
+      socket.destroy();
+      reject(error);
+    };
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => fail(new Error('timeout')));
+    socket.once('connect', () => {
+      socket.write(`GET /${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    });
+    socket.on('data', (chunk) => {
+      if (length < 0) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (head.length > 16384) fail(new Error('header too long'));
+          return;
+        }
+        const text = head.subarray(0, end).toString('latin1');
+        if (!/^HTTP\/1\.[01] 200 /.test(text)) return fail(new Error(text.split('\r\n')[0]));
+        const m = /\r\ncontent-length:\s*(\d+)/i.exec(text);
+        if (m === null) return fail(new Error('no content-length'));
+        length = Number(m[1]);
+        got = head.length - end - 4;
+        head = Buffer.alloc(0);
+      } else got += chunk.length;
+      if (length >= 0 && got >= length) {
+        socket.destroy();
+        if (got !== length) reject(new Error(`body ${got}/${length}`));
+        else resolve(got);
+      }
+    });
+    socket.once('error', fail);
+    socket.once('close', () => reject(new Error('closed early')));
+  });
+}
+
+const request = cfg.proto === 'ft' ? ftRequest : httpRequest;
+const stats = { requests: 0, errors: 0, errorKinds: {}, bytes: 0, elapsedS: 0 };
+const started = process.hrtime.bigint();
+const deadline = Date.now() + (cfg.durationS ?? 0) * 1000;
+const maxRequests = cfg.maxRequests ?? 10_000_000;
+
+async function worker(index) {
+  const paths = cfg.paths;
+  for (let i = index; ; i += cfg.concurrency) {
+    if (cfg.mode === 'once' && i !== index) return;
+    if (cfg.mode === 'rps' && (Date.now() >= deadline || stats.requests >= maxRequests)) return;
+    // Bounded even when every request fails fast.
+    if (stats.errors > 100_000) return;
+    // In "once" mode a BUSY answer is retried after the server's hint, as ftget would; in rps
+    // mode it counts as a failed request.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const bytes = await request(paths[i % paths.length]);
+        stats.bytes += bytes;
+        stats.requests++;
+        break;
+      } catch (error) {
+        const kind = error.kind ?? String(error.code ?? error.message).slice(0, 40);
+        stats.errorKinds[kind] = (stats.errorKinds[kind] ?? 0) + 1;
+        if (cfg.mode === 'once' && kind === 'BUSY' && attempt < MAX_BUSY_RETRIES) {
+          await sleep(Math.min(Math.max(error.retryAfterMs ?? 100, 10), 5000));
+          continue;
+        }
+        stats.errors++;
+        break;
+      }
+    }
+  }
+}
+
+await Promise.all(Array.from({ length: cfg.concurrency }, (_, i) => worker(i)));
+stats.elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
+process.stdout.write(JSON.stringify(stats) + '\n');

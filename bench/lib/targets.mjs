@@ -1,0 +1,133 @@
+/**
+ * The goals of the issue, evaluated against one run. They are reported (met / missed by how
+ * much), never asserted: the bench exits 0 whatever the figures are.
+ */
+import { fmt, median } from './stats.mjs';
+import { summarize } from './report.mjs';
+
+function find(report, sectionId, label, group) {
+  const section = report.sections.find((s) => s.id === sectionId);
+  const row = section?.rows.find(
+    (r) =>
+      r.label === label &&
+      (group === undefined || r.group === group) &&
+      r.unavailable === undefined,
+  );
+  return row === undefined ? undefined : summarize(row);
+}
+
+/** "met" or "missed by N%" for measured ≥ goal (or ≤ goal when lowerIsBetter). */
+function verdict(measured, goal, lowerIsBetter = false) {
+  if (measured === null || goal === null || measured === undefined || goal === undefined)
+    return 'not measured';
+  const ok = lowerIsBetter ? measured <= goal : measured >= goal;
+  if (ok) return 'met';
+  const by = lowerIsBetter ? (measured / goal - 1) * 100 : (1 - measured / goal) * 100;
+  return `missed by ${fmt(by)}%`;
+}
+
+export function evaluateTargets(report) {
+  const t = [];
+  const add = (target, measured, result) => t.push({ target, measured, result });
+  const file = 'into file';
+
+  const ft = find(report, 'single', 'ft prefork', file);
+  const nc = find(report, 'single', 'nc (openbsd)', file);
+  const nginx = find(report, 'single', 'nginx + curl', file);
+  if (ft)
+    add(
+      'single stream into a file ≥ 90% of nc',
+      `ft ${fmt(ft.primary)} MB/s, nc ${fmt(nc?.primary)} MB/s`,
+      verdict(ft.primary, nc ? 0.9 * nc.primary : null),
+    );
+  if (ft)
+    add(
+      'single stream into a file ≥ nginx + curl',
+      `ft ${fmt(ft.primary)} MB/s, nginx + curl ${fmt(nginx?.primary)} MB/s`,
+      verdict(ft.primary, nginx?.primary ?? null),
+    );
+
+  const full = find(report, 'resume', 'ftget', 'full download');
+  const r99 = find(report, 'resume', 'ftget --resume (partial + state)', '99% present');
+  if (full && r99) {
+    const goal = 0.05 * median(full.wall) + 0.3;
+    add(
+      'resume of the last 1% ≤ 5% of the full time + 0.3 s',
+      `${fmt(median(r99.wall))} s (full ${fmt(median(full.wall))} s, goal ${fmt(goal)} s)`,
+      verdict(median(r99.wall), goal, true),
+    );
+  }
+
+  for (const model of ['ft prefork', 'ft fork-per-connection']) {
+    const c = find(report, 'concurrent', model);
+    if (c)
+      add(
+        `${model}: server RSS under concurrent downloads ≤ 200 MB`,
+        `${fmt(c.serverRss / 1e6)} MB`,
+        verdict(c.serverRss / 1e6, 200, true),
+      );
+  }
+
+  const rps = report.sections.find((s) => s.id === 'rps');
+  for (const group of [...new Set(rps?.rows.map((r) => r.group) ?? [])]) {
+    const mine = find(report, 'rps', 'ft prefork, load generator', group);
+    const theirs = find(report, 'rps', 'nginx, load generator (HTTP)', group);
+    if (mine)
+      add(
+        `prefork ≥ 0.5× nginx req/s, ${group}`,
+        `ft ${fmt(mine.primary)}, nginx ${fmt(theirs?.primary)} req/s (same load generator)`,
+        verdict(mine.primary, theirs ? 0.5 * theirs.primary : null),
+      );
+    const fork = find(report, 'rps', 'ft fork-per-connection, load generator', group);
+    if (fork)
+      add(
+        `fork-per-connection ≥ 30 connections/s, ${group}`,
+        `${fmt(fork.primary)} req/s`,
+        verdict(fork.primary, 30),
+      );
+  }
+
+  const loss = (label, pct) => find(report, 'loss', label, `${pct}% loss`);
+  const udp0 = loss('ft UDP', 0);
+  const tcp0 = loss('ft TCP', 0);
+  if (udp0)
+    add(
+      'UDP at 0% loss ≥ 50% of ft TCP',
+      `UDP ${fmt(udp0.primary)}, TCP ${fmt(tcp0?.primary)} MB/s`,
+      verdict(udp0.primary, tcp0 ? 0.5 * tcp0.primary : null),
+    );
+  for (const [pct, goal] of [
+    [1, 100],
+    [5, 50],
+  ]) {
+    const u = loss('ft UDP', pct);
+    if (u)
+      add(
+        `UDP at ${pct}% loss ≥ ${goal} MB/s`,
+        `${fmt(u.primary)} MB/s${u.cut ? ' (cut)' : ''}`,
+        verdict(u.primary, goal),
+      );
+  }
+  for (const tftp of [
+    'TFTP: tftpd-hpa + tftp-hpa, 512 B blocks',
+    'TFTP: tftpd-hpa + curl, 65464 B blocks',
+  ]) {
+    const p = loss(tftp, 0);
+    if (udp0 && p)
+      add(
+        `UDP ≥ 10× ${tftp} at 0% loss`,
+        `${fmt(udp0.primary / p.primary)}×`,
+        verdict(udp0.primary, 10 * p.primary),
+      );
+  }
+
+  const v = find(report, 'cli', 'ftget --version');
+  const node = find(report, 'cli', 'node -e 0');
+  if (v && node)
+    add(
+      '`ftget --version` ≤ 2× `node -e 0`',
+      `${fmt(v.primary * 1000)} ms vs ${fmt(node.primary * 1000)} ms`,
+      verdict(v.primary, 2 * node.primary, true),
+    );
+  return t;
+}

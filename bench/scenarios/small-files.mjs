@@ -1,0 +1,212 @@
+/**
+ * 3. Many small files: N × 4 KiB in one `ftget` invocation against one curl process with N URLs
+ * (nginx); then requests per second over a new connection per file from 1, 50 and 200
+ * concurrent clients: our load generator (ft and HTTP) against both ft process models and
+ * nginx, plus ApacheBench against nginx as the usual reference.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { runTimed } from '../lib/proc.mjs';
+import { CorruptError, checkExit, clientFigures, emptyDir, measureRow } from '../lib/measure.mjs';
+
+const LOAD_GEN = fileURLToPath(new URL('../lib/load-gen.mjs', import.meta.url));
+
+export const TITLE_BATCH = 'Many small files in one client invocation';
+export const TITLE_RPS = 'Requests per second, a new connection per 4 KiB file';
+
+function treeBytes(dir) {
+  let files = 0;
+  let bytes = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    files++;
+    bytes += statSync(path.join(e.parentPath ?? e.path, e.name)).size;
+  }
+  return { files, bytes };
+}
+
+export async function runBatch(ctx) {
+  const { bins, fixtures, profile } = ctx;
+  const names = fixtures.smallNames;
+  const total = names.length * profile.smallSize;
+  const rows = [];
+  const check = (name) => {
+    const t = treeBytes(fixtures.out);
+    if (t.files !== names.length || t.bytes !== total)
+      throw new CorruptError(
+        `${name}: got ${t.files} files / ${t.bytes} B, expected ${names.length} / ${total}`,
+      );
+  };
+  const timeoutMs = 120_000;
+  const nginx = ctx.servers.nginx;
+  if (nginx && bins.curl) {
+    rows.push(
+      await measureRow(
+        ctx,
+        { label: `curl, ${names.length} URLs`, tool: 'peer', metric: 'MBps' },
+        async () => {
+          emptyDir(fixtures.out);
+          const urls = names.map((n) => `http://127.0.0.1:${nginx.port}/${n}`);
+          const argv = [
+            bins.curl,
+            '-sS',
+            '--remote-name-all',
+            '--output-dir',
+            fixtures.out,
+            ...urls,
+          ];
+          const r = await runTimed(argv, { scratch: fixtures.scratch, timeoutMs });
+          checkExit('curl', r);
+          check('curl');
+          return { ...clientFigures(r, total), requests: names.length };
+        },
+        { server: nginx },
+      ),
+    );
+  } else rows.push(ctx.missing('curl', 'peer', undefined, 'nginx'));
+  for (const [label, key] of ctx.ftModels) {
+    const server = ctx.servers[key];
+    if (server === undefined) {
+      rows.push(ctx.missing(label, 'ft', undefined, key));
+      continue;
+    }
+    rows.push(
+      await measureRow(
+        ctx,
+        { label: `${label}, one ftget`, tool: 'ft', metric: 'MBps' },
+        async () => {
+          emptyDir(fixtures.out);
+          const r = await runTimed(ctx.ftget(['get', ...names, '-o', fixtures.out], server), {
+            scratch: fixtures.scratch,
+            timeoutMs,
+          });
+          checkExit('ftget', r);
+          check('ftget');
+          return { ...clientFigures(r, total), requests: names.length };
+        },
+        { server },
+      ),
+    );
+  }
+  return {
+    id: 'small',
+    title: TITLE_BATCH,
+    rows,
+    note: `${names.length} files of ${profile.smallSize} B; one client process fetches them all`,
+  };
+}
+
+/** One load-generator run against a server; returns figures with `requests`. */
+async function loadGen(ctx, proto, server, concurrency) {
+  const { fixtures, profile } = ctx;
+  const cfg = {
+    proto,
+    host: '127.0.0.1',
+    port: server.port,
+    paths: fixtures.smallNames,
+    concurrency,
+    mode: 'rps',
+    durationS: profile.rpsDurationS,
+  };
+  const r = await runTimed([process.execPath, LOAD_GEN, JSON.stringify(cfg)], {
+    stdout: 'pipe',
+    scratch: fixtures.scratch,
+    timeoutMs: (profile.rpsDurationS + 60) * 1000,
+  });
+  checkExit('load generator', r);
+  const s = JSON.parse(r.stdout.trim().split('\n').at(-1));
+  if (s.requests === 0) throw new Error(`no request succeeded: ${JSON.stringify(s.errorKinds)}`);
+  return {
+    wallS: s.elapsedS,
+    requests: s.requests,
+    bytes: s.bytes,
+    errors: s.errors,
+    errorKinds: s.errorKinds,
+    clientCpuS: r.cpuS,
+    clientRssBytes: r.maxRssBytes,
+  };
+}
+
+async function ab(ctx, server, concurrency) {
+  const { bins, fixtures, profile } = ctx;
+  const url = `http://127.0.0.1:${server.port}/${fixtures.smallNames[0]}`;
+  const argv = [
+    bins.ab,
+    '-q',
+    '-r',
+    '-s',
+    '10',
+    '-t',
+    String(profile.rpsDurationS),
+    '-n',
+    '5000000',
+  ];
+  const r = await runTimed([...argv, '-c', String(concurrency), url], {
+    stdout: 'pipe',
+    scratch: fixtures.scratch,
+    timeoutMs: (profile.rpsDurationS + 60) * 1000,
+  });
+  checkExit('ab', r);
+  const complete = Number(/Complete requests:\s+(\d+)/.exec(r.stdout)?.[1]);
+  const seconds = Number(/Time taken for tests:\s+([\d.]+)/.exec(r.stdout)?.[1]);
+  const failed = Number(/Failed requests:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
+  if (!(complete > 0 && seconds > 0)) throw new Error('could not parse ab output');
+  return {
+    wallS: seconds,
+    requests: complete - failed,
+    errors: failed,
+    clientCpuS: r.cpuS,
+    clientRssBytes: r.maxRssBytes,
+  };
+}
+
+export async function runRps(ctx) {
+  const rows = [];
+  const nginx = ctx.servers.nginx;
+  for (const c of ctx.profile.rpsConcurrency) {
+    const group = `${c} concurrent client${c === 1 ? '' : 's'}`;
+    const opts = { warmup: ctx.profile.rpsWarmup };
+    if (nginx) {
+      rows.push(
+        await measureRow(
+          ctx,
+          { label: 'nginx, load generator (HTTP)', tool: 'peer', group, metric: 'rps' },
+          () => loadGen(ctx, 'http', nginx, c),
+          { ...opts, server: nginx },
+        ),
+      );
+      if (ctx.bins.ab)
+        rows.push(
+          await measureRow(
+            ctx,
+            { label: 'nginx, ab', tool: 'peer', group, metric: 'rps' },
+            () => ab(ctx, nginx, c),
+            { ...opts, server: nginx },
+          ),
+        );
+    } else rows.push(ctx.missing('nginx', 'peer', group, 'nginx'));
+    for (const [label, key] of ctx.ftModels) {
+      const server = ctx.servers[key];
+      if (server === undefined) {
+        rows.push(ctx.missing(label, 'ft', group, key));
+        continue;
+      }
+      rows.push(
+        await measureRow(
+          ctx,
+          { label: `${label}, load generator`, tool: 'ft', group, metric: 'rps' },
+          () => loadGen(ctx, 'ft', server, c),
+          { ...opts, server },
+        ),
+      );
+    }
+  }
+  return {
+    id: 'rps',
+    title: TITLE_RPS,
+    rows,
+    note: `each run lasts ${ctx.profile.rpsDurationS} s; the load generator is one Node process (its CPU is the client column); failed requests (e.g. BUSY) are not counted`,
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * Turns `ftget get REMOTE… [-o OUTPUT] [-r]` into a list of (remote file, local path) jobs.
+ * One REMOTE: OUTPUT is the file to write (or, if it is an existing directory, where to put
+ * it); several REMOTEs or -r: OUTPUT is a directory (created if missing).
+ */
+import { stat as fsStat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { ClientError, ClientErrorCode } from '../errors.js';
+import type { RemoteEntry } from '../list.js';
+import type { Remote } from '../remote.js';
+
+export interface Job {
+  remote: Remote;
+  output: string;
+}
+
+export interface Plan {
+  jobs: Job[];
+  /** Local directories to create first, parents before children. */
+  directories: string[];
+}
+
+function usage(message: string, hint?: string): ClientError {
+  return new ClientError(ClientErrorCode.USAGE, message, hint === undefined ? {} : { hint });
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await fsStat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The local name of a remote path: its last component; the server root is "ft-root". */
+export function localName(remotePath: string): string {
+  return remotePath === '' ? 'ft-root' : basename(remotePath);
+}
+
+export async function planDownloads(
+  remotes: readonly Remote[],
+  output: string | undefined,
+  recursive: boolean,
+  listTree: (remote: Remote) => Promise<RemoteEntry[]>,
+): Promise<Plan> {
+  if (output === '-' && (remotes.length > 1 || recursive)) {
+    throw usage('-o - (stdout) takes exactly one file', 'drop -r or give a single REMOTE');
+  }
+  const jobs: Job[] = [];
+  const directories: string[] = [];
+  const many = remotes.length > 1 || recursive;
+  if (many && output !== undefined) directories.push(output);
+  for (const remote of remotes) {
+    if (!recursive) {
+      if (remote.path === '') throw usage('REMOTE names the server root, not a file', 'use -r to download a directory tree');
+      let local: string;
+      if (output === undefined) local = localName(remote.path);
+      else if (output === '-') local = '-';
+      else if (many || (await isDirectory(output))) local = join(output, localName(remote.path));
+      else local = output;
+      jobs.push({ remote, output: local });
+      continue;
+    }
+    const root =
+      output !== undefined && remotes.length === 1 ? output : join(output ?? '.', localName(remote.path));
+    if (!directories.includes(root)) directories.push(root);
+    for (const entry of await listTree(remote)) {
+      const local = join(root, ...entry.relativePath.split('/'));
+      const path = remote.path === '' ? entry.relativePath : `${remote.path}/${entry.relativePath}`;
+      if (entry.kind === 'directory') directories.push(local);
+      else if (entry.kind === 'file') jobs.push({ remote: { ...remote, path }, output: local });
+    }
+  }
+  return { jobs, directories };
+}

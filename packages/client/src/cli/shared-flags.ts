@@ -1,0 +1,33 @@
+/** Flags every ftget command shares. Kept free of heavy imports: oclif loads this to show help. */
+import { Flags } from '@oclif/core';
+
+export const serverFlags = {
+  host: Flags.string({
+    description: 'server host name or IP address [default: $FTGET_HOST or localhost]',
+    helpValue: 'HOST',
+  }),
+  port: Flags.string({
+    description: 'server TCP port [default: $FTGET_PORT or 7070]',
+    helpValue: 'PORT',
+  }),
+};
+
+export const jsonFlag = {
+  json: Flags.boolean({ description: 'print machine-readable JSON on stdout', default: false }),
+};
+
+/** A non-negative number of seconds, e.g. "30" or "0.5" (convert with toMs). */
+export const seconds = Flags.custom<number>({
+  parse: async (input: string) => {
+    const value = Number(input);
+    if (input.trim() === '' || !Number.isFinite(value) || value < 0 || value > 86_400) {
+      throw new Error(`expected a number of seconds between 0 and 86400, got "${input}"`);
+    }
+    return value;
+  },
+  helpValue: 'SECONDS',
+});
+
+export function toMs(seconds: number): number {
+  return Math.round(seconds * 1000);
+}

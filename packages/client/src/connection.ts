@@ -1,0 +1,360 @@
+/**
+ * One TCP connection to an ft server. HELLO is written as soon as the socket connects and the
+ * first request is pipelined right behind it; responses are decoded by a FrameDecoder and
+ * routed to the one request in flight (the server answers strictly in order, and we never
+ * have more than one outstanding). A connection that fails stays failed: every later call
+ * rejects with the same error.
+ */
+import net from 'node:net';
+import {
+  EndStatus,
+  FrameDecoder,
+  FrameType,
+  MAX_PROTOCOL_VERSION,
+  MIN_PROTOCOL_VERSION,
+  ProtocolError,
+  RemoteError,
+  encodeGet,
+  encodeHello,
+  encodeList,
+  encodeStat,
+  frameTypeName,
+} from '@ft/protocol';
+import type {
+  End,
+  FileHeader,
+  GetRequest,
+  ListEntry,
+  Message,
+  StatResult,
+} from '@ft/protocol';
+import { ClientError, ClientErrorCode } from './errors.js';
+import { formatServer } from './remote.js';
+import type { ServerAddress } from './remote.js';
+import { abortError } from './retry.js';
+
+/** Most entries one LIST may return before we refuse it (memory bound). */
+export const MAX_LIST_ENTRIES = 1_000_000;
+
+export interface ConnectOptions {
+  /** Abort the connection (and whatever request is in flight). */
+  signal?: AbortSignal | undefined;
+  /** Connect timeout, and the longest silence while a response is awaited (stall timeout). */
+  timeoutMs: number;
+  /** Sent in HELLO, informational. */
+  clientName?: string;
+}
+
+/** Receives a GET response as it streams. Throwing from either callback fails the connection. */
+export interface GetSink {
+  onHeader(header: FileHeader): void;
+  /** Raw body bytes, a view of the received buffer; do not mutate. */
+  onData(chunk: Buffer): void;
+}
+
+interface Pending {
+  requestId: number;
+  onMessage(message: Message): boolean;
+  onData?(chunk: Buffer): void;
+  reject(error: Error): void;
+}
+
+export class Connection {
+  private readonly decoder = new FrameDecoder({ accept: 'responses' });
+  private pending: Pending | undefined;
+  private failure: Error | undefined;
+  private nextRequestId = 1;
+  private welcomed = false;
+  private paused = false;
+  private readonly stallTimer: NodeJS.Timeout;
+  private readonly onAbort = (): void => this.fail(abortError());
+
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly address: ServerAddress,
+    private readonly options: ConnectOptions,
+  ) {
+    this.stallTimer = setTimeout(() => this.onStall(), options.timeoutMs);
+    this.stallTimer.unref();
+    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('end', () => this.onSocketEnd());
+    socket.on('close', () => this.onSocketEnd());
+    socket.on('error', (error) => this.fail(this.lost(error.message, error)));
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** Connects, sends HELLO, and resolves once TCP is up (WELCOME is checked when it arrives). */
+  static open(address: ServerAddress, options: ConnectOptions): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      if (options.signal?.aborted) {
+        reject(abortError());
+        return;
+      }
+      const server = formatServer(address);
+      const socket = net.connect({ host: address.host, port: address.port });
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        socket.removeListener('error', onError);
+        options.signal?.removeEventListener('abort', onAbort);
+      };
+      const onError = (error: NodeJS.ErrnoException): void => {
+        cleanup();
+        socket.destroy();
+        reject(
+          new ClientError(
+            ClientErrorCode.CONNECT_FAILED,
+            `cannot connect to ${server}: ${error.code ?? error.message}`,
+            { cause: error },
+          ),
+        );
+      };
+      const onAbort = (): void => {
+        cleanup();
+        socket.destroy();
+        reject(abortError());
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        socket.destroy();
+        reject(
+          new ClientError(
+            ClientErrorCode.CONNECT_FAILED,
+            `cannot connect to ${server}: timed out after ${options.timeoutMs} ms`,
+          ),
+        );
+      }, options.timeoutMs);
+      socket.once('error', onError);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      socket.once('connect', () => {
+        cleanup();
+        socket.setNoDelay(true);
+        const connection = new Connection(socket, address, options);
+        socket.write(
+          encodeHello({
+            minVersion: MIN_PROTOCOL_VERSION,
+            maxVersion: MAX_PROTOCOL_VERSION,
+            name: options.clientName ?? 'ftget',
+          }),
+        );
+        resolve(connection);
+      });
+    });
+  }
+
+  /** STAT a path. */
+  stat(path: string, wantDigest: boolean): Promise<StatResult> {
+    return this.request(
+      encodeStat({ requestId: this.nextRequestId, path, wantDigest }),
+      (resolve) => (message) => {
+        if (message.type !== FrameType.STAT_OK) throw this.unexpected(message, 'STAT_OK');
+        resolve(message);
+        return true;
+      },
+    );
+  }
+
+  /** LIST a directory: every entry, in the server's order (sorted by name). */
+  list(path: string): Promise<ListEntry[]> {
+    const entries: ListEntry[] = [];
+    return this.request(encodeList({ requestId: this.nextRequestId, path }), (resolve) => (message) => {
+      if (message.type !== FrameType.LIST_OK) throw this.unexpected(message, 'LIST_OK');
+      if (entries.length + message.entries.length > MAX_LIST_ENTRIES) {
+        throw this.bad(`listing has more than ${MAX_LIST_ENTRIES} entries`);
+      }
+      for (const entry of message.entries) entries.push(entry);
+      if (message.more) return false;
+      resolve(entries);
+      return true;
+    });
+  }
+
+  /**
+   * GET a range; the sink sees the FILE header and then the body as it arrives. Resolves with
+   * END once the whole body arrived; checks only framing (the caller checks the header).
+   */
+  get(request: Omit<GetRequest, 'type' | 'requestId'>, sink: GetSink): Promise<End> {
+    let header: FileHeader | undefined;
+    return this.request(
+      encodeGet({ ...request, requestId: this.nextRequestId }),
+      (resolve) => (message) => {
+        if (header === undefined) {
+          if (message.type !== FrameType.FILE) throw this.unexpected(message, 'FILE');
+          header = message;
+          sink.onHeader(message);
+          return false;
+        }
+        if (message.type !== FrameType.END) throw this.unexpected(message, 'END');
+        if (message.status === EndStatus.OK && message.bytesSent !== header.length) {
+          throw this.bad(`END says ${message.bytesSent} bytes were sent, FILE announced ${header.length}`);
+        }
+        resolve(message);
+        return true;
+      },
+      (chunk) => sink.onData(chunk),
+    );
+  }
+
+  /** Stop reading from the socket (backpressure); the stall timer is suspended meanwhile. */
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.stallTimer.refresh();
+    this.socket.resume();
+  }
+
+  /** Closes the connection; a request in flight rejects with FT_CONNECTION_LOST. */
+  close(): void {
+    this.fail(new ClientError(ClientErrorCode.CONNECTION_LOST, 'connection closed by the client'));
+  }
+
+  private request<T>(
+    frame: Buffer,
+    handler: (resolve: (value: T) => void) => (message: Message) => boolean,
+    onData?: (chunk: Buffer) => void,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.failure !== undefined) {
+        reject(this.failure);
+        return;
+      }
+      if (this.pending !== undefined) {
+        reject(new Error('Connection: one request at a time'));
+        return;
+      }
+      const requestId = this.nextRequestId++;
+      const pending: Pending = {
+        requestId,
+        onMessage: handler((value) => {
+          this.pending = undefined;
+          resolve(value);
+        }),
+        reject: (error) => {
+          this.pending = undefined;
+          reject(error);
+        },
+      };
+      if (onData !== undefined) pending.onData = onData;
+      this.pending = pending;
+      this.stallTimer.refresh();
+      this.socket.write(frame);
+    });
+  }
+
+  private onSocketData(chunk: Buffer): void {
+    if (this.failure !== undefined) return;
+    this.stallTimer.refresh();
+    let events;
+    try {
+      events = this.decoder.push(chunk);
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    for (const event of events) {
+      if (this.failure !== undefined) return;
+      try {
+        if (event.kind === 'data') {
+          this.pending?.onData?.(event.chunk);
+        } else {
+          this.dispatch(event.message);
+        }
+      } catch (error) {
+        this.fail(error as Error);
+        return;
+      }
+    }
+  }
+
+  private dispatch(message: Message): void {
+    if (message.type === FrameType.WELCOME) {
+      if (message.version < MIN_PROTOCOL_VERSION || message.version > MAX_PROTOCOL_VERSION) {
+        throw this.bad(`server chose protocol version ${message.version}, which we never offered`);
+      }
+      this.welcomed = true;
+      return;
+    }
+    if (message.type === FrameType.ERROR && message.requestId === 0) {
+      // Connection-level (BUSY, TIMEOUT, version mismatch): the server closes after it.
+      throw new RemoteError(message.code, message.message, 0, message.retryAfterMs);
+    }
+    const pending = this.pending;
+    if (pending === undefined || !this.welcomed) {
+      throw this.bad(`unsolicited ${frameTypeName(message.type)} frame`);
+    }
+    if (!('requestId' in message) || message.requestId !== pending.requestId) {
+      throw this.bad(
+        `response for request ${'requestId' in message ? message.requestId : '?'}, expected ${pending.requestId}`,
+      );
+    }
+    if (message.type === FrameType.ERROR) {
+      pending.reject(
+        new RemoteError(message.code, message.message, message.requestId, message.retryAfterMs),
+      );
+      return;
+    }
+    pending.onMessage(message);
+  }
+
+  private onStall(): void {
+    if (this.failure !== undefined || this.paused || this.pending === undefined) return;
+    this.fail(
+      new ClientError(
+        ClientErrorCode.STALLED,
+        `no data from ${formatServer(this.address)} for ${this.options.timeoutMs / 1000} s`,
+      ),
+    );
+  }
+
+  private onSocketEnd(): void {
+    if (this.failure !== undefined) return;
+    let detail = 'the server closed the connection';
+    try {
+      this.decoder.end();
+    } catch (error) {
+      detail = `the server closed the connection: ${(error as Error).message}`;
+    }
+    this.fail(this.lost(detail));
+  }
+
+  private lost(detail: string, cause?: unknown): ClientError {
+    return new ClientError(
+      ClientErrorCode.CONNECTION_LOST,
+      `connection to ${formatServer(this.address)} lost: ${detail}`,
+      cause === undefined ? {} : { cause },
+    );
+  }
+
+  private bad(detail: string): ClientError {
+    return new ClientError(
+      ClientErrorCode.BAD_RESPONSE,
+      `protocol error from ${formatServer(this.address)}: ${detail}`,
+    );
+  }
+
+  private unexpected(message: Message, expected: string): ClientError {
+    return this.bad(`expected ${expected}, got ${frameTypeName(message.type)}`);
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure =
+      error instanceof ProtocolError
+        ? new ClientError(
+            ClientErrorCode.BAD_RESPONSE,
+            `protocol error from ${formatServer(this.address)}: ${error.message}`,
+            { cause: error },
+          )
+        : error;
+    clearTimeout(this.stallTimer);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    this.socket.destroy();
+    this.pending?.reject(this.failure);
+  }
+}
+

@@ -1,0 +1,33 @@
+/**
+ * The one table of ftget exit codes. The README mirrors it and a test keeps them in sync;
+ * scripts depend on these numbers, so never renumber: append.
+ */
+export const ExitCode = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  NETWORK: 3,
+  REMOTE_REFUSED: 4,
+  REMOTE_CHANGED: 5,
+  INTEGRITY: 6,
+  LOCAL_IO: 7,
+  PROTOCOL: 8,
+  LOCAL_CONFLICT: 9,
+  INTERRUPTED: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** One line per exit code, as printed in the README table and `ftget get --help`. */
+export const EXIT_CODE_MEANINGS: Readonly<Record<ExitCode, string>> = {
+  0: 'success (also: the file was already complete)',
+  1: 'unexpected internal error (a bug)',
+  2: 'usage error (bad flags or arguments)',
+  3: 'network: cannot connect, or the transfer failed after all retries (incl. stalls)',
+  4: 'remote refused: not found, access denied, is a directory, not a directory',
+  5: 'remote file changed and --no-restart was given',
+  6: 'integrity failure (digest mismatch that refetching did not fix)',
+  7: 'local I/O error (disk full, permission, …)',
+  8: 'protocol error (the server violated the protocol: wrong offset, short body, garbage)',
+  9: 'local state conflict: existing output/partial without --resume/--force, or a partial larger than the remote file',
+  130: 'interrupted (SIGINT/SIGTERM); the partial and its state are kept for --resume',
+};

@@ -1,0 +1,102 @@
+/**
+ * Where a REMOTE points: a server (host, port) and a path on it. REMOTE is either a path on
+ * the server given by --host/--port (env FTGET_HOST/FTGET_PORT, defaults localhost:7070) or a
+ * URL `ft://host:port/path`, IPv6 hosts in brackets.
+ */
+import { ClientError, ClientErrorCode } from './errors.js';
+
+export const DEFAULT_HOST = 'localhost';
+export const DEFAULT_PORT = 7070;
+
+/** A server address. */
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+/** A parsed REMOTE. */
+export interface Remote extends ServerAddress {
+  /** Path relative to the server's root, without a leading slash; '' is the root itself. */
+  path: string;
+}
+
+function usage(message: string): ClientError {
+  return new ClientError(ClientErrorCode.USAGE, message, {
+    hint: 'REMOTE is a path on the server (e.g. docs/a.txt) or ft://host:port/path',
+  });
+}
+
+/** Parses a port number given as text; throws a usage error unless it is 1–65535. */
+export function parsePort(text: string, what = 'port'): number {
+  if (!/^\d{1,5}$/.test(text.trim())) throw usage(`invalid ${what} "${text}"`);
+  const port = Number(text.trim());
+  if (port < 1 || port > 65535) throw usage(`invalid ${what} "${text}": must be 1-65535`);
+  return port;
+}
+
+/** Strips brackets from an IPv6 literal and refuses empty or spaced host names. */
+function parseHost(text: string): string {
+  const host = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  if (host === '' || /[\s/]/.test(host)) throw usage(`invalid host "${text}"`);
+  return host;
+}
+
+/**
+ * The server to use when REMOTE names none: explicit flags win over the environment
+ * (FTGET_HOST, FTGET_PORT), which wins over localhost:7070.
+ */
+export function resolveServer(
+  flags: { host?: string | undefined; port?: number | undefined },
+  env: Readonly<Record<string, string | undefined>> = {},
+): ServerAddress {
+  const envHost = env['FTGET_HOST'];
+  const envPort = env['FTGET_PORT'];
+  return {
+    host: parseHost(flags.host ?? (envHost !== undefined && envHost !== '' ? envHost : DEFAULT_HOST)),
+    port:
+      flags.port ??
+      (envPort !== undefined && envPort !== '' ? parsePort(envPort, 'FTGET_PORT') : DEFAULT_PORT),
+  };
+}
+
+/** Normalizes a remote path: no leading or doubled slashes, no "." segments; ".." is refused. */
+export function normalizeRemotePath(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') throw usage(`remote path "${path}" must not contain ".."`);
+    parts.push(part);
+  }
+  return parts.join('/');
+}
+
+const URL_PATTERN = /^ft:\/\/(\[[^\]]*\]|[^/:[\]]*)(?::([^/]*))?(\/.*)?$/i;
+
+/** Parses REMOTE against a default server. Throws a ClientError with code FT_USAGE. */
+export function parseRemote(remote: string, server: ServerAddress): Remote {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(remote)) {
+    const m = URL_PATTERN.exec(remote);
+    if (m === null) {
+      throw /^ft:/i.test(remote)
+        ? usage(`invalid ft URL "${remote}"`)
+        : usage(`unsupported URL scheme in "${remote}": only ft:// is supported`);
+    }
+    const host = m[1] === '' || m[1] === undefined ? server.host : parseHost(m[1]);
+    const port = m[2] === undefined || m[2] === '' ? server.port : parsePort(m[2]);
+    let path: string;
+    try {
+      path = decodeURIComponent(m[3] ?? '/');
+    } catch {
+      throw usage(`invalid percent-encoding in "${remote}"`);
+    }
+    return { host, port, path: normalizeRemotePath(path) };
+  }
+  return { host: server.host, port: server.port, path: normalizeRemotePath(remote) };
+}
+
+/** "host:port" with IPv6 hosts in brackets, for messages. */
+export function formatServer(address: ServerAddress): string {
+  return address.host.includes(':')
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
+}

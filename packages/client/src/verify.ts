@@ -1,0 +1,197 @@
+/**
+ * Chunk verification. A ChunkLedger knows, for one version of a remote file, the expected
+ * digest of every chunk (as far as the server has told us) and which chunks of the local
+ * partial matched theirs. Chunks whose expected digest is not known yet (a partial found
+ * without its state) keep the digest of their local bytes, to be checked through the root
+ * digest at the end.
+ */
+import { ChunkHasher, DIGEST_SIZE, chunkCountFor, rootDigest } from '@ft/protocol';
+import type { FileHandle } from 'node:fs/promises';
+import { ClientError, ClientErrorCode } from './errors.js';
+
+/** Size of the buffer used to re-read a partial: bounded memory however large the file. */
+export const READ_BUFFER_SIZE = 1024 * 1024;
+
+export type ChunkVerdict = 'verified' | 'bad' | 'unknown';
+
+export class ChunkLedger {
+  readonly count: number;
+  private readonly expected: (Buffer | undefined)[];
+  private readonly local: (Buffer | undefined)[];
+  private readonly verified: Uint8Array;
+
+  constructor(
+    readonly size: number,
+    readonly chunkSize: number,
+    readonly root: Buffer,
+  ) {
+    this.count = chunkCountFor(size, chunkSize);
+    this.expected = new Array<Buffer | undefined>(this.count).fill(undefined);
+    this.local = new Array<Buffer | undefined>(this.count).fill(undefined);
+    this.verified = new Uint8Array(Math.ceil(this.count / 8));
+  }
+
+  /** Rebuilds a ledger from the hex/base64 fields of a state file. */
+  static restore(
+    size: number,
+    chunkSize: number,
+    root: Buffer,
+    digests: readonly string[],
+    verified: Buffer,
+  ): ChunkLedger {
+    const ledger = new ChunkLedger(size, chunkSize, root);
+    digests.forEach((hex, i) => {
+      if (hex !== '') ledger.expected[i] = Buffer.from(hex, 'hex');
+    });
+    for (let i = 0; i < ledger.count; i++) {
+      if ((verified[i >> 3]! & (1 << (i & 7))) !== 0 && ledger.expected[i] !== undefined)
+        ledger.setVerified(i, true);
+    }
+    return ledger;
+  }
+
+  /** The expected digests as hex ('' where unknown) and the verified bitmap, for a state file. */
+  snapshot(): { digests: string[]; verified: string } {
+    return {
+      digests: this.expected.map((d) => (d === undefined ? '' : d.toString('hex'))),
+      verified: Buffer.from(this.verified).toString('base64'),
+    };
+  }
+
+  /** Adds expected digests from a FILE header. A known digest that differs is a protocol error. */
+  learn(firstChunk: number, digests: readonly Buffer[]): void {
+    digests.forEach((digest, k) => {
+      const i = firstChunk + k;
+      if (i >= this.count || digest.length !== DIGEST_SIZE) {
+        throw new ClientError(ClientErrorCode.BAD_RESPONSE, `chunk digest ${i} is out of range`);
+      }
+      const known = this.expected[i];
+      if (known !== undefined && !known.equals(digest)) {
+        throw new ClientError(
+          ClientErrorCode.BAD_RESPONSE,
+          `the server sent two different digests for chunk ${i} of the same file version`,
+        );
+      }
+      if (known === undefined) {
+        this.expected[i] = digest;
+        const local = this.local[i];
+        this.local[i] = undefined;
+        if (local !== undefined) this.record(i, local);
+      }
+    });
+  }
+
+  /** Records the digest of the local bytes of chunk `index`. */
+  record(index: number, digest: Buffer): ChunkVerdict {
+    const expected = this.expected[index];
+    if (expected === undefined) {
+      this.local[index] = digest;
+      this.setVerified(index, false);
+      return 'unknown';
+    }
+    const ok = expected.equals(digest);
+    this.setVerified(index, ok);
+    return ok ? 'verified' : 'bad';
+  }
+
+  /** Marks a chunk as needing a refetch. */
+  invalidate(index: number): void {
+    this.local[index] = undefined;
+    this.setVerified(index, false);
+  }
+
+  isVerified(index: number): boolean {
+    return (this.verified[index >> 3]! & (1 << (index & 7))) !== 0;
+  }
+
+  hasExpected(index: number): boolean {
+    return this.expected[index] !== undefined;
+  }
+
+  get verifiedCount(): number {
+    let n = 0;
+    for (let i = 0; i < this.count; i++) if (this.isVerified(i)) n++;
+    return n;
+  }
+
+  /** Byte range of chunk `index`. */
+  rangeOf(index: number): { offset: number; length: number } {
+    const offset = index * this.chunkSize;
+    return { offset, length: Math.min(this.chunkSize, this.size - offset) };
+  }
+
+  /** Chunks below `limit` that are not verified, in order. */
+  unverifiedBelow(limit: number): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < Math.min(limit, this.count); i++) if (!this.isVerified(i)) out.push(i);
+    return out;
+  }
+
+  /** Chunks whose local digest is known but whose expected digest is not. */
+  unknownChunks(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) if (this.local[i] !== undefined) out.push(i);
+    return out;
+  }
+
+  /**
+   * True when the root digest over every chunk's digest (expected where known, else local)
+   * equals the version's root. Every chunk must be verified or have a local digest.
+   */
+  rootMatches(): boolean {
+    const digests: Buffer[] = [];
+    for (let i = 0; i < this.count; i++) {
+      const d = this.isVerified(i) ? this.expected[i] : this.local[i];
+      if (d === undefined) return false;
+      digests.push(d);
+    }
+    return rootDigest(digests).equals(this.root);
+  }
+
+  /** Unknown chunks whose local bytes the root digest vouched for become verified. */
+  acceptUnknownByRoot(): void {
+    for (let i = 0; i < this.count; i++) {
+      const local = this.local[i];
+      if (local !== undefined) {
+        this.expected[i] = local;
+        this.local[i] = undefined;
+        this.setVerified(i, true);
+      }
+    }
+  }
+
+  private setVerified(index: number, on: boolean): void {
+    const byte = index >> 3;
+    const bit = 1 << (index & 7);
+    this.verified[byte] = on ? this.verified[byte]! | bit : this.verified[byte]! & ~bit;
+  }
+}
+
+/**
+ * Reads [fromChunk·chunkSize, end) of `handle` into a ChunkHasher: every complete chunk is
+ * reported to `onChunk`, and the returned hasher holds the incomplete tail, ready for the
+ * bytes that follow `end`. One bounded buffer, one sequential pass.
+ */
+export async function hashLocalRange(
+  handle: FileHandle,
+  chunkSize: number,
+  fromChunk: number,
+  end: number,
+  onChunk: (index: number, digest: Buffer) => void,
+  signal?: AbortSignal,
+): Promise<ChunkHasher> {
+  const hasher = new ChunkHasher(chunkSize, fromChunk, onChunk);
+  const buffer = Buffer.allocUnsafe(Math.min(READ_BUFFER_SIZE, Math.max(end, 1)));
+  let position = fromChunk * chunkSize;
+  while (position < end) {
+    signal?.throwIfAborted();
+    const want = Math.min(buffer.length, end - position);
+    const { bytesRead } = await handle.read(buffer, 0, want, position);
+    if (bytesRead === 0) {
+      throw new ClientError(ClientErrorCode.LOCAL_IO, 'the partial file shrank while it was read');
+    }
+    hasher.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return hasher;
+}

@@ -1,0 +1,186 @@
+/**
+ * Command-line flags → a validated, absolute, serialisable server configuration. Everything a
+ * worker or per-connection child needs travels as this object (JSON in an environment variable),
+ * so it holds only plain data.
+ */
+import { constants as fsConstants, accessSync, realpathSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { FRAME_HEADER_SIZE, Limits, VALIDATOR_SIZE } from '@ft/protocol';
+import { ExitCode, ServeError } from './exit-codes.js';
+
+export const LogFormat = { TEXT: 'text', JSON: 'json' } as const;
+export type LogFormat = (typeof LogFormat)[keyof typeof LogFormat];
+
+export const ProcessModel = {
+  PREFORK: 'prefork',
+  FORK_PER_CONNECTION: 'fork-per-connection',
+  INETD: 'inetd',
+} as const;
+export type ProcessModel = (typeof ProcessModel)[keyof typeof ProcessModel];
+
+/** Defaults of every tunable; the README's flag table shows the same numbers. */
+export const Defaults = {
+  root: 'public',
+  port: 7070,
+  maxChildren: 64,
+  maxConnections: 1024,
+  maxConnectionsPerIp: 64,
+  idleTimeoutSeconds: 60,
+  maxRequestSize: Limits.MAX_REQUEST_FRAME,
+  graceSeconds: 30,
+} as const;
+
+/** The smallest request limit that still admits a GET with a path of the maximum length. */
+export const MIN_REQUEST_SIZE = 4 + 1 + 8 + 8 + VALIDATOR_SIZE + 2 + Limits.MAX_PATH_BYTES;
+export const MAX_REQUEST_SIZE = 1024 * 1024 - FRAME_HEADER_SIZE;
+
+/** Flags as the command line gives them (all optional; missing means default). */
+export interface ServeFlags {
+  root?: string | undefined;
+  host?: string | undefined;
+  port?: number | undefined;
+  workers?: number | undefined;
+  'fork-per-connection'?: boolean | undefined;
+  'max-children'?: number | undefined;
+  'max-connections'?: number | undefined;
+  'max-connections-per-ip'?: number | undefined;
+  'idle-timeout'?: number | undefined;
+  'max-request-size'?: number | undefined;
+  grace?: number | undefined;
+  dotfiles?: boolean | undefined;
+  'log-file'?: string | undefined;
+  'log-format'?: string | undefined;
+  inetd?: boolean | undefined;
+  daemon?: boolean | undefined;
+  'pid-file'?: string | undefined;
+}
+
+export interface ServerConfig {
+  /** Real absolute path of the served directory (symlinks resolved). */
+  root: string;
+  /** Address to bind; undefined means all interfaces, dual stack ("::", falling back to "0.0.0.0"). */
+  host: string | undefined;
+  port: number;
+  model: ProcessModel;
+  workers: number;
+  maxChildren: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  idleTimeoutMs: number;
+  maxRequestSize: number;
+  graceMs: number;
+  dotfiles: boolean;
+  logFile: string | undefined;
+  logFormat: LogFormat;
+  daemon: boolean;
+  pidFile: string | undefined;
+}
+
+function usage(message: string): never {
+  throw new ServeError(message, ExitCode.USAGE);
+}
+
+function positiveInt(
+  value: number | undefined,
+  fallback: number,
+  flag: string,
+  max: number,
+): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < 1 || v > max)
+    usage(`--${flag} must be an integer in 1..${max}, got ${v}`);
+  return v;
+}
+
+/** Resolves and checks the root: it must exist, be a directory, and be readable and searchable. */
+export function resolveRoot(root: string, cwd: string): string {
+  const abs = resolve(cwd, root);
+  let real: string;
+  try {
+    real = realpathSync(abs);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    usage(
+      code === 'ENOENT'
+        ? `root directory ${abs} does not exist`
+        : `cannot resolve root directory ${abs}: ${code ?? String(error)}`,
+    );
+  }
+  if (!statSync(real).isDirectory()) usage(`root ${abs} is not a directory`);
+  try {
+    accessSync(real, fsConstants.R_OK | fsConstants.X_OK);
+  } catch {
+    usage(`root directory ${abs} is not readable`);
+  }
+  return real;
+}
+
+/** Turns flags into a ServerConfig or throws a ServeError with exit code USAGE. */
+export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerConfig {
+  const inetd = flags.inetd === true;
+  const forkPerConnection = flags['fork-per-connection'] === true;
+  const daemon = flags.daemon === true;
+  if (inetd && forkPerConnection) usage('--inetd and --fork-per-connection cannot be combined');
+  if (inetd && daemon) usage('--inetd and --daemon cannot be combined');
+  if (inetd && flags.workers !== undefined) usage('--inetd and --workers cannot be combined');
+  if (forkPerConnection && flags.workers !== undefined)
+    usage('--fork-per-connection and --workers cannot be combined');
+  if (daemon && flags['pid-file'] === undefined) usage('--daemon needs --pid-file');
+
+  const port = flags.port ?? Defaults.port;
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
+    usage(`--port must be in 0..65535, got ${port}`);
+  const host = flags.host === undefined || flags.host === '' ? undefined : flags.host;
+  const logFormat = flags['log-format'] ?? LogFormat.TEXT;
+  if (logFormat !== LogFormat.TEXT && logFormat !== LogFormat.JSON)
+    usage(`--log-format must be text or json, got ${logFormat}`);
+  const maxRequestSize = flags['max-request-size'] ?? Defaults.maxRequestSize;
+  if (
+    !Number.isSafeInteger(maxRequestSize) ||
+    maxRequestSize < MIN_REQUEST_SIZE ||
+    maxRequestSize > MAX_REQUEST_SIZE
+  ) {
+    usage(
+      `--max-request-size must be in ${MIN_REQUEST_SIZE}..${MAX_REQUEST_SIZE}, got ${maxRequestSize}`,
+    );
+  }
+  const grace = flags.grace ?? Defaults.graceSeconds;
+  if (!Number.isSafeInteger(grace) || grace < 0 || grace > 86_400)
+    usage(`--grace must be in 0..86400 seconds, got ${grace}`);
+
+  return {
+    root: resolveRoot(flags.root ?? Defaults.root, cwd),
+    host,
+    port,
+    model: inetd
+      ? ProcessModel.INETD
+      : forkPerConnection
+        ? ProcessModel.FORK_PER_CONNECTION
+        : ProcessModel.PREFORK,
+    workers: positiveInt(flags.workers, availableParallelism(), 'workers', 256),
+    maxChildren: positiveInt(flags['max-children'], Defaults.maxChildren, 'max-children', 4096),
+    maxConnections: positiveInt(
+      flags['max-connections'],
+      Defaults.maxConnections,
+      'max-connections',
+      1_000_000,
+    ),
+    maxConnectionsPerIp: positiveInt(
+      flags['max-connections-per-ip'],
+      Defaults.maxConnectionsPerIp,
+      'max-connections-per-ip',
+      1_000_000,
+    ),
+    idleTimeoutMs:
+      positiveInt(flags['idle-timeout'], Defaults.idleTimeoutSeconds, 'idle-timeout', 86_400) *
+      1000,
+    maxRequestSize,
+    graceMs: grace * 1000,
+    dotfiles: flags.dotfiles === true,
+    logFile: flags['log-file'] === undefined ? undefined : resolve(cwd, flags['log-file']),
+    logFormat,
+    daemon,
+    pidFile: flags['pid-file'] === undefined ? undefined : resolve(cwd, flags['pid-file']),
+  };
+}

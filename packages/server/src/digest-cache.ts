@@ -1,0 +1,101 @@
+/**
+ * Chunk digests per file version, keyed by validator. Hashing a file costs one full read, so a
+ * version is hashed once per process and kept in an LRU bounded by the bytes the digests take;
+ * concurrent requests for the same version share one computation.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { ChunkHasher, chunkSizeFor, rootDigest } from '@ft/protocol';
+
+/** Chunk digests of one whole file version. */
+export interface FileDigests {
+  chunkSize: number;
+  root: Buffer;
+  /** Digest of every chunk of the file, in order (empty for an empty file). */
+  chunkDigests: readonly Buffer[];
+}
+
+/** Bytes one cached entry is charged: its digests plus a fixed overhead for the bookkeeping. */
+function costOf(d: FileDigests): number {
+  return 256 + d.chunkDigests.length * 48;
+}
+
+const READ_SIZE = 1024 * 1024;
+
+/** Hashes `size` bytes of an open file from offset 0. Throws if the file is shorter than `size`. */
+export async function hashFile(handle: FileHandle, size: number): Promise<FileDigests> {
+  const chunkSize = chunkSizeFor(size);
+  const chunkDigests: Buffer[] = [];
+  const hasher = new ChunkHasher(chunkSize, 0, (_i, digest) => chunkDigests.push(digest));
+  const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(size, 1)));
+  let position = 0;
+  while (position < size) {
+    const { bytesRead } = await handle.read(
+      buffer,
+      0,
+      Math.min(buffer.length, size - position),
+      position,
+    );
+    if (bytesRead === 0)
+      throw new Error(`file shrank while hashing (${position} of ${size} bytes)`);
+    hasher.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  hasher.finish();
+  return { chunkSize, root: rootDigest(chunkDigests), chunkDigests };
+}
+
+/** An LRU of FileDigests bounded by total cost in bytes. */
+export class DigestCache {
+  private readonly entries = new Map<string, FileDigests>();
+  private readonly pending = new Map<string, Promise<FileDigests>>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes = 32 * 1024 * 1024) {}
+
+  /** Bytes currently charged to cached entries. */
+  get size(): number {
+    return this.bytes;
+  }
+
+  /**
+   * The digests for `validator`, computing them with `compute` if they are not cached. `compute`
+   * may reject (e.g. the file changed meanwhile); nothing is cached then.
+   */
+  async get(validator: Buffer, compute: () => Promise<FileDigests>): Promise<FileDigests> {
+    const key = validator.toString('hex');
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      // Re-insert to mark as most recently used.
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit;
+    }
+    const running = this.pending.get(key);
+    if (running !== undefined) return running;
+    const promise = compute().then(
+      (digests) => {
+        this.pending.delete(key);
+        this.store(key, digests);
+        return digests;
+      },
+      (error: unknown) => {
+        this.pending.delete(key);
+        throw error;
+      },
+    );
+    this.pending.set(key, promise);
+    return promise;
+  }
+
+  private store(key: string, digests: FileDigests): void {
+    const cost = costOf(digests);
+    if (cost > this.maxBytes) return;
+    this.entries.set(key, digests);
+    this.bytes += cost;
+    for (const [oldKey, old] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(oldKey);
+      this.bytes -= costOf(old);
+    }
+  }
+}

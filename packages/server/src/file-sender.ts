@@ -1,0 +1,90 @@
+/**
+ * Streams a byte range of an open file to a socket. Two buffers alternate: one is being written
+ * to the socket while the next is read from disk, and a buffer is reused only after the socket
+ * has taken all of it. The socket therefore throttles the disk reads, memory per transfer is two
+ * buffers whatever the file size, and file bytes are never copied into frames.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+
+/** Size of each of the two read buffers. */
+export const READ_BUFFER_SIZE = 512 * 1024;
+
+/** Thrown when the file ends before the announced bytes were read: the caller must cut the connection. */
+export class TruncatedFileError extends Error {
+  constructor(readonly position: number) {
+    super(`file ended at byte ${position} before the announced range`);
+    this.name = 'TruncatedFileError';
+  }
+}
+
+/** Resolves when the socket has taken `data` (flushed to the kernel), rejects if it fails or closes. */
+export function writeTo(socket: Socket, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.write(data, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+/** A reusable pair of read buffers, allocated on first use. */
+export class BufferPair {
+  private buffers: [Buffer, Buffer] | undefined;
+  get(): [Buffer, Buffer] {
+    this.buffers ??= [
+      Buffer.allocUnsafeSlow(READ_BUFFER_SIZE),
+      Buffer.allocUnsafeSlow(READ_BUFFER_SIZE),
+    ];
+    return this.buffers;
+  }
+}
+
+/**
+ * Writes `header`, then bytes [offset, offset + length) of `handle`, to `socket`. The header and
+ * the first data buffer leave in one write (cork). Resolves with the byte count once the socket
+ * has taken everything; `onProgress` is told the bytes handed over so far.
+ */
+export async function sendRange(
+  socket: Socket,
+  handle: FileHandle,
+  header: Buffer,
+  offset: number,
+  length: number,
+  buffers: BufferPair,
+  onProgress: (bytes: number) => void = () => {},
+): Promise<number> {
+  if (length === 0) {
+    await writeTo(socket, header);
+    return 0;
+  }
+  const pair = buffers.get();
+  const inFlight: [Promise<void>, Promise<void>] = [Promise.resolve(), Promise.resolve()];
+  // Unobserved rejections of the idle slot would be reported as unhandled; errors surface on await.
+  const quiet = (p: Promise<void>): Promise<void> => (p.catch(() => {}), p);
+  socket.cork();
+  let corked = true;
+  const headerWritten = quiet(writeTo(socket, header));
+  const end = offset + length;
+  let position = offset;
+  let slot = 0;
+  try {
+    while (position < end) {
+      await inFlight[slot];
+      const buffer = pair[slot]!;
+      const want = Math.min(buffer.length, end - position);
+      const { bytesRead } = await handle.read(buffer, 0, want, position);
+      if (bytesRead === 0) throw new TruncatedFileError(position);
+      inFlight[slot] = quiet(writeTo(socket, buffer.subarray(0, bytesRead)));
+      if (corked) {
+        socket.uncork();
+        corked = false;
+      }
+      position += bytesRead;
+      onProgress(position - offset);
+      slot ^= 1;
+    }
+  } finally {
+    if (corked) socket.uncork();
+  }
+  await headerWritten;
+  await Promise.all(inFlight);
+  return length;
+}

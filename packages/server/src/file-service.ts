@@ -1,0 +1,239 @@
+/**
+ * Transport-independent file access for ftserve: open a file under the root through the jail,
+ * describe it (size, mtime, validator), compute its chunk digests, stat and list. TCP
+ * connections use it, and so can any other transport; it never writes anything.
+ */
+import { lstat, opendir, stat as fsStat } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { EntryKind, FtError, WireError, validatorOf } from '@ft/protocol';
+import type { ListEntry } from '@ft/protocol';
+import { DigestCache, hashFile } from './digest-cache.js';
+import type { FileDigests } from './digest-cache.js';
+import { PathJail, parseRequestPath } from './path-jail.js';
+
+export type { FileDigests } from './digest-cache.js';
+
+/** A regular file opened for reading, pinned to the version it had when opened. */
+export interface OpenedFile {
+  /** Read with positional reads only; the service's methods share it. */
+  readonly handle: FileHandle;
+  readonly size: number;
+  /** Modification time in whole milliseconds since the epoch (0 if earlier). */
+  readonly mtimeMs: number;
+  /** Identity of this version: see validatorOf in @ft/protocol. */
+  readonly validator: Buffer;
+  /** The file's real path (for logs). */
+  readonly realPath: string;
+  /** Size and mtime (ns) at open, to detect a change while sending. */
+  readonly identity: { readonly size: bigint; readonly mtimeNs: bigint };
+  close(): Promise<void>;
+}
+
+/** What STAT reports about a path. */
+export interface StatInfo {
+  kind: EntryKind;
+  size: number;
+  mtimeMs: number;
+  validator: Buffer;
+  /** Present when asked for and the path is a regular file. */
+  digest?: { chunkSize: number; root: Buffer };
+}
+
+export interface FileServiceOptions {
+  /** Real absolute path of the root directory. */
+  root: string;
+  /** Serve names starting with "." too. */
+  dotfiles: boolean;
+  /** Upper bound of the digest cache, in bytes (default 32 MiB). */
+  digestCacheBytes?: number;
+  /** Longest directory listing served; longer ones are refused with TOO_LARGE (default 100 000). */
+  maxListEntries?: number;
+}
+
+function refuse(wireCode: number, code: string, message: string): FtError {
+  return new FtError(code, message, { wireCode });
+}
+
+/** Raised by digestsFor when the file changed between open and the end of hashing. */
+export const FILE_CHANGED = 'FT_FILE_CHANGED';
+
+function msOf(st: BigIntStats): number {
+  const ms = st.mtimeNs / 1_000_000n;
+  return ms < 0n ? 0 : Number(ms);
+}
+
+function kindOf(st: { isFile(): boolean; isDirectory(): boolean }): EntryKind {
+  if (st.isFile()) return EntryKind.FILE;
+  return st.isDirectory() ? EntryKind.DIRECTORY : EntryKind.OTHER;
+}
+
+/** File access under one root; see the module comment. */
+export class FileService {
+  readonly jail: PathJail;
+  private readonly cache: DigestCache;
+  private readonly maxListEntries: number;
+
+  constructor(private readonly options: FileServiceOptions) {
+    this.jail = new PathJail(options.root, { dotfiles: options.dotfiles });
+    this.cache = new DigestCache(options.digestCacheBytes);
+    this.maxListEntries = options.maxListEntries ?? 100_000;
+  }
+
+  /**
+   * Opens a regular file for reading. Throws an FtError whose wireCode is NOT_FOUND,
+   * ACCESS_DENIED (refused by the jail, unreadable, not a regular file) or IS_DIRECTORY.
+   */
+  async openForRead(path: string): Promise<OpenedFile> {
+    const { handle, real } = await this.jail.open(path);
+    let st: BigIntStats;
+    try {
+      st = await handle.stat({ bigint: true });
+      if (st.isDirectory())
+        throw refuse(WireError.IS_DIRECTORY, 'FT_IS_DIRECTORY', `${path}: is a directory`);
+      if (!st.isFile())
+        throw refuse(WireError.ACCESS_DENIED, 'FT_ACCESS_DENIED', `${path}: not a regular file`);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    let closed = false;
+    return {
+      handle,
+      size: Number(st.size),
+      mtimeMs: msOf(st),
+      validator: validatorOf(st),
+      realPath: real,
+      identity: { size: st.size, mtimeNs: st.mtimeNs },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await handle.close();
+      },
+    };
+  }
+
+  /** True if the opened file's size or mtime differ from what they were at open. */
+  async hasChanged(opened: OpenedFile): Promise<boolean> {
+    const st = await opened.handle.stat({ bigint: true });
+    return st.size !== opened.identity.size || st.mtimeNs !== opened.identity.mtimeNs;
+  }
+
+  /**
+   * Chunk digests of the opened version (cached per validator). Rejects with code FILE_CHANGED
+   * (wireCode INTERNAL, retryAfterMs set) if the file changed while it was being hashed.
+   */
+  async digestsFor(opened: OpenedFile): Promise<FileDigests> {
+    return this.cache.get(opened.validator, async () => {
+      let digests: FileDigests;
+      try {
+        digests = await hashFile(opened.handle, opened.size);
+      } catch (error) {
+        throw refuse(
+          WireError.INTERNAL,
+          FILE_CHANGED,
+          `cannot hash ${opened.realPath}: ${String(error)}`,
+        );
+      }
+      if (await this.hasChanged(opened)) {
+        throw new FtError(FILE_CHANGED, 'the file changed while it was being hashed', {
+          wireCode: WireError.INTERNAL,
+          retryAfterMs: 1000,
+        });
+      }
+      return digests;
+    });
+  }
+
+  /** Kind, size, mtime and validator of a path; the root digest too if asked and it is a file. */
+  async stat(
+    path: string,
+    options: { wantDigest: boolean } = { wantDigest: false },
+  ): Promise<StatInfo> {
+    const real = await this.jail.resolve(path);
+    const st = await fsStat(real, { bigint: true });
+    const info: StatInfo = {
+      kind: kindOf(st),
+      size: Number(st.size),
+      mtimeMs: msOf(st),
+      validator: validatorOf(st),
+    };
+    if (!options.wantDigest || info.kind !== EntryKind.FILE) return info;
+    const opened = await this.openForRead(path);
+    try {
+      const d = await this.digestsFor(opened);
+      return {
+        kind: EntryKind.FILE,
+        size: opened.size,
+        mtimeMs: opened.mtimeMs,
+        validator: opened.validator,
+        digest: { chunkSize: d.chunkSize, root: d.root },
+      };
+    } finally {
+      await opened.close();
+    }
+  }
+
+  /**
+   * Entries of a directory sorted by name. Hidden and unservable names are left out, and so are
+   * symlinks that lead outside the root; a symlink that stays inside shows as what it points to.
+   */
+  async list(path: string): Promise<ListEntry[]> {
+    const real = await this.jail.resolve(path);
+    const st = await fsStat(real);
+    if (!st.isDirectory())
+      throw refuse(WireError.NOT_A_DIRECTORY, 'FT_NOT_A_DIRECTORY', `${path}: not a directory`);
+    const names: string[] = [];
+    const dir = await opendir(real, { bufferSize: 256 });
+    for await (const entry of dir) {
+      if (!this.servable(entry.name)) continue;
+      if (names.length >= this.maxListEntries) {
+        throw refuse(
+          WireError.TOO_LARGE,
+          'FT_TOO_LARGE',
+          `${path}: more than ${this.maxListEntries} entries`,
+        );
+      }
+      names.push(entry.name);
+    }
+    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries: ListEntry[] = [];
+    const prefix = path.replace(/\/+$/, '');
+    const BATCH = 64;
+    for (let i = 0; i < names.length; i += BATCH) {
+      const batch = await Promise.all(
+        names.slice(i, i + BATCH).map((name) => this.describe(real, prefix, name)),
+      );
+      for (const e of batch) if (e !== undefined) entries.push(e);
+    }
+    return entries;
+  }
+
+  /** True if a directory entry's name could be requested back through the jail. */
+  private servable(name: string): boolean {
+    try {
+      return parseRequestPath(name, this.options).length === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  private async describe(
+    dir: string,
+    prefix: string,
+    name: string,
+  ): Promise<ListEntry | undefined> {
+    try {
+      let st = await lstat(`${dir}/${name}`, { bigint: true });
+      if (st.isSymbolicLink()) {
+        // Follow it through the jail: links leading outside (or to dotfiles) are not listed.
+        const target = await this.jail.resolve(prefix === '' ? name : `${prefix}/${name}`);
+        st = await fsStat(target, { bigint: true });
+      }
+      const kind = kindOf(st);
+      return { kind, name, size: kind === EntryKind.FILE ? Number(st.size) : 0, mtimeMs: msOf(st) };
+    } catch {
+      return undefined;
+    }
+  }
+}

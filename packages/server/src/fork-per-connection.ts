@@ -1,0 +1,194 @@
+/**
+ * The classic model: one child process per connection, which serves that client and exits.
+ *
+ * Starting Node takes tens of milliseconds, so a couple of children are started ahead of need
+ * ("spares") and each new connection goes to one that is already up; a replacement starts at
+ * once. Spares count as children: the total never exceeds --max-children. At the cap the
+ * connection is answered BUSY with a retry-after hint and closed (we do not stop accepting: a
+ * queue of unaccepted connections would only turn into timeouts). That cap, with the overall
+ * and per-IP connection limits checked before it, is what keeps a flood from fork-bombing us.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import type { Accepted, Refusal } from './acceptor.js';
+import type { ServerConfig } from './config.js';
+import { isFromChild } from './ipc.js';
+import type { Logger } from './logger.js';
+import { sendTo, stopChildren } from './prefork.js';
+import type { ProcessPool } from './prefork.js';
+import { RestartBudget, spawnChild } from './spawn-child.js';
+
+/** Children kept started and waiting for a connection. */
+export const SPARE_CHILDREN = 2;
+/** Retry-after hint sent with BUSY at --max-children. */
+export const BUSY_RETRY_MS = 250;
+const KILL_MARGIN_MS = 2000;
+
+interface Child {
+  process: ChildProcess;
+  ready: boolean;
+  /** The connection it serves (a child serves at most one). */
+  connection: Accepted | undefined;
+  /** A socket waiting for this child to become ready. */
+  waiting: Socket | undefined;
+}
+
+export class ForkPerConnectionPool implements ProcessPool {
+  readonly failed: Promise<string>;
+  private fail!: (reason: string) => void;
+  private readonly children = new Set<Child>();
+  /** Children that die without ever becoming ready: a broken install would otherwise fork forever. */
+  private readonly budget = new RestartBudget(20);
+  private stopping = false;
+  private readonly spares: number;
+
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly serverName: string,
+    private readonly logger: Logger,
+  ) {
+    this.failed = new Promise((resolve) => (this.fail = resolve));
+    this.spares = Math.min(SPARE_CHILDREN, config.maxChildren);
+  }
+
+  pids(): number[] {
+    return [...this.children].flatMap((c) => (c.process.pid === undefined ? [] : [c.process.pid]));
+  }
+
+  async start(): Promise<void> {
+    this.topUp();
+    // Serving does not need the spares, but a first line printed after them makes the first
+    // connections as fast as the rest (and start-up failures show before we say "listening").
+    await Promise.race([
+      Promise.all(
+        [...this.children].map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              const check = (): void => {
+                if (c.ready || c.process.exitCode !== null) resolve();
+              };
+              c.process.on('message', check);
+              c.process.once('exit', check);
+            }),
+        ),
+      ),
+      this.failed.then((r) => Promise.reject(new Error(r))),
+    ]);
+  }
+
+  private idle(): Child | undefined {
+    for (const c of this.children)
+      if (c.ready && c.connection === undefined && c.waiting === undefined) return c;
+    return undefined;
+  }
+
+  private starting(): number {
+    let n = 0;
+    for (const c of this.children) if (!c.ready && c.waiting === undefined) n++;
+    return n;
+  }
+
+  /** Keeps `spares` children ready or starting, within --max-children. */
+  private topUp(): void {
+    if (this.stopping) return;
+    let available = this.countIdle() + this.starting();
+    while (available < this.spares && this.children.size < this.config.maxChildren) {
+      this.spawn();
+      available++;
+    }
+  }
+
+  private countIdle(): number {
+    let n = 0;
+    for (const c of this.children)
+      if (c.ready && c.connection === undefined && c.waiting === undefined) n++;
+    return n;
+  }
+
+  private spawn(): Child {
+    const child: Child = {
+      process: spawnChild({ role: 'oneshot', server: this.config, serverName: this.serverName }),
+      ready: false,
+      connection: undefined,
+      waiting: undefined,
+    };
+    this.children.add(child);
+    child.process.on('message', (message: unknown) => {
+      if (!isFromChild(message) || message.t !== 'ready') return;
+      child.ready = true;
+      if (child.waiting !== undefined) {
+        const socket = child.waiting;
+        child.waiting = undefined;
+        this.handOver(child, socket);
+      }
+    });
+    child.process.on('error', (error) =>
+      this.logger.error('child-error', { error: String(error) }),
+    );
+    child.process.once('exit', (code, signal) => {
+      this.children.delete(child);
+      child.connection?.release();
+      if (child.waiting !== undefined) {
+        child.waiting.destroy();
+        child.waiting = undefined;
+      }
+      if (!child.ready && !this.stopping) {
+        this.logger.error('child-failed', {
+          pid: child.process.pid,
+          code: code ?? undefined,
+          signal: signal ?? undefined,
+        });
+        if (this.budget.spend()) {
+          this.fail(
+            `children keep failing to start (more than ${this.budget.max} in ${this.budget.windowMs / 1000} s)`,
+          );
+          return;
+        }
+      }
+      this.topUp();
+    });
+    return child;
+  }
+
+  private handOver(child: Child, socket: Socket): void {
+    const ok = sendTo(child.process, { t: 'conn', id: child.connection!.id }, socket, (error) => {
+      if (error !== null) socket.destroy();
+    });
+    if (!ok && !child.process.connected) socket.destroy();
+  }
+
+  dispatch(socket: Socket, accepted: Accepted): Refusal | undefined {
+    if (this.stopping) return { reason: 'shutting-down', retryAfterMs: BUSY_RETRY_MS };
+    let child = this.idle();
+    if (child === undefined) {
+      if (this.children.size >= this.config.maxChildren)
+        return { reason: 'max-children', retryAfterMs: BUSY_RETRY_MS };
+      child = this.spawn();
+    }
+    child.connection = accepted;
+    if (child.ready) this.handOver(child, socket);
+    else child.waiting = socket;
+    this.topUp();
+    return undefined;
+  }
+
+  reopenLogs(): void {
+    for (const c of this.children) sendTo(c.process, { t: 'reopen-log' });
+  }
+
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    const all = [...this.children];
+    for (const c of all) {
+      if (c.waiting !== undefined) {
+        c.waiting.destroy();
+        c.waiting = undefined;
+      }
+      sendTo(c.process, { t: 'shutdown' });
+    }
+    await stopChildren(
+      all.map((c) => c.process),
+      this.config.graceMs + KILL_MARGIN_MS,
+    );
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * --inetd: serve the one connection that inetd, xinetd or systemd (Accept=yes) has already
+ * accepted and handed over as stdin, then exit.
+ */
+import { fstatSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { ServerConfig } from './config.js';
+import { Connection } from './connection.js';
+import { ExitCode, ServeError } from './exit-codes.js';
+import { FileService } from './file-service.js';
+import type { Logger } from './logger.js';
+
+export async function serveInetd(
+  config: ServerConfig,
+  logger: Logger,
+  serverName: string,
+): Promise<ExitCode> {
+  let isSocket = false;
+  try {
+    isSocket = fstatSync(0).isSocket();
+  } catch {
+    // No fd 0 at all.
+  }
+  if (!isSocket) throw new ServeError('--inetd needs a connected socket on stdin', ExitCode.USAGE);
+  const socket = new Socket({ fd: 0, readable: true, writable: true });
+  const connection = new Connection(socket, {
+    files: new FileService({ root: config.root, dotfiles: config.dotfiles }),
+    logger,
+    idleTimeoutMs: config.idleTimeoutMs,
+    maxRequestSize: config.maxRequestSize,
+    serverName,
+  });
+  const stop = (): void => {
+    connection.drain();
+    setTimeout(() => connection.destroy('shutdown'), config.graceMs).unref();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.on('SIGHUP', () => logger.reopen());
+  await connection.closed;
+  return ExitCode.OK;
+}

@@ -1,0 +1,40 @@
+/**
+ * Connection limits enforced where connections are accepted: how many at once overall and
+ * per client IP. The accepting process is the only one that counts, so the limits hold across
+ * all workers and children.
+ */
+
+export type Admission = 'ok' | 'max-connections' | 'max-connections-per-ip';
+
+export class ConnectionLimiter {
+  private total = 0;
+  private readonly perIp = new Map<string, number>();
+
+  constructor(
+    private readonly maxConnections: number,
+    private readonly maxPerIp: number,
+  ) {}
+
+  /** Connections currently counted. */
+  get active(): number {
+    return this.total;
+  }
+
+  /** Counts a new connection from `ip` if the limits allow it; the caller must release() it later. */
+  tryAcquire(ip: string): Admission {
+    if (this.total >= this.maxConnections) return 'max-connections';
+    const n = this.perIp.get(ip) ?? 0;
+    if (n >= this.maxPerIp) return 'max-connections-per-ip';
+    this.perIp.set(ip, n + 1);
+    this.total++;
+    return 'ok';
+  }
+
+  release(ip: string): void {
+    const n = this.perIp.get(ip);
+    if (n === undefined) return;
+    if (n <= 1) this.perIp.delete(ip);
+    else this.perIp.set(ip, n - 1);
+    this.total--;
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * One log line per event, as text (`key=value`) or JSON, to stderr or a file opened for append.
+ * Each line is written with a single write(2), so the lines of several processes sharing the
+ * file or pipe do not interleave. reopen() is what SIGHUP calls after log rotation.
+ */
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+import type { LogFormat } from './config.js';
+
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+const SAFE = /^[\w.:/@+[\]-]*$/;
+
+function textValue(v: string | number | boolean): string {
+  if (typeof v !== 'string') return String(v);
+  // Paths come from the network: quote anything unusual so a line can never be forged or split.
+  return v !== '' && SAFE.test(v) ? v : JSON.stringify(v);
+}
+
+/** Formats one log line (with trailing newline). */
+export function formatLine(
+  format: LogFormat,
+  level: string,
+  event: string,
+  fields: LogFields,
+): string {
+  const time = new Date().toISOString();
+  if (format === 'json') {
+    const clean: Record<string, unknown> = { time, level, pid: process.pid, event };
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined) clean[k] = v;
+    return JSON.stringify(clean) + '\n';
+  }
+  let line = `${time} ${level} ftserve[${process.pid}] ${event}`;
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${textValue(v)}`;
+  return line + '\n';
+}
+
+export interface LoggerOptions {
+  format: LogFormat;
+  /** Absolute path to append to; undefined means stderr. */
+  file: string | undefined;
+  /** Drop every line (used when stderr is the client's socket, as under inetd). */
+  silent?: boolean;
+}
+
+export class Logger {
+  private fd: number | undefined;
+
+  constructor(private readonly options: LoggerOptions) {
+    this.open();
+  }
+
+  private open(): void {
+    if (this.options.file !== undefined && this.options.silent !== true) {
+      this.fd = openSync(this.options.file, 'a', 0o640);
+    }
+  }
+
+  info(event: string, fields: LogFields = {}): void {
+    this.write('info', event, fields);
+  }
+
+  warn(event: string, fields: LogFields = {}): void {
+    this.write('warn', event, fields);
+  }
+
+  error(event: string, fields: LogFields = {}): void {
+    this.write('error', event, fields);
+  }
+
+  private write(level: string, event: string, fields: LogFields): void {
+    if (this.options.silent === true) return;
+    const line = formatLine(this.options.format, level, event, fields);
+    try {
+      if (this.fd !== undefined) writeSync(this.fd, line);
+      else process.stderr.write(line);
+    } catch {
+      // A full disk or a closed stderr must not take the server down; the line is lost.
+    }
+  }
+
+  /** Reopens the log file (after rotation); a no-op when logging to stderr. */
+  reopen(): void {
+    if (this.fd === undefined) return;
+    const old = this.fd;
+    try {
+      this.fd = openSync(this.options.file!, 'a', 0o640);
+      closeSync(old);
+    } catch (error) {
+      this.error('log-reopen-failed', { error: String(error) });
+    }
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** True if fd 2 is the same socket as fd 0 (inetd hands the connection over as stdin, stdout and stderr). */
+export function stderrIsStdinSocket(): boolean {
+  try {
+    const a = fstatSync(0);
+    const b = fstatSync(2);
+    return a.isSocket() && b.isSocket() && a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The root jail. A request path is checked as text first (no `..`, no absolute paths, no
+ * backslashes, no control characters, no over-long names, no dotfiles unless allowed), then
+ * resolved by the kernel with symlinks followed, and the result must still lie inside the root.
+ * Opening uses O_NOFOLLOW and the opened descriptor's real path is checked again, so a symlink
+ * swapped in between the check and the open cannot lead outside either.
+ */
+import { constants as fsConstants } from 'node:fs';
+import { open, readlink, realpath } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { sep } from 'node:path';
+import { FtError, Limits, WireError } from '@ft/protocol';
+
+/** Why a path was refused: the wire error to answer with, and a message for the log. */
+export class JailError extends FtError {
+  constructor(wireCode: number, message: string) {
+    super(wireCode === WireError.NOT_FOUND ? 'FT_NOT_FOUND' : 'FT_ACCESS_DENIED', message, {
+      wireCode,
+    });
+    this.name = 'JailError';
+  }
+}
+
+const denied = (why: string): JailError => new JailError(WireError.ACCESS_DENIED, why);
+
+// Control characters (C0 and DEL) never name a file we serve; NUL would truncate the path in C.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Splits a request path into its components, or throws a JailError (ACCESS_DENIED).
+ * "", "." and "/"-separated empty or "." components mean "here"; the root itself is [].
+ */
+export function parseRequestPath(path: string, options: { dotfiles: boolean }): string[] {
+  if (path.startsWith('/')) throw denied('absolute paths are refused');
+  if (CONTROL.test(path)) throw denied('control characters in path');
+  if (path.includes('\\')) throw denied('backslash in path');
+  const parts: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') throw denied('".." in path');
+    if (Buffer.byteLength(part, 'utf8') > Limits.MAX_NAME_BYTES)
+      throw denied('path component too long');
+    if (!options.dotfiles && part.startsWith('.')) throw denied('dotfiles are not served');
+    parts.push(part);
+  }
+  return parts;
+}
+
+/** Maps the errno of a failed resolve/open to the error a client sees. */
+function fromErrno(error: unknown, path: string): JailError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR')
+    return new JailError(WireError.NOT_FOUND, `${path}: not found`);
+  return denied(`${path}: ${code ?? 'refused'}`);
+}
+
+/** Resolves request paths inside one root directory; see the module comment for the rules. */
+export class PathJail {
+  /** @param root the real (symlink-free) absolute path of the root directory */
+  constructor(
+    readonly root: string,
+    private readonly options: { dotfiles: boolean },
+  ) {}
+
+  /** True if `real` (an absolute, resolved path) is the root or lies under it. */
+  contains(real: string): boolean {
+    return real === this.root || real.startsWith(this.root === sep ? sep : this.root + sep);
+  }
+
+  /** Rejects a resolved path outside the root, or one that reaches a dotfile through a symlink. */
+  private check(real: string, path: string): void {
+    if (!this.contains(real)) throw denied(`${path}: leads outside the root`);
+    if (!this.options.dotfiles && real !== this.root) {
+      const rest = real.slice(this.root.length).split(sep);
+      if (rest.some((p) => p.startsWith('.'))) throw denied(`${path}: leads to a dotfile`);
+    }
+  }
+
+  /** The real absolute path a request path names; throws JailError when refused or missing. */
+  async resolve(path: string): Promise<string> {
+    const parts = parseRequestPath(path, this.options);
+    if (parts.length === 0) return this.root;
+    const joined = this.root + (this.root.endsWith(sep) ? '' : sep) + parts.join(sep);
+    let real: string;
+    try {
+      real = await realpath(joined);
+    } catch (error) {
+      throw fromErrno(error, path);
+    }
+    this.check(real, path);
+    return real;
+  }
+
+  /**
+   * Opens a request path read-only. O_NONBLOCK keeps a FIFO from blocking the open; O_NOFOLLOW
+   * refuses a final component swapped for a symlink after resolve(). The caller owns the handle.
+   */
+  async open(path: string): Promise<{ handle: FileHandle; real: string }> {
+    const real = await this.resolve(path);
+    let handle: FileHandle;
+    try {
+      handle = await open(
+        real,
+        fsConstants.O_RDONLY |
+          fsConstants.O_NOFOLLOW |
+          fsConstants.O_NONBLOCK |
+          fsConstants.O_NOCTTY,
+      );
+    } catch (error) {
+      throw fromErrno(error, path);
+    }
+    try {
+      await this.verifyOpened(handle, path);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    return { handle, real };
+  }
+
+  /** Where the kernel says the descriptor points (Linux /proc); skipped where /proc is missing. */
+  private async verifyOpened(handle: FileHandle, path: string): Promise<void> {
+    let actual: string;
+    try {
+      actual = await readlink(`/proc/self/fd/${handle.fd}`);
+    } catch {
+      return;
+    }
+    this.check(actual, path);
+  }
+}

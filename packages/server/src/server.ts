@@ -1,0 +1,144 @@
+/**
+ * The primary process: listen, start the process model, announce where we listen, then wait
+ * for a signal (or a broken pool) and shut down gracefully. The primary accepts and counts
+ * connections but never serves one itself.
+ */
+import type { ServerConfig } from './config.js';
+import { ProcessModel } from './config.js';
+import { acceptConnections } from './acceptor.js';
+import { ExitCode, ServeError } from './exit-codes.js';
+import { ForkPerConnectionPool } from './fork-per-connection.js';
+import { serveInetd } from './inetd.js';
+import { ConnectionLimiter } from './limits.js';
+import { boundAddress, listenTcp } from './listen.js';
+import { Logger, stderrIsStdinSocket } from './logger.js';
+import { acquirePidFile } from './pid-file.js';
+import { PreforkPool } from './prefork.js';
+import type { ProcessPool } from './prefork.js';
+
+/** A running UDP service, as the UDP transport reports it. */
+export interface UdpService {
+  /** "host:port" as it appears after `udp=` in the listening line. */
+  address: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Hook for the UDP transport: started by the primary after the TCP pool is up and closed at
+ * shutdown. It may serve in its own process (the primary itself should not serve data).
+ */
+export type UdpStarter = (context: {
+  config: ServerConfig;
+  logger: Logger;
+  /** The TCP port actually bound (the UDP port defaults to it). */
+  tcpPort: number;
+}) => Promise<UdpService | undefined>;
+
+export interface RunOptions {
+  /** Our name in WELCOME, e.g. "ftserve/0.1.0". */
+  serverName: string;
+  /** Receives the first line once listening; default: print it on stdout. */
+  announce?: (line: string) => void;
+  udp?: UdpStarter;
+}
+
+/** The documented first line: `ftserve listening tcp=<host:port> udp=<host:port>|off pid=<pid> root=<root>`. */
+export function listeningLine(tcp: string, udp: string | undefined, root: string): string {
+  return `ftserve listening tcp=${tcp} udp=${udp ?? 'off'} pid=${process.pid} root=${root}`;
+}
+
+/** Runs ftserve until it is told to stop; resolves with the exit code. Throws ServeError on start-up failures. */
+export async function runServer(config: ServerConfig, options: RunOptions): Promise<ExitCode> {
+  const silent =
+    config.model === ProcessModel.INETD && config.logFile === undefined && stderrIsStdinSocket();
+  let logger: Logger;
+  try {
+    logger = new Logger({ format: config.logFormat, file: config.logFile, silent });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new ServeError(`cannot open log file ${config.logFile}: ${code}`, ExitCode.USAGE);
+  }
+  try {
+    if (config.model === ProcessModel.INETD)
+      return await serveInetd(config, logger, options.serverName);
+    const removePidFile = config.pidFile === undefined ? undefined : acquirePidFile(config.pidFile);
+    try {
+      return await runPrimary(config, options, logger);
+    } finally {
+      removePidFile?.();
+    }
+  } finally {
+    logger.close();
+  }
+}
+
+async function runPrimary(
+  config: ServerConfig,
+  options: RunOptions,
+  logger: Logger,
+): Promise<ExitCode> {
+  const server = await listenTcp(config.host, config.port);
+  const pool: ProcessPool =
+    config.model === ProcessModel.PREFORK
+      ? new PreforkPool(config, options.serverName, logger)
+      : new ForkPerConnectionPool(config, options.serverName, logger);
+  try {
+    await pool.start();
+  } catch (error) {
+    server.close();
+    await pool.shutdown();
+    throw new ServeError(
+      `cannot start ${config.model} children: ${(error as Error).message}`,
+      ExitCode.INTERNAL,
+    );
+  }
+  acceptConnections(
+    server,
+    new ConnectionLimiter(config.maxConnections, config.maxConnectionsPerIp),
+    pool,
+    logger,
+  );
+  const udp =
+    options.udp === undefined
+      ? undefined
+      : await options.udp({ config, logger, tcpPort: boundAddress(server).port });
+  const tcp = boundAddress(server).text;
+  const line = listeningLine(tcp, udp?.address, config.root);
+  (options.announce ?? ((l: string) => process.stdout.write(l + '\n')))(line);
+  logger.info('listening', {
+    tcp,
+    udp: udp?.address ?? 'off',
+    root: config.root,
+    model: config.model,
+    workers: config.model === ProcessModel.PREFORK ? config.workers : undefined,
+    maxChildren: config.model === ProcessModel.FORK_PER_CONNECTION ? config.maxChildren : undefined,
+  });
+
+  const outcome = await new Promise<{ reason: string; code: ExitCode }>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void =>
+      resolve({ reason: signal, code: ExitCode.OK });
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    process.on('SIGHUP', () => {
+      logger.reopen();
+      pool.reopenLogs();
+    });
+    void pool.failed.then((reason) => resolve({ reason, code: ExitCode.INTERNAL }));
+  });
+  // A second signal while draining: stop waiting for the grace period.
+  const force = (): void => {
+    for (const pid of pool.pids()) process.kill(pid, 'SIGKILL');
+  };
+  process.on('SIGTERM', force);
+  process.on('SIGINT', force);
+  if (outcome.code === ExitCode.OK)
+    logger.info('shutting-down', { reason: outcome.reason, graceMs: config.graceMs });
+  else {
+    logger.error('giving-up', { reason: outcome.reason });
+    process.stderr.write(`ftserve: ${outcome.reason}; giving up\n`);
+  }
+  server.close();
+  await Promise.all([pool.shutdown(), udp?.close()]);
+  logger.info('stopped', { reason: outcome.reason });
+  return outcome.code;
+}

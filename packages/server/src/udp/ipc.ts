@@ -1,0 +1,25 @@
+/** Messages between the primary and the UDP service process. */
+import type { ServerConfig } from '../config.js';
+
+export const UDP_CONFIG_ENV = 'FTSERVE_UDP_CONFIG';
+
+export interface UdpChildConfig {
+  server: ServerConfig;
+  /** UDP port to bind (the TCP port unless --udp-port says otherwise). */
+  port: number;
+  livenessMs?: number;
+}
+
+export type ToUdpChild = { t: 'shutdown' } | { t: 'reopen-log' };
+export type FromUdpChild =
+  { t: 'udp-listening'; host: string; port: number } | { t: 'udp-failed'; code: string };
+
+export function isToUdpChild(m: unknown): m is ToUdpChild {
+  const t = (m as ToUdpChild | null)?.t;
+  return t === 'shutdown' || t === 'reopen-log';
+}
+
+export function isFromUdpChild(m: unknown): m is FromUdpChild {
+  const t = (m as FromUdpChild | null)?.t;
+  return t === 'udp-listening' || t === 'udp-failed';
+}

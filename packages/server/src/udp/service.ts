@@ -1,0 +1,418 @@
+/**
+ * The UDP face of ftserve: one datagram socket, address validation by stateless tokens, limits,
+ * and the transfers in progress. Everything that arrives is checked (checksum, layout, type,
+ * transfer id, source address); what fails is counted and dropped. Before a client has echoed a
+ * valid token the only answers are RETRY (or a version ERROR), each no larger than three times
+ * the datagram it answers, so the server cannot be used to amplify traffic at a spoofed address.
+ */
+import { createSocket } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { randomInt } from 'node:crypto';
+import { isIP } from 'node:net';
+import {
+  DatagramType,
+  DigestAlgorithm,
+  FtError,
+  MAX_U64,
+  UdpLimits,
+  UdpVersionError,
+  WireError,
+  chunksOverlapping,
+  decodeDatagram,
+  encodeUdpError,
+  encodeUdpRetry,
+  encodeUdpStatOk,
+  sameValidator,
+} from '@ft/protocol';
+import type { UdpMessage, UdpRequest, UdpStat } from '@ft/protocol';
+import type { FileService } from '../file-service.js';
+import type { Logger } from '../logger.js';
+import { TokenMinter } from './token.js';
+import { ServerTransfer } from './transfer.js';
+import type { TransferHost } from './transfer.js';
+
+/** Limits and tunables of the UDP service; docs/PROTOCOL.md lists the defaults. */
+export const UdpDefaults = {
+  maxTransfers: 256,
+  maxTransfersPerAddress: 16,
+  /** A transfer whose client sent nothing valid for this long is ended. */
+  livenessMs: 10_000,
+  /** Largest payload and window the server grants. */
+  maxPayload: UdpLimits.MAX_PAYLOAD,
+  maxWindow: 8 * 1024 * 1024,
+  socketBufferBytes: 4 * 1024 * 1024,
+  /** Datagrams queued in the socket before transfers pause their sending. */
+  maxSendQueue: 256,
+  /** Suggested wait in BUSY answers. */
+  busyRetryMs: 1000,
+} as const;
+
+/** Answers before validation may be at most this many times the size of what they answer. */
+export const AMPLIFICATION_FACTOR = 3;
+
+export interface UdpServerOptions {
+  /** Address to bind; undefined: all interfaces, dual stack. */
+  host: string | undefined;
+  port: number;
+  files: FileService;
+  logger: Logger;
+  maxTransfers?: number;
+  maxTransfersPerAddress?: number;
+  livenessMs?: number;
+  maxWindow?: number;
+}
+
+export interface UdpServerStats {
+  datagrams: number;
+  malformed: number;
+  strangers: number;
+  retries: number;
+  busy: number;
+  transfers: number;
+  bytesIn: number;
+  bytesOut: number;
+  sendErrors: number;
+}
+
+function bindSocket(type: 'udp4' | 'udp6', host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket({
+      type,
+      ipv6Only: false,
+      recvBufferSize: UdpDefaults.socketBufferBytes,
+      sendBufferSize: UdpDefaults.socketBufferBytes,
+    });
+    socket.once('error', (error) => {
+      socket.close();
+      reject(error);
+    });
+    socket.bind(port, host, () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
+}
+
+/** Binds like the TCP listener: the given host, or "::" dual stack falling back to "0.0.0.0". */
+export async function bindUdp(host: string | undefined, port: number): Promise<Socket> {
+  if (host !== undefined) return bindSocket(isIP(host) === 6 ? 'udp6' : 'udp4', host, port);
+  try {
+    return await bindSocket('udp6', '::', port);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw error;
+    return bindSocket('udp4', '0.0.0.0', port);
+  }
+}
+
+function wireOf(error: unknown): { code: number; message: string; retryAfterMs: number } {
+  if (error instanceof FtError && error.wireCode !== undefined) {
+    return { code: error.wireCode, message: error.message, retryAfterMs: error.retryAfterMs ?? 0 };
+  }
+  return { code: WireError.INTERNAL, message: 'internal error', retryAfterMs: 0 };
+}
+
+export class UdpFileServer implements TransferHost {
+  readonly stats: UdpServerStats = {
+    datagrams: 0,
+    malformed: 0,
+    strangers: 0,
+    retries: 0,
+    busy: 0,
+    transfers: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    sendErrors: 0,
+  };
+  readonly files: FileService;
+  private readonly tokens = new TokenMinter();
+  private readonly byId = new Map<number, ServerTransfer>();
+  /** address|port|nonce → transfer (or 'opening' while the file is being opened). */
+  private readonly byRequest = new Map<string, ServerTransfer | 'opening'>();
+  private readonly perAddress = new Map<string, number>();
+  private readonly maxTransfers: number;
+  private readonly maxPerAddress: number;
+  private readonly livenessMs: number;
+  private readonly maxWindow: number;
+  private closed = false;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly logger: Logger,
+    options: UdpServerOptions,
+  ) {
+    this.files = options.files;
+    this.maxTransfers = options.maxTransfers ?? UdpDefaults.maxTransfers;
+    this.maxPerAddress = options.maxTransfersPerAddress ?? UdpDefaults.maxTransfersPerAddress;
+    this.livenessMs = options.livenessMs ?? UdpDefaults.livenessMs;
+    this.maxWindow = options.maxWindow ?? UdpDefaults.maxWindow;
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    // Send errors (e.g. ICMP unreachable reported on a later call) concern one peer, not us.
+    socket.on('error', (error) => this.logger.warn('udp-socket-error', { error: String(error) }));
+  }
+
+  static async listen(options: UdpServerOptions): Promise<UdpFileServer> {
+    const socket = await bindUdp(options.host, options.port);
+    return new UdpFileServer(socket, options.logger, options);
+  }
+
+  /** Where the socket is bound. */
+  address(): { address: string; port: number; family: string } {
+    return this.socket.address();
+  }
+
+  get activeTransfers(): number {
+    return this.byId.size;
+  }
+
+  send(datagram: Buffer | Buffer[], port: number, address: string): void {
+    if (this.closed) return;
+    this.stats.bytesOut += Array.isArray(datagram)
+      ? datagram.reduce((n, b) => n + b.length, 0)
+      : datagram.length;
+    this.socket.send(datagram, port, address, (error) => {
+      // A failed send is a lost datagram: the engine recovers from it like from any other loss.
+      if (error !== null && error !== undefined) this.stats.sendErrors++;
+    });
+  }
+
+  congested(): boolean {
+    return this.socket.getSendQueueCount() > UdpDefaults.maxSendQueue;
+  }
+
+  ended(transfer: ServerTransfer, reason: string): void {
+    if (this.byId.get(transfer.id) !== transfer) return;
+    this.byId.delete(transfer.id);
+    this.byRequest.delete(requestKey(transfer.address, transfer.port, transfer.nonce));
+    this.release(transfer.address);
+    this.logger.info('udp-transfer-end', {
+      id: transfer.id,
+      peer: `${transfer.address}:${transfer.port}`,
+      reason,
+      ...transfer.summary(),
+      ...(reason === 'done' ? {} : transfer.snapshot()),
+    });
+  }
+
+  /** Stops receiving, ends every transfer and closes the socket. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const t of [...this.byId.values()]) t.abort('server shutting down');
+    this.closed = true;
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+  }
+
+  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    this.stats.datagrams++;
+    this.stats.bytesIn += msg.length;
+    let m: UdpMessage;
+    try {
+      m = decodeDatagram(msg);
+    } catch (error) {
+      this.stats.malformed++;
+      if (error instanceof UdpVersionError) this.answerVersion(msg, rinfo, error);
+      return;
+    }
+    switch (m.type) {
+      case DatagramType.REQUEST:
+      case DatagramType.STAT:
+        if (!this.tokens.verify(m.token, rinfo.address, rinfo.port)) {
+          this.retry(m.nonce, msg.length, rinfo);
+          return;
+        }
+        if (m.type === DatagramType.REQUEST) this.onRequest(m, rinfo);
+        else void this.onStat(m, rinfo);
+        return;
+      case DatagramType.ACK:
+      case DatagramType.DIGEST_REQUEST:
+      case DatagramType.CLOSE: {
+        const t = this.byId.get(m.transferId);
+        if (t === undefined || t.address !== rinfo.address || t.port !== rinfo.port) {
+          // Not this peer's transfer (or already over): ignore without a word.
+          this.stats.strangers++;
+          return;
+        }
+        if (m.type === DatagramType.ACK) t.onAck(m);
+        else if (m.type === DatagramType.DIGEST_REQUEST) t.onDigestRequest(m);
+        else t.onClose();
+        return;
+      }
+      default:
+        // A server-to-client type sent to us.
+        this.stats.malformed++;
+    }
+  }
+
+  /** An unvalidated peer gets a token, never more than AMPLIFICATION_FACTOR × what it sent. */
+  private retry(nonce: number, received: number, rinfo: RemoteInfo): void {
+    const answer = encodeUdpRetry({ nonce, token: this.tokens.mint(rinfo.address, rinfo.port) });
+    if (answer.length > AMPLIFICATION_FACTOR * received) return;
+    this.stats.retries++;
+    this.send(answer, rinfo.port, rinfo.address);
+  }
+
+  private answerVersion(msg: Buffer, rinfo: RemoteInfo, error: UdpVersionError): void {
+    const answer = encodeUdpError({
+      nonce: 0,
+      transferId: 0,
+      code: WireError.UNSUPPORTED_VERSION,
+      retryAfterMs: 0,
+      message: `ft datagram version ${error.version} unsupported; use 1`,
+    });
+    if (answer.length <= AMPLIFICATION_FACTOR * msg.length)
+      this.send(answer, rinfo.port, rinfo.address);
+  }
+
+  private error(
+    rinfo: RemoteInfo,
+    nonce: number,
+    e: { code: number; message: string; retryAfterMs: number },
+  ): void {
+    this.send(
+      encodeUdpError({
+        nonce,
+        transferId: 0,
+        code: e.code,
+        retryAfterMs: e.retryAfterMs,
+        message: e.message,
+      }),
+      rinfo.port,
+      rinfo.address,
+    );
+  }
+
+  private onRequest(m: UdpRequest, rinfo: RemoteInfo): void {
+    const key = requestKey(rinfo.address, rinfo.port, m.nonce);
+    const existing = this.byRequest.get(key);
+    if (existing !== undefined) {
+      if (existing !== 'opening') existing.onRepeatedRequest();
+      return;
+    }
+    const held = this.perAddress.get(rinfo.address) ?? 0;
+    if (this.byRequest.size >= this.maxTransfers || held >= this.maxPerAddress) {
+      this.stats.busy++;
+      this.error(rinfo, m.nonce, {
+        code: WireError.BUSY,
+        retryAfterMs: UdpDefaults.busyRetryMs,
+        message:
+          held >= this.maxPerAddress
+            ? `too many UDP transfers from ${rinfo.address} (limit ${this.maxPerAddress})`
+            : `too many UDP transfers (limit ${this.maxTransfers})`,
+      });
+      return;
+    }
+    this.byRequest.set(key, 'opening');
+    this.perAddress.set(rinfo.address, held + 1);
+    this.open(m, rinfo).then(
+      (transfer) => {
+        if (this.closed) transfer.abort('server shutting down');
+      },
+      (error: unknown) => {
+        this.byRequest.delete(key);
+        this.release(rinfo.address);
+        this.error(rinfo, m.nonce, wireOf(error));
+      },
+    );
+  }
+
+  private async open(m: UdpRequest, rinfo: RemoteInfo): Promise<ServerTransfer> {
+    const opened = await this.files.openForRead(m.path);
+    try {
+      if (m.validator !== undefined && !sameValidator(m.validator, opened.validator)) {
+        throw new FtError('FT_PRECONDITION_FAILED', `${m.path} changed`, {
+          wireCode: WireError.PRECONDITION_FAILED,
+        });
+      }
+      if (m.offset > opened.size) {
+        throw new FtError('FT_OFFSET_BEYOND_EOF', `offset ${m.offset} > size ${opened.size}`, {
+          wireCode: WireError.OFFSET_BEYOND_EOF,
+        });
+      }
+      const length = Math.min(m.length ?? MAX_U64, opened.size - m.offset);
+      const digests = m.wantDigests ? await this.files.digestsFor(opened) : undefined;
+      if (this.closed)
+        throw new FtError('FT_INTERNAL', 'shutting down', { wireCode: WireError.INTERNAL });
+      const span =
+        digests === undefined
+          ? { first: 0, count: 0 }
+          : chunksOverlapping(m.offset, length, digests.chunkSize);
+      const id = this.newId();
+      const payloadSize = Math.min(m.maxPayload, UdpDefaults.maxPayload);
+      const transfer = new ServerTransfer(
+        this,
+        {
+          id,
+          address: rinfo.address,
+          port: rinfo.port,
+          nonce: m.nonce,
+          opened,
+          chunkDigests: digests?.chunkDigests ?? [],
+          accept: {
+            nonce: m.nonce,
+            transferId: id,
+            size: opened.size,
+            offset: m.offset,
+            length,
+            mtimeMs: opened.mtimeMs,
+            validator: opened.validator,
+            algorithm: digests === undefined ? DigestAlgorithm.NONE : DigestAlgorithm.SHA256_CHUNKS,
+            chunkSize: digests?.chunkSize ?? 0,
+            root: digests?.root ?? Buffer.alloc(32),
+            firstChunk: span.count === 0 ? 0 : span.first,
+            chunkCount: span.count,
+            payloadSize,
+            window: Math.max(Math.min(m.window, this.maxWindow), 2 * payloadSize),
+            livenessMs: this.livenessMs,
+          },
+        },
+        this.livenessMs,
+      );
+      this.byId.set(id, transfer);
+      this.byRequest.set(requestKey(rinfo.address, rinfo.port, m.nonce), transfer);
+      this.stats.transfers++;
+      return transfer;
+    } catch (error) {
+      await opened.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  private async onStat(m: UdpStat, rinfo: RemoteInfo): Promise<void> {
+    try {
+      const st = await this.files.stat(m.path, { wantDigest: m.wantDigest });
+      this.send(
+        encodeUdpStatOk({
+          nonce: m.nonce,
+          kind: st.kind,
+          size: st.size,
+          mtimeMs: st.mtimeMs,
+          validator: st.validator,
+          algorithm: st.digest === undefined ? DigestAlgorithm.NONE : DigestAlgorithm.SHA256_CHUNKS,
+          chunkSize: st.digest?.chunkSize ?? 0,
+          root: st.digest?.root ?? Buffer.alloc(32),
+        }),
+        rinfo.port,
+        rinfo.address,
+      );
+    } catch (error) {
+      this.error(rinfo, m.nonce, wireOf(error));
+    }
+  }
+
+  private newId(): number {
+    for (;;) {
+      const id = randomInt(1, 0xffff_ffff);
+      if (!this.byId.has(id)) return id;
+    }
+  }
+
+  private release(address: string): void {
+    const n = this.perAddress.get(address) ?? 0;
+    if (n <= 1) this.perAddress.delete(address);
+    else this.perAddress.set(address, n - 1);
+  }
+}
+
+function requestKey(address: string, port: number, nonce: number): string {
+  return `${address}|${port}|${nonce}`;
+}

@@ -1,0 +1,248 @@
+/**
+ * A minimal ft client built directly on @ft/protocol, for server tests: it sends frames and
+ * reads back exactly what the server sent (frames, raw body bytes, and the close), with a
+ * bounded wait on every read. It does no retrying or checking of its own.
+ */
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import {
+  FrameDecoder,
+  FrameType,
+  PROTOCOL_VERSION,
+  WireError,
+  encodeGet,
+  encodeHello,
+  encodeList,
+  encodeStat,
+} from '@ft/protocol';
+import type {
+  End,
+  ErrorFrame,
+  FileHeader,
+  GetRequest,
+  ListEntry,
+  Response,
+  StatResult,
+} from '@ft/protocol';
+
+export type ClientEvent =
+  | { kind: 'message'; message: Response }
+  | { kind: 'data'; chunk: Buffer }
+  | { kind: 'close'; error?: Error };
+
+export type GetResult =
+  { ok: true; header: FileHeader; body: Buffer; end: End } | { ok: false; error: ErrorFrame };
+
+const DEFAULT_WAIT_MS = 20_000;
+
+export class RawClient {
+  private readonly decoder = new FrameDecoder({ accept: 'responses' });
+  private readonly events: ClientEvent[] = [];
+  private waiter: (() => void) | undefined;
+  private ended = false;
+  private nextId = 1;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const e of this.decoder.push(chunk)) {
+          // Data events are views of the pushed chunk: copy before it is reused.
+          this.push(
+            e.kind === 'data'
+              ? { kind: 'data', chunk: Buffer.from(e.chunk) }
+              : { kind: 'message', message: e.message as Response },
+          );
+        }
+      } catch (error) {
+        this.finish(error as Error);
+        socket.destroy();
+      }
+    });
+    socket.on('error', (error) => this.finish(error));
+    socket.on('close', () => this.finish());
+  }
+
+  /** Wraps a connected socket (e.g. one end of an inetd hand-over); call hello() next. */
+  static fromSocket(socket: Socket): RawClient {
+    return new RawClient(socket);
+  }
+
+  /** Sends HELLO and waits for WELCOME; throws (with `frame`) on anything else. */
+  async hello(): Promise<void> {
+    this.send(
+      encodeHello({
+        minVersion: PROTOCOL_VERSION,
+        maxVersion: PROTOCOL_VERSION,
+        name: 'test-client',
+      }),
+    );
+    const m = await this.nextMessage();
+    if (m.type !== FrameType.WELCOME) {
+      this.destroy();
+      throw Object.assign(new Error(`expected WELCOME, got ${JSON.stringify(m)}`), { frame: m });
+    }
+  }
+
+  /** Connects; with `hello` (default) also sends HELLO and waits for WELCOME. */
+  static async connect(
+    port: number,
+    options: { host?: string; hello?: boolean } = {},
+  ): Promise<RawClient> {
+    const socket = connect({ port, host: options.host ?? '127.0.0.1' });
+    const client = new RawClient(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    if (options.hello !== false) await client.hello();
+    return client;
+  }
+
+  private push(e: ClientEvent): void {
+    this.events.push(e);
+    this.waiter?.();
+  }
+
+  private finish(error?: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.push(error === undefined ? { kind: 'close' } : { kind: 'close', error });
+  }
+
+  send(data: Buffer): void {
+    this.socket.write(data);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** The next event; waits at most `ms` (then rejects). A close is reported once, then repeated. */
+  async next(ms = DEFAULT_WAIT_MS): Promise<ClientEvent> {
+    const deadline = Date.now() + ms;
+    while (this.events.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no event from the server within ${ms} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.waiter = undefined;
+    }
+    const e = this.events[0]!;
+    if (e.kind !== 'close') this.events.shift();
+    return e;
+  }
+
+  /** The next frame; rejects on close, on body bytes, or on timeout. */
+  async nextMessage(ms = DEFAULT_WAIT_MS): Promise<Response> {
+    const e = await this.next(ms);
+    if (e.kind === 'message') return e.message;
+    throw new Error(
+      e.kind === 'close'
+        ? `connection closed${e.error ? `: ${e.error.message}` : ''}`
+        : 'unexpected body bytes',
+    );
+  }
+
+  /** Waits until the server closes the connection; resolves with what arrived before it. */
+  async untilClosed(ms = DEFAULT_WAIT_MS): Promise<ClientEvent[]> {
+    const seen: ClientEvent[] = [];
+    for (;;) {
+      const e = await this.next(ms);
+      if (e.kind === 'close') return seen;
+      seen.push(e);
+    }
+  }
+
+  sendGet(
+    request: Omit<GetRequest, 'type' | 'requestId' | 'wantDigests'> & {
+      requestId?: number;
+      wantDigests?: boolean;
+    },
+  ): number {
+    const requestId = request.requestId ?? this.nextId++;
+    this.send(encodeGet({ ...request, requestId, wantDigests: request.wantDigests ?? false }));
+    return requestId;
+  }
+
+  /** Reads one GET response: FILE + body + END, or ERROR. */
+  async readGet(ms = DEFAULT_WAIT_MS): Promise<GetResult> {
+    const first = await this.nextMessage(ms);
+    if (first.type === FrameType.ERROR) return { ok: false, error: first };
+    if (first.type !== FrameType.FILE) throw new Error(`expected FILE, got ${first.type}`);
+    const parts: Buffer[] = [];
+    let got = 0;
+    while (got < first.length) {
+      const e = await this.next(ms);
+      if (e.kind !== 'data') throw new Error(`body cut after ${got} of ${first.length} bytes`);
+      parts.push(e.chunk);
+      got += e.chunk.length;
+    }
+    const end = await this.nextMessage(ms);
+    if (end.type !== FrameType.END) throw new Error(`expected END, got ${end.type}`);
+    return { ok: true, header: first, body: Buffer.concat(parts), end };
+  }
+
+  async get(
+    request: Parameters<RawClient['sendGet']>[0],
+    ms = DEFAULT_WAIT_MS,
+  ): Promise<GetResult> {
+    this.sendGet(request);
+    return this.readGet(ms);
+  }
+
+  async stat(path: string, wantDigest = false): Promise<StatResult | ErrorFrame> {
+    this.send(encodeStat({ requestId: this.nextId++, path, wantDigest }));
+    const m = await this.nextMessage();
+    if (m.type !== FrameType.STAT_OK && m.type !== FrameType.ERROR)
+      throw new Error(`unexpected frame ${m.type}`);
+    return m;
+  }
+
+  async list(path: string): Promise<ListEntry[] | ErrorFrame> {
+    this.send(encodeList({ requestId: this.nextId++, path }));
+    const entries: ListEntry[] = [];
+    for (;;) {
+      const m = await this.nextMessage();
+      if (m.type === FrameType.ERROR) return m;
+      if (m.type !== FrameType.LIST_OK) throw new Error(`unexpected frame ${m.type}`);
+      entries.push(...m.entries);
+      if (!m.more) return entries;
+    }
+  }
+}
+
+/** Connects, fetches a whole file, closes. Retries on BUSY up to `attempts` times. */
+export async function fetchFile(
+  port: number,
+  path: string,
+  options: { attempts?: number; host?: string; onBusy?: () => void } = {},
+): Promise<GetResult> {
+  const attempts = options.attempts ?? 1;
+  for (let i = 1; ; i++) {
+    let client: RawClient;
+    try {
+      client = await RawClient.connect(
+        port,
+        options.host === undefined ? {} : { host: options.host },
+      );
+    } catch (error) {
+      const frame = (error as { frame?: Response }).frame;
+      if (frame?.type === FrameType.ERROR && frame.code === WireError.BUSY && i < attempts) {
+        options.onBusy?.();
+        await new Promise((r) => setTimeout(r, Math.max(frame.retryAfterMs, 10)));
+        continue;
+      }
+      throw error;
+    }
+    try {
+      return await client.get({ path, offset: 0 });
+    } finally {
+      client.destroy();
+    }
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * A TCP proxy for fault injection between a client and a real server. Per connection (0-based
+ * index) it can cut both directions after exactly N server→client bytes, or go silent after N
+ * bytes (the connection stays open). Random cut points come from a seeded generator, so a
+ * failing test replays exactly.
+ */
+import net from 'node:net';
+
+export interface Fault {
+  /** Destroy both sides after forwarding this many server→client bytes. */
+  cutAfter?: number;
+  /** Stop forwarding server→client after this many bytes; keep the connection open. */
+  stallAfter?: number;
+}
+
+export interface TcpProxyOptions {
+  target: { host: string; port: number };
+  /** The fault for connection n; undefined means a clean pass-through. */
+  fault?: (connection: number) => Fault | undefined;
+}
+
+export interface TcpProxy {
+  host: string;
+  port: number;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  /** Connections cut so far. */
+  readonly cuts: number;
+  /** Resolves once `count` connections have stalled (or after `ms`, rejecting). */
+  waitForStalls(count: number, ms?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** mulberry32: a small deterministic PRNG returning floats in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy> {
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  let cuts = 0;
+  let stalls = 0;
+  const stallWaiters: { count: number; resolve: () => void }[] = [];
+  const noteStall = (): void => {
+    stalls++;
+    for (const w of stallWaiters.filter((w) => stalls >= w.count)) {
+      stallWaiters.splice(stallWaiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
+  const track = (s: net.Socket): void => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+  };
+
+  const server = net.createServer((client) => {
+    const fault = options.fault?.(connections++) ?? {};
+    track(client);
+    const upstream = net.connect(options.target);
+    track(upstream);
+    let forwarded = 0;
+    let stalled = false;
+    const limit = Math.min(fault.cutAfter ?? Infinity, fault.stallAfter ?? Infinity);
+    client.on('data', (chunk: Buffer) => {
+      if (!upstream.write(chunk)) client.pause();
+    });
+    upstream.on('drain', () => client.resume());
+    client.on('drain', () => upstream.resume());
+    upstream.on('data', (chunk: Buffer) => {
+      if (stalled) return;
+      const room = limit - forwarded;
+      const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      forwarded += piece.length;
+      if (piece.length > 0 && !client.write(piece)) upstream.pause();
+      if (forwarded >= limit) {
+        if (fault.cutAfter !== undefined && forwarded >= fault.cutAfter) {
+          cuts++;
+          // Let the bytes before the cut reach the client, then reset both sides.
+          client.end(() => client.destroy());
+          upstream.destroy();
+        } else {
+          stalled = true;
+          upstream.pause();
+          noteStall();
+        }
+      }
+    });
+    const closeBoth = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    upstream.on('close', () => {
+      if (!stalled) closeBoth();
+      else client.destroy();
+    });
+    client.on('close', closeBoth);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    host: '127.0.0.1',
+    port,
+    get connections() {
+      return connections;
+    },
+    get cuts() {
+      return cuts;
+    },
+    waitForStalls(count, ms = 30_000) {
+      if (stalls >= count) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${stalls} of ${count} stalls within ${ms} ms`)), ms);
+        stallWaiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
