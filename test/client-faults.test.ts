@@ -46,7 +46,17 @@ test('a connection cut at 20 random offsets still completes, byte-identical, by 
   });
   t.teardown(() => proxy.close());
   const res = await runFtget(
-    ['get', 'f.bin', '--host', '127.0.0.1', '--port', String(proxy.port), '--retry-max-wait', '0.05', '--json'],
+    [
+      'get',
+      'f.bin',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(proxy.port),
+      '--retry-max-wait',
+      '0.05',
+      '--json',
+    ],
     { cwd: dl },
   );
   t.is(res.code, 0, res.stderr);
@@ -67,14 +77,20 @@ test('the same cuts with --retries 0 fail with exit 3 and keep a resumable parti
     fault: () => ({ cutAfter: 100_000 }),
   });
   t.teardown(() => proxy.close());
-  const res = await runFtget(['get', 'f.bin', '--host', '127.0.0.1', '--port', String(proxy.port), '--retries', '0'], {
-    cwd: dl,
-  });
+  const res = await runFtget(
+    ['get', 'f.bin', '--host', '127.0.0.1', '--port', String(proxy.port), '--retries', '0'],
+    {
+      cwd: dl,
+    },
+  );
   t.is(res.code, 3);
   t.regex(res.stderr, /^ftget: error: .*lost/m);
   t.regex(res.stderr, /--resume/);
   t.notRegex(res.stderr, /\n\s+at /, 'no stack trace');
-  const direct = await runFtget(['get', 'f.bin', '--host', '127.0.0.1', '--port', String(server.port), '-c'], { cwd: dl });
+  const direct = await runFtget(
+    ['get', 'f.bin', '--host', '127.0.0.1', '--port', String(server.port), '-c'],
+    { cwd: dl },
+  );
   t.is(direct.code, 0, direct.stderr);
   t.true((await readFile(join(dl, 'f.bin'))).equals(data));
 });
@@ -91,7 +107,18 @@ test('server SIGKILLed mid-transfer and restarted on the same port: ftget get --
   });
   t.teardown(() => proxy.close());
   const run = spawnFtget(
-    ['get', 'f.bin', '--host', '127.0.0.1', '--port', String(proxy.port), '--retries', '1', '--retry-max-wait', '0.05'],
+    [
+      'get',
+      'f.bin',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(proxy.port),
+      '--retries',
+      '1',
+      '--retry-max-wait',
+      '0.05',
+    ],
     { cwd: dl },
   );
   t.teardown(() => killIfRunning(run.child));
@@ -104,9 +131,12 @@ test('server SIGKILLed mid-transfer and restarted on the same port: ftget get --
   t.false(existsSync(join(dl, 'f.bin')));
   t.true(existsSync(join(dl, 'f.bin.part')));
   server = await startFtserve(['--root', root, '--port', String(port)]);
-  const res = await runFtget(['get', 'f.bin', '--host', '127.0.0.1', '--port', String(port), '--resume', '--json'], {
-    cwd: dl,
-  });
+  const res = await runFtget(
+    ['get', 'f.bin', '--host', '127.0.0.1', '--port', String(port), '--resume', '--json'],
+    {
+      cwd: dl,
+    },
+  );
   t.is(res.code, 0, res.stderr);
   t.true((await readFile(join(dl, 'f.bin'))).equals(data));
   t.true((JSON.parse(res.stdout.toString()) as { resumedFrom: number }).resumedFrom > 0);
@@ -121,7 +151,9 @@ test('SIGINT stops cleanly with exit 130, the state is flushed, and --resume con
     fault: (n) => (n === 0 ? { stallAfter: 2 * MiB + 777 } : undefined),
   });
   t.teardown(() => proxy.close());
-  const run = spawnFtget(['get', 'f.bin', '--host', '127.0.0.1', '--port', String(proxy.port)], { cwd: dl });
+  const run = spawnFtget(['get', 'f.bin', '--host', '127.0.0.1', '--port', String(proxy.port)], {
+    cwd: dl,
+  });
   t.teardown(() => killIfRunning(run.child));
   await proxy.waitForStalls(1);
   // Give ftget a moment to write what it received; what matters is that the state it flushes is consistent.
@@ -133,13 +165,23 @@ test('SIGINT stops cleanly with exit 130, the state is flushed, and --resume con
   t.false(existsSync(join(dl, 'f.bin')));
   const state = parseState(await readFile(join(dl, 'f.bin.part.json'), 'utf8'));
   t.not(state, undefined);
-  t.is(state!.partial.size, (await stat(join(dl, 'f.bin.part'))).size, 'state describes the partial as flushed');
-  const resumed = await runFtget(['get', 'f.bin', '--host', '127.0.0.1', '--port', String(server.port), '-c', '--json'], {
-    cwd: dl,
-  });
+  t.is(
+    state!.partial.size,
+    (await stat(join(dl, 'f.bin.part'))).size,
+    'state describes the partial as flushed',
+  );
+  const resumed = await runFtget(
+    ['get', 'f.bin', '--host', '127.0.0.1', '--port', String(server.port), '-c', '--json'],
+    {
+      cwd: dl,
+    },
+  );
   t.is(resumed.code, 0, resumed.stderr);
   t.true((await readFile(join(dl, 'f.bin'))).equals(data));
-  t.is((JSON.parse(resumed.stdout.toString()) as { resumedFrom: number }).resumedFrom, state!.partial.size);
+  t.is(
+    (JSON.parse(resumed.stdout.toString()) as { resumedFrom: number }).resumedFrom,
+    state!.partial.size,
+  );
 });
 
 test('ftget SIGKILLed at 5 random points: every next run resumes consistently, nothing unverified at the output name', async (t) => {
@@ -158,9 +200,13 @@ test('ftget SIGKILLed at 5 random points: every next run resumes consistently, n
     // Each run starts where the previous one's state says; stall this run a bit further on.
     const proxy = await startTcpProxy({
       target: { host: '127.0.0.1', port: server.port },
-      fault: (n) => (n === 0 ? { stallAfter: Math.floor(stallAt[i]! / (i + 1)) + 64 * 1024 } : undefined),
+      fault: (n) =>
+        n === 0 ? { stallAfter: Math.floor(stallAt[i]! / (i + 1)) + 64 * 1024 } : undefined,
     });
-    const run = spawnFtget(['get', 'f.bin', '--host', '127.0.0.1', '--port', String(proxy.port), '-c'], { cwd: dl });
+    const run = spawnFtget(
+      ['get', 'f.bin', '--host', '127.0.0.1', '--port', String(proxy.port), '-c'],
+      { cwd: dl },
+    );
     t.teardown(() => killIfRunning(run.child));
     await proxy.waitForStalls(1);
     await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 200)));
@@ -170,9 +216,13 @@ test('ftget SIGKILLed at 5 random points: every next run resumes consistently, n
     t.is(res.signal, 'SIGKILL');
     t.false(existsSync(join(dl, 'f.bin')), `nothing at the output name after kill ${i + 1}`);
     const stateText = await readFile(join(dl, 'f.bin.part.json'), 'utf8').catch(() => undefined);
-    if (stateText !== undefined) t.not(parseState(stateText), undefined, 'the state file is never torn');
+    if (stateText !== undefined)
+      t.not(parseState(stateText), undefined, 'the state file is never torn');
   }
-  const res = await runFtget(['get', 'f.bin', '--host', '127.0.0.1', '--port', String(server.port), '-c'], { cwd: dl });
+  const res = await runFtget(
+    ['get', 'f.bin', '--host', '127.0.0.1', '--port', String(server.port), '-c'],
+    { cwd: dl },
+  );
   t.is(res.code, 0, res.stderr);
   t.true((await readFile(join(dl, 'f.bin'))).equals(data));
   t.false(existsSync(join(dl, 'f.bin.part.json')));

@@ -37,9 +37,12 @@ async function setup(_t: ExecutionContext) {
   const data = randomBytes(SIZE);
   await writeFile(join(root, name), data);
   const get = (...args: string[]) =>
-    runFtget(['get', name, '-o', 'f.bin', '--host', '127.0.0.1', '--port', String(server.port), ...args], {
-      cwd: dl,
-    });
+    runFtget(
+      ['get', name, '-o', 'f.bin', '--host', '127.0.0.1', '--port', String(server.port), ...args],
+      {
+        cwd: dl,
+      },
+    );
   return { root, dl, data, server, get, name };
 }
 
@@ -58,7 +61,11 @@ for (const [name, present] of [
     t.true((await readFile(join(dl, 'f.bin'))).equals(data), 'the output is byte-identical');
     t.false(existsSync(join(dl, 'f.bin.part')));
     t.false(existsSync(join(dl, 'f.bin.part.json')));
-    const line = JSON.parse(res.stdout.toString()) as { bytes: number; resumedFrom: number; digest: string };
+    const line = JSON.parse(res.stdout.toString()) as {
+      bytes: number;
+      resumedFrom: number;
+      digest: string;
+    };
     t.is(line.bytes, SIZE);
     t.is(line.resumedFrom, present);
     t.regex(line.digest, /^[0-9a-f]{64}$/);
@@ -98,7 +105,18 @@ async function interruptedPartial(
   });
   t.teardown(() => proxy.close());
   const res = await runFtget(
-    ['get', env.name, '-o', 'f.bin', '--host', '127.0.0.1', '--port', String(proxy.port), '--retries', '0'],
+    [
+      'get',
+      env.name,
+      '-o',
+      'f.bin',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(proxy.port),
+      '--retries',
+      '0',
+    ],
     { cwd: env.dl },
   );
   t.is(res.code, 3, res.stderr);

@@ -4,7 +4,8 @@
  * request, sends one request, reads the whole response, checks its length, closes, repeats.
  *   proto ft:   HELLO + GET pipelined (built on @ft/protocol), read WELCOME, FILE, body, END.
  *   proto http: one HTTP/1.1 GET with "Connection: close", read the header and Content-Length bytes.
- * mode rps: run for durationS; mode once: every worker does one request of paths[worker].
+ * mode rps: run for durationS; mode once: every worker does one request of paths[worker]
+ * (retrying BUSY answers after the server's retryAfterMs, as ftget would).
  * Prints one JSON line: {requests, errors, errorKinds, bytes, elapsedS}.
  */
 import net from 'node:net';

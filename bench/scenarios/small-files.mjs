@@ -39,7 +39,9 @@ export async function runBatch(ctx) {
         `${name}: got ${t.files} files / ${t.bytes} B, expected ${names.length} / ${total}`,
       );
   };
-  const timeoutMs = 120_000;
+  // Generous: a client that opens a connection per file against a server that forks per
+  // connection pays a process start-up per file.
+  const timeoutMs = 60_000 + names.length * 500;
   const nginx = ctx.servers.nginx;
   if (nginx && bins.curl) {
     rows.push(

@@ -48,6 +48,8 @@ export interface Behaviour {
   wrongValidator?: boolean;
   /** XOR this body byte offset (absolute file offset) with 0xff while sending. */
   corruptAt?: number;
+  /** Corrupt only the first GET of the connection that covers corruptAt (a transient error). */
+  corruptOnce?: boolean;
   /** Send wrong chunk digests (every digest bit-flipped). */
   corruptDigests?: boolean;
   /** END.bytesSent off by one. */
@@ -106,7 +108,8 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
   const setFile = (path: string, data: Buffer, mtimeMs = Date.now()): void => {
     files.set(path, describe(path, data, ++versions, mtimeMs));
   };
-  for (const [path, data] of Object.entries(options.files ?? {})) setFile(path, data, 1_700_000_000_000);
+  for (const [path, data] of Object.entries(options.files ?? {}))
+    setFile(path, data, 1_700_000_000_000);
   const gets: GetRequest[] = [];
   const sockets = new Set<net.Socket>();
   let connections = 0;
@@ -117,15 +120,23 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     const b =
-      typeof options.behaviour === 'function' ? options.behaviour(index) : (options.behaviour ?? {});
+      typeof options.behaviour === 'function'
+        ? options.behaviour(index)
+        : (options.behaviour ?? {});
     if (b.busyRetryAfterMs !== undefined) {
       socket.end(
-        encodeError({ requestId: 0, code: WireError.BUSY, retryAfterMs: b.busyRetryAfterMs, message: 'busy' }),
+        encodeError({
+          requestId: 0,
+          code: WireError.BUSY,
+          retryAfterMs: b.busyRetryAfterMs,
+          message: 'busy',
+        }),
       );
       return;
     }
     const decoder = new FrameDecoder({ accept: 'requests' });
     let stalled = false;
+    let corrupted = false;
     const queue: Request[] = [];
     let serving = false;
     const serveNext = async (): Promise<void> => {
@@ -144,7 +155,13 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       });
     const serve = async (m: Request): Promise<void> => {
       if (m.type === FrameType.HELLO) {
-        await write(encodeWelcome({ version: PROTOCOL_VERSION, maxRequestFrame: Limits.MAX_REQUEST_FRAME, name: 'fake' }));
+        await write(
+          encodeWelcome({
+            version: PROTOCOL_VERSION,
+            maxRequestFrame: Limits.MAX_REQUEST_FRAME,
+            name: 'fake',
+          }),
+        );
         return;
       }
       const path = m.path.replace(/^\/+/, '');
@@ -154,19 +171,45 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         for (const [p, f] of files) {
           if (!p.startsWith(prefix)) continue;
           const rest = p.slice(prefix.length).split('/');
-          names.set(rest[0]!, rest.length > 1 ? { kind: EntryKind.DIRECTORY, size: 0 } : { kind: EntryKind.FILE, size: f.data.length });
+          names.set(
+            rest[0]!,
+            rest.length > 1
+              ? { kind: EntryKind.DIRECTORY, size: 0 }
+              : { kind: EntryKind.FILE, size: f.data.length },
+          );
         }
         if (names.size === 0 && path !== '') {
-          await write(encodeError({ requestId: m.requestId, code: WireError.NOT_FOUND, retryAfterMs: 0, message: 'not found' }));
+          await write(
+            encodeError({
+              requestId: m.requestId,
+              code: WireError.NOT_FOUND,
+              retryAfterMs: 0,
+              message: 'not found',
+            }),
+          );
           return;
         }
-        const entries = [...names].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, e]) => ({ name, kind: e.kind as 1, size: e.size, mtimeMs: 1_700_000_000_000 }));
+        const entries = [...names]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([name, e]) => ({
+            name,
+            kind: e.kind as 1,
+            size: e.size,
+            mtimeMs: 1_700_000_000_000,
+          }));
         await write(encodeListResult({ requestId: m.requestId, more: false, entries }));
         return;
       }
       const file = files.get(path);
       if (file === undefined) {
-        await write(encodeError({ requestId: m.requestId, code: WireError.NOT_FOUND, retryAfterMs: 0, message: `${path}: not found` }));
+        await write(
+          encodeError({
+            requestId: m.requestId,
+            code: WireError.NOT_FOUND,
+            retryAfterMs: 0,
+            message: `${path}: not found`,
+          }),
+        );
         return;
       }
       if (m.type === FrameType.STAT) {
@@ -187,17 +230,35 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       gets.push(m);
       const size = file.data.length;
       if (m.validator !== undefined && !b.ignoreValidator && !m.validator.equals(file.validator)) {
-        await write(encodeError({ requestId: m.requestId, code: WireError.PRECONDITION_FAILED, retryAfterMs: 0, message: 'changed' }));
+        await write(
+          encodeError({
+            requestId: m.requestId,
+            code: WireError.PRECONDITION_FAILED,
+            retryAfterMs: 0,
+            message: 'changed',
+          }),
+        );
         return;
       }
       if (m.offset > size) {
-        await write(encodeError({ requestId: m.requestId, code: WireError.OFFSET_BEYOND_EOF, retryAfterMs: 0, message: 'beyond eof' }));
+        await write(
+          encodeError({
+            requestId: m.requestId,
+            code: WireError.OFFSET_BEYOND_EOF,
+            retryAfterMs: 0,
+            message: 'beyond eof',
+          }),
+        );
         return;
       }
       const length = Math.min(m.length ?? size - m.offset, size - m.offset);
       const sendFrom = b.ignoreOffset || b.lieAboutOffset ? 0 : m.offset;
       const announced = Math.max(0, length - (b.announceFewer ?? 0));
-      const { first, count } = chunksOverlapping(b.ignoreOffset ? 0 : m.offset, announced, file.chunkSize);
+      const { first, count } = chunksOverlapping(
+        b.ignoreOffset ? 0 : m.offset,
+        announced,
+        file.chunkSize,
+      );
       let digests = m.wantDigests ? file.digests.slice(first, first + count) : [];
       if (b.corruptDigests) digests = digests.map((d) => Buffer.from(d.map((x) => x ^ 0xff)));
       await write(
@@ -216,12 +277,22 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         }),
       );
       let sent = 0;
-      const limit = Math.min(announced, b.closeAfterBytes ?? Infinity, b.stallAfterBytes ?? Infinity);
+      const limit = Math.min(
+        announced,
+        b.closeAfterBytes ?? Infinity,
+        b.stallAfterBytes ?? Infinity,
+      );
       while (sent < limit) {
         const n = Math.min(64 * 1024, limit - sent);
         let piece = file.data.subarray(sendFrom + sent, sendFrom + sent + n);
         const at = b.corruptAt;
-        if (at !== undefined && at >= sendFrom + sent && at < sendFrom + sent + n) {
+        if (
+          at !== undefined &&
+          at >= sendFrom + sent &&
+          at < sendFrom + sent + n &&
+          !(b.corruptOnce && corrupted)
+        ) {
+          corrupted = true;
           piece = Buffer.from(piece);
           piece[at - sendFrom - sent] = piece[at - sendFrom - sent]! ^ 0xff;
         }
@@ -237,11 +308,18 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         socket.destroy();
         return;
       }
-      await write(encodeEnd({ requestId: m.requestId, bytesSent: sent + (b.wrongBytesSent ? 1 : 0), status: EndStatus.OK }));
+      await write(
+        encodeEnd({
+          requestId: m.requestId,
+          bytesSent: sent + (b.wrongBytesSent ? 1 : 0),
+          status: EndStatus.OK,
+        }),
+      );
     };
     socket.on('data', (chunk: Buffer) => {
       try {
-        for (const event of decoder.push(chunk)) if (event.kind === 'message') queue.push(event.message as Request);
+        for (const event of decoder.push(chunk))
+          if (event.kind === 'message') queue.push(event.message as Request);
       } catch {
         socket.destroy();
         return;

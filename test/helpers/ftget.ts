@@ -8,7 +8,9 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
-export const FTGET_BIN = fileURLToPath(new URL('../../../packages/client/bin/run.js', import.meta.url));
+export const FTGET_BIN = fileURLToPath(
+  new URL('../../../packages/client/bin/run.js', import.meta.url),
+);
 
 export interface FtgetResult {
   code: number | null;

@@ -80,7 +80,7 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
       const room = limit - forwarded;
       const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
       forwarded += piece.length;
-      if (piece.length > 0 && !client.write(piece)) upstream.pause();
+      if (piece.length > 0 && !client.write(piece) && forwarded < limit) upstream.pause();
       if (forwarded >= limit) {
         if (fault.cutAfter !== undefined && forwarded >= fault.cutAfter) {
           cuts++;
@@ -88,8 +88,9 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
           client.end(() => client.destroy());
           upstream.destroy();
         } else {
+          // Drop what follows rather than pausing: a paused socket would never notice the server going away.
           stalled = true;
-          upstream.pause();
+          upstream.resume();
           noteStall();
         }
       }
@@ -118,7 +119,10 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
     waitForStalls(count, ms = 30_000) {
       if (stalls >= count) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`only ${stalls} of ${count} stalls within ${ms} ms`)), ms);
+        const timer = setTimeout(
+          () => reject(new Error(`only ${stalls} of ${count} stalls within ${ms} ms`)),
+          ms,
+        );
         stallWaiters.push({
           count,
           resolve: () => {

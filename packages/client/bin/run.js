@@ -1,9 +1,18 @@
 #!/usr/bin/env node
-import { execute, settings } from '@oclif/core';
-
-// Always run the compiled JS in dist/. Without this, oclif tries to locate/transpile the
-// TypeScript sources whenever NODE_ENV is "test" or "development" (AVA sets NODE_ENV=test)
-// and prints a warning on stderr.
-settings.enableAutoTranspile = false;
-
-await execute({ dir: import.meta.url });
+// `ftget --version` is answered without loading oclif (it takes longer to load than node
+// itself to start); the text is the same as oclif's own version output.
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+  const { readFileSync } = await import('node:fs');
+  const pjson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(
+    `${pjson.name}/${pjson.version} ${process.platform}-${process.arch} node-${process.version}\n`,
+  );
+} else {
+  const { execute, settings } = await import('@oclif/core');
+  // Always run the compiled JS in dist/. Without this, oclif tries to locate/transpile the
+  // TypeScript sources whenever NODE_ENV is "test" or "development" (AVA sets NODE_ENV=test)
+  // and prints a warning on stderr.
+  settings.enableAutoTranspile = false;
+  await execute({ dir: import.meta.url });
+}

@@ -25,7 +25,12 @@ export async function verifyCompleteFile(
     connection.close();
   }
   if (st.kind !== EntryKind.FILE) {
-    throw new RemoteError(WireError.IS_DIRECTORY, `${o.remote.path} on ${server} is not a file`, 0, 0);
+    throw new RemoteError(
+      WireError.IS_DIRECTORY,
+      `${o.remote.path} on ${server} is not a file`,
+      0,
+      0,
+    );
   }
   if (st.chunkSize === 0) {
     throw new ClientError(ClientErrorCode.BAD_RESPONSE, 'protocol error: STAT without a digest');
@@ -36,7 +41,14 @@ export async function verifyCompleteFile(
     const size = (await handle.stat()).size;
     if (size === st.size) {
       const digests: Buffer[] = [];
-      const hasher = await hashLocalRange(handle, st.chunkSize, 0, size, (_i, d) => digests.push(d), o.signal);
+      const hasher = await hashLocalRange(
+        handle,
+        st.chunkSize,
+        0,
+        size,
+        (_i, d) => digests.push(d),
+        o.signal,
+      );
       hasher.finish();
       same = rootDigest(digests).equals(st.root);
     }

@@ -20,14 +20,7 @@ import {
   encodeStat,
   frameTypeName,
 } from '@ft/protocol';
-import type {
-  End,
-  FileHeader,
-  GetRequest,
-  ListEntry,
-  Message,
-  StatResult,
-} from '@ft/protocol';
+import type { End, FileHeader, GetRequest, ListEntry, Message, StatResult } from '@ft/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
 import type { ServerAddress } from './remote.js';
@@ -156,16 +149,19 @@ export class Connection {
   /** LIST a directory: every entry, in the server's order (sorted by name). */
   list(path: string): Promise<ListEntry[]> {
     const entries: ListEntry[] = [];
-    return this.request(encodeList({ requestId: this.nextRequestId, path }), (resolve) => (message) => {
-      if (message.type !== FrameType.LIST_OK) throw this.unexpected(message, 'LIST_OK');
-      if (entries.length + message.entries.length > MAX_LIST_ENTRIES) {
-        throw this.bad(`listing has more than ${MAX_LIST_ENTRIES} entries`);
-      }
-      for (const entry of message.entries) entries.push(entry);
-      if (message.more) return false;
-      resolve(entries);
-      return true;
-    });
+    return this.request(
+      encodeList({ requestId: this.nextRequestId, path }),
+      (resolve) => (message) => {
+        if (message.type !== FrameType.LIST_OK) throw this.unexpected(message, 'LIST_OK');
+        if (entries.length + message.entries.length > MAX_LIST_ENTRIES) {
+          throw this.bad(`listing has more than ${MAX_LIST_ENTRIES} entries`);
+        }
+        for (const entry of message.entries) entries.push(entry);
+        if (message.more) return false;
+        resolve(entries);
+        return true;
+      },
+    );
   }
 
   /**
@@ -185,7 +181,9 @@ export class Connection {
         }
         if (message.type !== FrameType.END) throw this.unexpected(message, 'END');
         if (message.status === EndStatus.OK && message.bytesSent !== header.length) {
-          throw this.bad(`END says ${message.bytesSent} bytes were sent, FILE announced ${header.length}`);
+          throw this.bad(
+            `END says ${message.bytesSent} bytes were sent, FILE announced ${header.length}`,
+          );
         }
         resolve(message);
         return true;
@@ -357,4 +355,3 @@ export class Connection {
     this.pending?.reject(this.failure);
   }
 }
-

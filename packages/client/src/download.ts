@@ -179,7 +179,12 @@ class FileDownload {
         }
         await this.saveStateNow();
         if (!isRetryable(error)) throw error;
-        if (!(await this.budget.shouldRetry((error as { retryAfterMs?: number }).retryAfterMs, this.o.signal))) {
+        if (
+          !(await this.budget.shouldRetry(
+            (error as { retryAfterMs?: number }).retryAfterMs,
+            this.o.signal,
+          ))
+        ) {
           throw this.budget.attempts > 1
             ? Object.assign(error, {
                 message: `${error.message} (gave up after ${this.budget.attempts} attempts)`,
@@ -352,7 +357,11 @@ class FileDownload {
   }
 
   /** GET [offset, offset+length) (to EOF when length is undefined) into the partial, verifying. */
-  private async fetch(connection: TransferConnection, offset: number, length: number | undefined): Promise<void> {
+  private async fetch(
+    connection: TransferConnection,
+    offset: number,
+    length: number | undefined,
+  ): Promise<void> {
     const writer = this.writer!;
     const sequential = length === undefined;
     let position = offset;
@@ -371,8 +380,10 @@ class FileDownload {
           const ledger = this.ledger!;
           if (sequential && this.tail !== undefined) hasher = this.tail;
           else {
-            hasher = new ChunkHasher(ledger.chunkSize, Math.floor(offset / ledger.chunkSize), (i, d) =>
-              ledger.record(i, d),
+            hasher = new ChunkHasher(
+              ledger.chunkSize,
+              Math.floor(offset / ledger.chunkSize),
+              (i, d) => ledger.record(i, d),
             );
             if (sequential) this.tail = hasher;
           }
@@ -431,7 +442,9 @@ class FileDownload {
         throw new ClientError(
           ClientErrorCode.INTEGRITY,
           `chunk ${i} of ${this.o.remote.path} failed verification ${MAX_REFETCHES} times`,
-          { hint: `the partial is kept in ${this.part}; run again with --resume, or --force to start over` },
+          {
+            hint: `the partial is kept in ${this.part}; run again with --resume, or --force to start over`,
+          },
         );
       }
       this.refetches.set(i, n);
@@ -457,7 +470,9 @@ class FileDownload {
         st.chunkSize === ledger.chunkSize &&
         st.root.equals(ledger.root)
       ) {
-        this.warn(`${this.o.remote.path} was modified on the server but its content is identical; continuing`);
+        this.warn(
+          `${this.o.remote.path} was modified on the server but its content is identical; continuing`,
+        );
         this.validator = st.validator;
         this.mtimeMs = st.mtimeMs;
         await this.saveStateNow();
@@ -674,4 +689,3 @@ async function exists(path: string): Promise<boolean> {
     throw error;
   }
 }
-

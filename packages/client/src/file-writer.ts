@@ -62,7 +62,7 @@ export class FileWriter {
     this.batch = [];
     this.batchBytes = 0;
     this.queued += bytes;
-    this.enqueue(async () => {
+    this.runAfterQueued(async () => {
       try {
         await writeAll(this.handle, buffers, position);
       } finally {
@@ -74,6 +74,11 @@ export class FileWriter {
 
   /** Runs `op` after every write queued so far (the pending batch is flushed first). */
   enqueue(op: () => Promise<void>): void {
+    this.flush();
+    this.runAfterQueued(op);
+  }
+
+  private runAfterQueued(op: () => Promise<void>): void {
     this.chain = this.chain.then(async () => {
       if (this.failure !== undefined) return;
       try {

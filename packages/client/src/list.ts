@@ -67,13 +67,19 @@ async function walk(
     checkName(entry.name);
     const relativePath = relative === '' ? entry.name : `${relative}/${entry.name}`;
     if (out.length >= MAX_LIST_ENTRIES) {
-      throw new ClientError(ClientErrorCode.BAD_RESPONSE, `listing has more than ${MAX_LIST_ENTRIES} entries`);
+      throw new ClientError(
+        ClientErrorCode.BAD_RESPONSE,
+        `listing has more than ${MAX_LIST_ENTRIES} entries`,
+      );
     }
     const kind = kindName(entry.kind);
     out.push({ name: entry.name, relativePath, kind, size: entry.size, mtimeMs: entry.mtimeMs });
     if (options.recursive && kind === 'directory') {
       if (depth + 1 > MAX_DEPTH) {
-        throw new ClientError(ClientErrorCode.BAD_RESPONSE, `directory tree deeper than ${MAX_DEPTH} levels`);
+        throw new ClientError(
+          ClientErrorCode.BAD_RESPONSE,
+          `directory tree deeper than ${MAX_DEPTH} levels`,
+        );
       }
       await walk(connection, options, relativePath, depth + 1, out);
     }

@@ -52,7 +52,9 @@ export function resolveServer(
   const envHost = env['FTGET_HOST'];
   const envPort = env['FTGET_PORT'];
   return {
-    host: parseHost(flags.host ?? (envHost !== undefined && envHost !== '' ? envHost : DEFAULT_HOST)),
+    host: parseHost(
+      flags.host ?? (envHost !== undefined && envHost !== '' ? envHost : DEFAULT_HOST),
+    ),
     port:
       flags.port ??
       (envPort !== undefined && envPort !== '' ? parsePort(envPort, 'FTGET_PORT') : DEFAULT_PORT),

@@ -2,7 +2,13 @@
  * What a FILE header must say before a single byte of its body is accepted. Every violation
  * is a protocol error: the body is never written.
  */
-import { DigestAlgorithm, Limits, chunksOverlapping, rootDigest, sameValidator } from '@ft/protocol';
+import {
+  DigestAlgorithm,
+  Limits,
+  chunksOverlapping,
+  rootDigest,
+  sameValidator,
+} from '@ft/protocol';
 import type { FileHeader } from '@ft/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 
@@ -31,7 +37,9 @@ export function checkFileHeader(h: FileHeader, want: HeaderExpectation): void {
   }
   if (want.known !== undefined) {
     if (h.size !== want.known.size) {
-      throw bad(`the file size changed from ${want.known.size} to ${h.size} under the same version`);
+      throw bad(
+        `the file size changed from ${want.known.size} to ${h.size} under the same version`,
+      );
     }
   }
   const expectedLength =
@@ -57,7 +65,11 @@ export function checkFileHeader(h: FileHeader, want: HeaderExpectation): void {
     );
   }
   const all = h.size === 0 ? 0 : Math.ceil(h.size / h.chunkSize);
-  if (h.firstChunk === 0 && h.chunkDigests.length === all && !rootDigest(h.chunkDigests).equals(h.root)) {
+  if (
+    h.firstChunk === 0 &&
+    h.chunkDigests.length === all &&
+    !rootDigest(h.chunkDigests).equals(h.root)
+  ) {
     throw bad('the chunk digests do not add up to the root digest');
   }
 }

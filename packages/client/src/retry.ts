@@ -22,11 +22,7 @@ export interface BackoffOptions {
  * Delay before retry number `failures` (1 = first retry): uniform in
  * [0, min(maxWait, base·2^(failures−1))], and never less than the server's retry-after.
  */
-export function backoffDelay(
-  failures: number,
-  options: BackoffOptions,
-  retryAfterMs = 0,
-): number {
+export function backoffDelay(failures: number, options: BackoffOptions, retryAfterMs = 0): number {
   const exponent = Math.min(Math.max(failures - 1, 0), 30);
   const ceiling = Math.min(options.maxWaitMs, options.baseDelayMs * 2 ** exponent);
   const jittered = Math.floor(options.random() * ceiling);

@@ -53,7 +53,12 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
           onVersion: (v) => (version = v),
           onEmitted: (n) => {
             emitted += n;
-            o.onProgress?.({ path: '-', bytes: emitted, total: version?.size ?? 0, resumedFrom: 0 });
+            o.onProgress?.({
+              path: '-',
+              bytes: emitted,
+              total: version?.size ?? 0,
+              resumedFrom: 0,
+            });
           },
         });
         break;
@@ -73,7 +78,9 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
           continue;
         }
         if (!isRetryable(error)) throw error;
-        if (!(await budget.shouldRetry((error as { retryAfterMs?: number }).retryAfterMs, o.signal))) {
+        if (
+          !(await budget.shouldRetry((error as { retryAfterMs?: number }).retryAfterMs, o.signal))
+        ) {
           throw error;
         }
       } finally {
@@ -119,7 +126,9 @@ async function streamOnce(
       throw new ClientError(
         ClientErrorCode.INTEGRITY,
         `chunk ${chunk} of ${o.remote.path} from ${formatServer(o.remote)} does not match its digest; stopped before writing it`,
-        { hint: 'stdout received only verified chunks before it; retry later or download to a file' },
+        {
+          hint: 'stdout received only verified chunks before it; retry later or download to a file',
+        },
       );
     }
     let ok = true;

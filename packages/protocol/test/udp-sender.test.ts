@@ -1,6 +1,6 @@
 /** The sending engine, driven by hand with an injected clock (no sockets, no real time). */
 import test from 'ava';
-import { DUP_THRESHOLD, UdpSender, tsvalAt } from '@ft/protocol';
+import { DUP_THRESHOLD, MIN_PTO_MS, UdpSender, tsvalAt } from '@ft/protocol';
 import type { AckInput, SenderAction } from '@ft/protocol';
 
 const P = 1000;
@@ -147,9 +147,16 @@ test('a timeout backs off the RTO, collapses the window and resends only unSACKe
   const s = started();
   drain(s, 10);
   s.onAck(ack(0, [{ start: 2 * P, end: 3 * P }]), 12);
+  drain(s, 12);
+  // First the tail-loss probe (one new segment)…
+  const pto = s.nextDeadline(12);
+  s.onTimer(pto);
+  t.is(drain(s, pto).length, 1);
+  t.is(s.stats.timeouts, 0);
+  // …then, with still nothing heard, the RTO.
   const rto = s.rtt.rto;
-  const deadline = s.nextDeadline(12);
-  t.true(deadline > 12 && deadline <= 12 + rto);
+  const deadline = s.nextDeadline(pto);
+  t.is(deadline, pto + rto);
   s.onTimer(deadline);
   t.is(s.stats.timeouts, 1);
   t.is(s.rtt.rto, Math.min(2 * rto, 2000));
@@ -219,4 +226,67 @@ test('the window is never exceeded and is probed when it stays shut', (t) => {
   const probe = drain(s, at);
   t.is(probe.length, 1);
   t.true(probe[0]!.retransmit);
+});
+
+test("a lost tail is probed after 2·SRTT, and the probe's ACK reveals the hole without a timeout", (t) => {
+  const s = started(10);
+  t.is(drain(s, 10).length, 10);
+  // Segments 8 and 9 are lost: nothing is SACKed above them, so no ACK will ever report them.
+  s.onAck(ack(8 * P), 20);
+  const srtt = s.rtt.srtt!;
+  const at = s.nextDeadline(20);
+  t.is(at, 20 + Math.max(2 * srtt, MIN_PTO_MS));
+  t.true(at < 20 + s.rtt.rto, 'the probe comes before the RTO');
+  s.onTimer(at);
+  const probe = drain(s, at);
+  t.deepEqual(
+    probe.map((a) => [a.offset, a.retransmit]),
+    [[9 * P, true]],
+    'the last segment is resent',
+  );
+  t.is(s.stats.probes, 1);
+  t.is(s.nextDeadline(at), at + s.rtt.rto, 'one probe per flight; then the RTO');
+  s.onAck(ack(8 * P, [{ start: 9 * P, end: 10 * P }], probe[0]!.tsval), at + 10);
+  t.deepEqual(
+    drain(s, at + 10).map((a) => a.offset),
+    [8 * P],
+    'the hole below the probe is found lost and resent',
+  );
+  s.onAck(ack(10 * P), at + 20);
+  t.is(s.phase, 'fin');
+  t.is(s.stats.timeouts, 0);
+});
+
+test('a probe sends new data when the window allows, and a delivered probe is not taken for reordering', (t) => {
+  const s = started(20);
+  drain(s, 10); // segments 0..9 (initial window)
+  const at = s.nextDeadline(10);
+  s.onTimer(at);
+  const probe = drain(s, at);
+  t.deepEqual(
+    probe.map((a) => [a.offset, a.retransmit]),
+    [[10 * P, false]],
+  );
+  // Everything arrives (the ACKs were just late): no retransmission was spurious.
+  s.onAck(ack(11 * P, [], probe[0]!.tsval), at + 5);
+  t.is(s.stats.spuriousRetransmits, 0);
+  t.is(s.stats.retransmits, 0);
+});
+
+test('a segment that would end beyond windowEnd is held back until the window covers it', (t) => {
+  const s = new UdpSender(
+    { start: 0, end: 10 * P, payloadSize: P, window: 10 * P, livenessMs: 60_000, pacing: false },
+    0,
+  );
+  s.nextAction(0);
+  s.onAck({ cumulative: 0, windowEnd: 2.5 * P, tsEcho: 0, ranges: [] }, 10);
+  t.deepEqual(
+    drain(s, 10).map((a) => a.offset),
+    [0, P],
+  );
+  s.onAck({ cumulative: 2 * P, windowEnd: 3 * P, tsEcho: 0, ranges: [] }, 20);
+  t.deepEqual(
+    drain(s, 20).map((a) => a.offset),
+    [2 * P],
+  );
 });

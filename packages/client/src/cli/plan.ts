@@ -52,7 +52,11 @@ export async function planDownloads(
   if (many && output !== undefined) directories.push(output);
   for (const remote of remotes) {
     if (!recursive) {
-      if (remote.path === '') throw usage('REMOTE names the server root, not a file', 'use -r to download a directory tree');
+      if (remote.path === '')
+        throw usage(
+          'REMOTE names the server root, not a file',
+          'use -r to download a directory tree',
+        );
       let local: string;
       if (output === undefined) local = localName(remote.path);
       else if (output === '-') local = '-';
@@ -62,7 +66,9 @@ export async function planDownloads(
       continue;
     }
     const root =
-      output !== undefined && remotes.length === 1 ? output : join(output ?? '.', localName(remote.path));
+      output !== undefined && remotes.length === 1
+        ? output
+        : join(output ?? '.', localName(remote.path));
     if (!directories.includes(root)) directories.push(root);
     for (const entry of await listTree(remote)) {
       const local = join(root, ...entry.relativePath.split('/'));

@@ -19,7 +19,10 @@ export class ProgressBars {
     },
     cliProgress.Presets.shades_classic,
   );
-  private readonly bars = new Map<string, { bar: cliProgress.SingleBar; start: number; from: number }>();
+  private readonly bars = new Map<
+    string,
+    { bar: cliProgress.SingleBar; start: number; from: number }
+  >();
 
   update(p: DownloadProgress): void {
     let entry = this.bars.get(p.path);
@@ -27,11 +30,16 @@ export class ProgressBars {
       file: basename(p.path),
       done: humanBytes(bytes),
       size: humanBytes(p.total),
-      speed: elapsed > 0 ? `${humanBytes(((bytes - (entry?.from ?? bytes)) / elapsed) * 1000)}/s` : '',
+      speed:
+        elapsed > 0 ? `${humanBytes(((bytes - (entry?.from ?? bytes)) / elapsed) * 1000)}/s` : '',
     });
     if (entry === undefined) {
       if (p.total === 0 && p.bytes === 0) return;
-      entry = { bar: this.multi.create(p.total, p.resumedFrom, payload(p.resumedFrom, 0)), start: performance.now(), from: p.resumedFrom };
+      entry = {
+        bar: this.multi.create(p.total, p.resumedFrom, payload(p.resumedFrom, 0)),
+        start: performance.now(),
+        from: p.resumedFrom,
+      };
       this.bars.set(p.path, entry);
     }
     entry.bar.setTotal(p.total);

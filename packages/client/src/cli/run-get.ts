@@ -36,7 +36,8 @@ function resultJson(r: DownloadResult): string {
     bytes: r.bytes,
     resumedFrom: r.resumedFrom,
     durationMs: Math.round(r.durationMs),
-    throughputMBps: seconds > 0 ? Number(((r.bytes - r.resumedFrom) / 1e6 / seconds).toFixed(3)) : 0,
+    throughputMBps:
+      seconds > 0 ? Number(((r.bytes - r.resumedFrom) / 1e6 / seconds).toFixed(3)) : 0,
     digest: r.digest,
     attempts: r.attempts,
   });
@@ -62,7 +63,12 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
     const parsed = remotes.map((r) => parseRemote(r, defaults));
     const plan = await planDownloads(parsed, flags.output, flags.recursive, (remote) => {
       server = formatServer(remote);
-      return list({ remote, recursive: true, signal: controller.signal, timeoutMs: flags.stallTimeoutMs });
+      return list({
+        remote,
+        recursive: true,
+        signal: controller.signal,
+        timeoutMs: flags.stallTimeoutMs,
+      });
     });
     for (const dir of plan.directories) await mkdir(dir, { recursive: true });
     const quiet = flags.quiet || flags.json;
@@ -89,7 +95,11 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           ...(flags.quiet ? {} : { onWarning: reportWarning }),
         });
         if (flags.json) process.stdout.write(`${resultJson(result)}\n`);
-        else if (!flags.quiet && result.path !== '-') {
+        else if (
+          !flags.quiet &&
+          result.path !== '-' &&
+          (bars === undefined || result.alreadyComplete)
+        ) {
           const what = result.alreadyComplete
             ? 'already complete'
             : `${humanBytes(result.bytes)} in ${(result.durationMs / 1000).toFixed(1)} s`;
@@ -104,7 +114,8 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
     if (plan.jobs.length === 0 && !flags.quiet) reportWarning('nothing to download');
     return exitCode;
   } catch (error) {
-    if (controller.signal.aborted) return reportError(new ClientError(ClientErrorCode.ABORTED, 'interrupted'));
+    if (controller.signal.aborted)
+      return reportError(new ClientError(ClientErrorCode.ABORTED, 'interrupted'));
     return reportError(error, { server });
   } finally {
     bars?.stop();

@@ -43,7 +43,8 @@ export async function runStat(text: string, flags: InfoFlags): Promise<ExitCode>
         `modified:  ${st.mtime}`,
         `validator: ${st.validator}`,
       ];
-      if (st.digest !== undefined) lines.push(`digest:    sha256-chunks:${st.digest} (chunk size ${st.chunkSize})`);
+      if (st.digest !== undefined)
+        lines.push(`digest:    sha256-chunks:${st.digest} (chunk size ${st.chunkSize})`);
       process.stdout.write(`${lines.join('\n')}\n`);
     }
     return ExitCode.OK;

@@ -17,19 +17,38 @@ Exit codes:
 ${exitCodeHelp}`;
 
   static override examples = [
-    { description: 'Download a file from the server on localhost:7070', command: '<%= config.bin %> <%= command.id %> docs/report.pdf' },
-    { description: 'Continue an interrupted download', command: '<%= config.bin %> <%= command.id %> -c big.iso' },
-    { description: 'Name the server in the REMOTE (IPv6 in brackets)', command: '<%= config.bin %> <%= command.id %> ft://[::1]:7070/big.iso -o /tmp/big.iso' },
-    { description: 'Download a directory tree into ./photos', command: '<%= config.bin %> <%= command.id %> -r photos' },
-    { description: 'Stream to stdout (verified chunk by chunk)', command: '<%= config.bin %> <%= command.id %> logs/today.txt -o - | grep ERROR' },
-    { description: 'Machine-readable results, no progress', command: '<%= config.bin %> <%= command.id %> a.bin b.bin -o downloads --json' },
+    {
+      description: 'Download a file from the server on localhost:7070',
+      command: '<%= config.bin %> <%= command.id %> docs/report.pdf',
+    },
+    {
+      description: 'Continue an interrupted download',
+      command: '<%= config.bin %> <%= command.id %> -c big.iso',
+    },
+    {
+      description: 'Name the server in the REMOTE (IPv6 in brackets)',
+      command: '<%= config.bin %> <%= command.id %> ft://[::1]:7070/big.iso -o /tmp/big.iso',
+    },
+    {
+      description: 'Download a directory tree into ./photos',
+      command: '<%= config.bin %> <%= command.id %> -r photos',
+    },
+    {
+      description: 'Stream to stdout (verified chunk by chunk)',
+      command: '<%= config.bin %> <%= command.id %> logs/today.txt -o - | grep ERROR',
+    },
+    {
+      description: 'Machine-readable results, no progress',
+      command: '<%= config.bin %> <%= command.id %> a.bin b.bin -o downloads --json',
+    },
   ];
 
   static override strict = false;
 
   static override args = {
     remote: Args.string({
-      description: 'file on the server: a path (docs/a.txt) or ft://host:port/path; several may be given',
+      description:
+        'file on the server: a path (docs/a.txt) or ft://host:port/path; several may be given',
       required: true,
     }),
   };
@@ -51,11 +70,16 @@ ${exitCodeHelp}`;
       exclusive: ['resume'],
     }),
     restart: Flags.boolean({
-      description: 'when the remote file changed since the partial was started, start over from 0 (--no-restart: stop with exit code 5)',
+      description:
+        'when the remote file changed since the partial was started, start over from 0 (--no-restart: stop with exit code 5)',
       default: true,
       allowNo: true,
     }),
-    recursive: Flags.boolean({ char: 'r', description: 'download directory trees', default: false }),
+    recursive: Flags.boolean({
+      char: 'r',
+      description: 'download directory trees',
+      default: false,
+    }),
     ...serverFlags,
     retries: Flags.integer({
       description: 'consecutive failed attempts without progress before giving up',
@@ -69,12 +93,13 @@ ${exitCodeHelp}`;
       default: 30,
     }),
     udp: Flags.boolean({
-      description: 'transfer over UDP (to the server\'s port; same resume state as TCP)',
+      description: "transfer over UDP (to the server's port; same resume state as TCP)",
       default: false,
     }),
     quiet: Flags.boolean({ char: 'q', description: 'print only errors', default: false }),
     json: Flags.boolean({
-      description: 'print one JSON object per file on stdout: path, bytes, resumedFrom, durationMs, throughputMBps, digest, attempts',
+      description:
+        'print one JSON object per file on stdout: path, bytes, resumedFrom, durationMs, throughputMBps, digest, attempts',
       default: false,
     }),
   };

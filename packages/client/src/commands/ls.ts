@@ -6,20 +6,36 @@ export default class Ls extends Command {
 
   static override examples = [
     { description: 'List the server root', command: '<%= config.bin %> <%= command.id %>' },
-    { description: 'Long listing of a directory', command: '<%= config.bin %> <%= command.id %> -l photos/2024' },
-    { description: 'The whole tree as JSON', command: '<%= config.bin %> <%= command.id %> ft://[::1]:7070/ -R --json' },
+    {
+      description: 'Long listing of a directory',
+      command: '<%= config.bin %> <%= command.id %> -l photos/2024',
+    },
+    {
+      description: 'The whole tree as JSON',
+      command: '<%= config.bin %> <%= command.id %> ft://[::1]:7070/ -R --json',
+    },
   ];
 
   static override args = {
-    remote: Args.string({ description: 'directory on the server, or ft://host:port/path', required: false }),
+    remote: Args.string({
+      description: 'directory on the server, or ft://host:port/path',
+      required: false,
+    }),
   };
 
   static override flags = {
     ...serverFlags,
     ...jsonFlag,
-    long: Flags.boolean({ char: 'l', description: 'show kind, size and modification time', default: false }),
+    long: Flags.boolean({
+      char: 'l',
+      description: 'show kind, size and modification time',
+      default: false,
+    }),
     recursive: Flags.boolean({ char: 'R', description: 'list subdirectories too', default: false }),
-    timeout: seconds({ description: 'connect timeout and longest silence, in seconds', default: 30 }),
+    timeout: seconds({
+      description: 'connect timeout and longest silence, in seconds',
+      default: 30,
+    }),
   };
 
   async run(): Promise<void> {

@@ -5,19 +5,31 @@ export default class Stat extends Command {
   static override summary = 'Show size, modification time, validator and digest of a remote path.';
 
   static override examples = [
-    { description: 'Metadata of a file on localhost:7070', command: '<%= config.bin %> <%= command.id %> docs/report.pdf' },
-    { description: 'As JSON, from another server', command: '<%= config.bin %> <%= command.id %> ft://10.0.0.5:7070/big.iso --json' },
+    {
+      description: 'Metadata of a file on localhost:7070',
+      command: '<%= config.bin %> <%= command.id %> docs/report.pdf',
+    },
+    {
+      description: 'As JSON, from another server',
+      command: '<%= config.bin %> <%= command.id %> ft://10.0.0.5:7070/big.iso --json',
+    },
   ];
 
   static override args = {
-    remote: Args.string({ description: 'path on the server, or ft://host:port/path', required: true }),
+    remote: Args.string({
+      description: 'path on the server, or ft://host:port/path',
+      required: true,
+    }),
   };
 
   static override flags = {
     ...serverFlags,
     ...jsonFlag,
     udp: Flags.boolean({ description: 'ask over UDP instead of TCP', default: false }),
-    timeout: seconds({ description: 'connect timeout and longest silence, in seconds', default: 30 }),
+    timeout: seconds({
+      description: 'connect timeout and longest silence, in seconds',
+      default: 30,
+    }),
   };
 
   async run(): Promise<void> {

@@ -560,7 +560,7 @@ export class UdpConnection {
   private silent(ms: number): ClientError {
     return new ClientError(
       ClientErrorCode.STALLED,
-      `no datagram from ${this.server} for ${ms} ms: the UDP path is dead` + (process.env['FT_UDP_DEBUG'] ? ` DEBUG cum=${this.receiver?.cumulative} win=${this.receiver?.windowEnd} paused=${this.paused} unrel=${this.unreleased} pend=${this.receiver?.ackPending}` : ''),
+      `no datagram from ${this.server} for ${ms} ms: the UDP path is dead`,
     );
   }
 }

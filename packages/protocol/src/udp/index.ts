@@ -65,6 +65,7 @@ export {
   LOSS_BETA,
   MAX_ACCEPT_SENDS,
   MAX_FIN_SENDS,
+  MIN_PTO_MS,
   UdpSender,
   tsvalAt,
 } from './sender.js';

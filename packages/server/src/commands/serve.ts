@@ -3,7 +3,7 @@ import { Defaults, resolveConfig } from '../config.js';
 import { daemonize } from '../daemon.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
 import { runServer } from '../server.js';
-import { checkUdpFlags, udpStarter } from '../udp/supervisor.js';
+import { UdpLimitFlags, checkUdpFlags, udpStarter } from '../udp/supervisor.js';
 
 export default class Serve extends Command {
   static override description = `Serve the files under a directory, read-only, over the ft protocol.
@@ -81,6 +81,18 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
       default: true,
       allowNo: true,
     }),
+    'udp-max-transfers': Flags.integer({
+      description: 'most UDP transfers at once; beyond it clients get BUSY',
+      default: UdpLimitFlags.maxTransfers.default,
+      min: 1,
+      max: UdpLimitFlags.maxTransfers.max,
+    }),
+    'udp-max-per-address': Flags.integer({
+      description: 'most UDP transfers at once from one client address',
+      default: UdpLimitFlags.maxPerAddress.default,
+      min: 1,
+      max: UdpLimitFlags.maxPerAddress.max,
+    }),
     dotfiles: Flags.boolean({ description: 'also serve names that start with "."' }),
     'log-file': Flags.string({
       description: 'append logs to this file instead of stderr (SIGHUP reopens it)',
@@ -105,7 +117,12 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
     const { flags } = await this.parse(Serve);
     const config = resolveConfig(flags);
     const serverName = `ftserve/${this.config.version}`;
-    const udpFlags = { enabled: flags.udp, port: flags['udp-port'] };
+    const udpFlags = {
+      enabled: flags.udp,
+      port: flags['udp-port'],
+      maxTransfers: flags['udp-max-transfers'],
+      maxPerAddress: flags['udp-max-per-address'],
+    };
     checkUdpFlags(udpFlags);
     const udp = udpStarter(udpFlags);
     const code = config.daemon

@@ -1,37 +1,48 @@
 /**
- * Positional reads of file bytes for DATA datagrams. Reads are synchronous, in 256 KiB blocks,
+ * Positional reads of file bytes for DATA datagrams. Reads are synchronous, in blocks of about
+ * 256 KiB cut on the transfer's segment grid (a whole number of payloads from the first offset),
  * and the last few blocks are kept: a sender asks for consecutive segments (and, rarely, for a
- * retransmission a little behind), so one read serves hundreds of small datagrams. Synchronous
- * reads keep the engine simple (a segment handed out is sent at once); they come from the page
- * cache in the common case, and the UDP service runs in its own process, so a slow disk stalls
- * only UDP transfers. Blocks are never reused: payload views stay valid while a send is queued.
+ * retransmission a little behind), so one read serves many datagrams and every segment is a view
+ * into one block, never a copy. Synchronous reads keep the engine simple (a segment handed out
+ * is sent at once); they come from the page cache in the common case, and the UDP service runs
+ * in its own process, so a slow disk stalls only UDP transfers. Blocks are never reused: payload
+ * views stay valid while a send is queued.
  */
 import { readSync } from 'node:fs';
 
+/** Target block size; the real one is the largest multiple of the payload size not above it. */
 export const BLOCK_SIZE = 256 * 1024;
 const KEEP_BLOCKS = 4;
 
 export class BlockReader {
   private readonly blocks = new Map<number, Buffer>();
+  private readonly blockBytes: number;
 
+  /**
+   * @param gridStart first offset of the transfer: segments start at gridStart + k·payloadSize
+   * @param payloadSize segment size; blocks hold whole segments
+   */
   constructor(
     private readonly fd: number,
     private readonly size: number,
-  ) {}
+    private readonly gridStart = 0,
+    payloadSize = BLOCK_SIZE,
+  ) {
+    this.blockBytes = Math.max(1, Math.floor(BLOCK_SIZE / payloadSize)) * payloadSize;
+  }
 
-  /** `length` bytes at `offset`, a view into a cached block when the range fits in one. */
+  /** `length` bytes at `offset` (≥ gridStart), a view into a cached block when the range fits in one. */
   slice(offset: number, length: number): Buffer {
-    const index = Math.floor(offset / BLOCK_SIZE);
-    const within = offset - index * BLOCK_SIZE;
-    if (within + length <= BLOCK_SIZE) {
+    const index = Math.floor((offset - this.gridStart) / this.blockBytes);
+    const within = offset - this.gridStart - index * this.blockBytes;
+    if (within + length <= this.blockBytes) {
       const block = this.block(index);
       if (within + length > block.length) throw shortRead(offset, length);
       return block.subarray(within, within + length);
     }
-    // A segment straddling two blocks: copy it (payload sizes rarely divide BLOCK_SIZE, so this
-    // happens about once per block).
+    // Off the grid (not asked for by the sender, but correct anyway): copy across blocks.
     const out = Buffer.allocUnsafe(length);
-    const head = BLOCK_SIZE - within;
+    const head = this.blockBytes - within;
     this.slice(offset, head).copy(out, 0);
     this.slice(offset + head, length - head).copy(out, head);
     return out;
@@ -40,8 +51,8 @@ export class BlockReader {
   private block(index: number): Buffer {
     const cached = this.blocks.get(index);
     if (cached !== undefined) return cached;
-    const start = index * BLOCK_SIZE;
-    const want = Math.min(BLOCK_SIZE, this.size - start);
+    const start = this.gridStart + index * this.blockBytes;
+    const want = Math.min(this.blockBytes, this.size - start);
     const buf = Buffer.allocUnsafe(Math.max(want, 0));
     let filled = 0;
     while (filled < want) {

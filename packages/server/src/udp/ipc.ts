@@ -8,6 +8,8 @@ export interface UdpChildConfig {
   /** UDP port to bind (the TCP port unless --udp-port says otherwise). */
   port: number;
   livenessMs?: number;
+  maxTransfers?: number;
+  maxPerAddress?: number;
 }
 
 export type ToUdpChild = { t: 'shutdown' } | { t: 'reopen-log' };

@@ -135,6 +135,9 @@ export class UdpFileServer implements TransferHost {
   private readonly livenessMs: number;
   private readonly maxWindow: number;
   private closed = false;
+  private closing: Promise<void> | undefined;
+  /** Set by drain(): new transfers are refused; called once the last running one ends. */
+  private draining: (() => void) | undefined;
 
   private constructor(
     private readonly socket: Socket,
@@ -185,6 +188,7 @@ export class UdpFileServer implements TransferHost {
     this.byId.delete(transfer.id);
     this.byRequest.delete(requestKey(transfer.address, transfer.port, transfer.nonce));
     this.release(transfer.address);
+    this.checkDrained();
     this.logger.info('udp-transfer-end', {
       id: transfer.id,
       peer: `${transfer.address}:${transfer.port}`,
@@ -194,12 +198,53 @@ export class UdpFileServer implements TransferHost {
     });
   }
 
-  /** Stops receiving, ends every transfer and closes the socket. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    for (const t of [...this.byId.values()]) t.abort('server shutting down');
+  /**
+   * Graceful shutdown: new transfers are refused with BUSY while the running ones (and those
+   * being opened) go on for up to `graceMs`; then whatever is left is ended and the socket
+   * closed. STAT is still answered meanwhile.
+   */
+  async drain(graceMs: number): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    if (this.draining === undefined && this.byRequest.size > 0) {
+      this.logger.info('udp-draining', { transfers: this.byRequest.size, graceMs });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.draining = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.draining ??= () => {};
+    await this.close();
+  }
+
+  /**
+   * Stops receiving, ends every transfer (telling each client: BUSY, so it retries later) and
+   * closes the socket.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shut();
+    return this.closing;
+  }
+
+  private async shut(): Promise<void> {
+    this.draining ??= () => {};
+    for (const t of [...this.byId.values()]) t.abort('server shutting down', UdpDefaults.busyRetryMs);
+    await this.flushSends(200);
     this.closed = true;
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+  }
+
+  /** Lets queued datagrams (the ERRORs of close) leave before the socket closes, for at most `maxMs`. */
+  private async flushSends(maxMs: number): Promise<void> {
+    const until = performance.now() + maxMs;
+    do await new Promise((resolve) => setImmediate(resolve));
+    while (this.socket.getSendQueueCount() > 0 && performance.now() < until);
+  }
+
+  private checkDrained(): void {
+    if (this.draining !== undefined && this.byRequest.size === 0) this.draining();
   }
 
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
@@ -288,6 +333,15 @@ export class UdpFileServer implements TransferHost {
       if (existing !== 'opening') existing.onRepeatedRequest();
       return;
     }
+    if (this.draining !== undefined) {
+      this.stats.busy++;
+      this.error(rinfo, m.nonce, {
+        code: WireError.BUSY,
+        retryAfterMs: UdpDefaults.busyRetryMs,
+        message: 'server shutting down',
+      });
+      return;
+    }
     const held = this.perAddress.get(rinfo.address) ?? 0;
     if (this.byRequest.size >= this.maxTransfers || held >= this.maxPerAddress) {
       this.stats.busy++;
@@ -305,12 +359,13 @@ export class UdpFileServer implements TransferHost {
     this.perAddress.set(rinfo.address, held + 1);
     this.open(m, rinfo).then(
       (transfer) => {
-        if (this.closed) transfer.abort('server shutting down');
+        if (this.closing !== undefined) transfer.abort('server shutting down');
       },
       (error: unknown) => {
         this.byRequest.delete(key);
         this.release(rinfo.address);
         this.error(rinfo, m.nonce, wireOf(error));
+        this.checkDrained();
       },
     );
   }
@@ -330,8 +385,11 @@ export class UdpFileServer implements TransferHost {
       }
       const length = Math.min(m.length ?? MAX_U64, opened.size - m.offset);
       const digests = m.wantDigests ? await this.files.digestsFor(opened) : undefined;
-      if (this.closed)
-        throw new FtError('FT_INTERNAL', 'shutting down', { wireCode: WireError.INTERNAL });
+      if (this.closing !== undefined)
+        throw new FtError('FT_BUSY', 'server shutting down', {
+          wireCode: WireError.BUSY,
+          retryAfterMs: UdpDefaults.busyRetryMs,
+        });
       const span =
         digests === undefined
           ? { first: 0, count: 0 }

@@ -13,6 +13,7 @@ import type { ServerConfig } from '../config.js';
 import type { UdpService } from '../server.js';
 import { RestartBudget, exited } from '../spawn-child.js';
 import { UDP_CONFIG_ENV, isFromUdpChild } from './ipc.js';
+import { UdpDefaults } from './service.js';
 import type { FromUdpChild, UdpChildConfig } from './ipc.js';
 
 const ENTRY = fileURLToPath(new URL('./udp-entry.js', import.meta.url));
@@ -25,14 +26,31 @@ export interface UdpFlags {
   enabled: boolean;
   /** --udp-port; default: the TCP port actually bound. */
   port: number | undefined;
+  /** --udp-max-transfers: concurrent UDP transfers; beyond it BUSY. */
+  maxTransfers?: number | undefined;
+  /** --udp-max-per-address: concurrent UDP transfers from one client address; beyond it BUSY. */
+  maxPerAddress?: number | undefined;
 }
 
-/** Validates --udp-port / FT_UDP_LIVENESS_MS; throws ServeError(USAGE). */
+/** Defaults and upper bounds of the UDP limit flags (the flag definitions use them). */
+export const UdpLimitFlags = {
+  maxTransfers: { default: UdpDefaults.maxTransfers, max: 65_536 },
+  maxPerAddress: { default: UdpDefaults.maxTransfersPerAddress, max: 65_536 },
+} as const;
+
+/** Validates --udp-port, the UDP limits and FT_UDP_LIVENESS_MS; throws ServeError(USAGE). */
 export function checkUdpFlags(flags: UdpFlags): void {
   const p = flags.port;
   if (p !== undefined && (!Number.isSafeInteger(p) || p < 0 || p > 65535))
     throw new ServeError(`--udp-port must be in 0..65535, got ${p}`, ExitCode.USAGE);
+  checkLimit('udp-max-transfers', flags.maxTransfers, UdpLimitFlags.maxTransfers.max);
+  checkLimit('udp-max-per-address', flags.maxPerAddress, UdpLimitFlags.maxPerAddress.max);
   livenessFromEnv();
+}
+
+function checkLimit(flag: string, v: number | undefined, max: number): void {
+  if (v !== undefined && (!Number.isSafeInteger(v) || v < 1 || v > max))
+    throw new ServeError(`--${flag} must be an integer in 1..${max}, got ${v}`, ExitCode.USAGE);
 }
 
 function livenessFromEnv(): number | undefined {
@@ -86,6 +104,8 @@ export function udpStarter(flags: UdpFlags) {
       server: config,
       port: flags.port ?? context.tcpPort,
       ...(livenessMs === undefined ? {} : { livenessMs }),
+      ...(flags.maxTransfers === undefined ? {} : { maxTransfers: flags.maxTransfers }),
+      ...(flags.maxPerAddress === undefined ? {} : { maxPerAddress: flags.maxPerAddress }),
     };
     let { child, ready } = startChild(childConfig);
     let report: FromUdpChild;
@@ -137,7 +157,15 @@ export function udpStarter(flags: UdpFlags) {
         stopping = true;
         if (child.connected) child.send({ t: 'shutdown' }, undefined, {}, () => {});
         const timer = setTimeout(() => child.kill('SIGKILL'), config.graceMs + 2000);
+        // A second signal to the primary while draining: the service ends its transfers now.
+        const hurry = (): void => {
+          child.kill('SIGTERM');
+        };
+        process.on('SIGTERM', hurry);
+        process.on('SIGINT', hurry);
         await exited(child);
+        process.off('SIGTERM', hurry);
+        process.off('SIGINT', hurry);
         clearTimeout(timer);
       },
     };

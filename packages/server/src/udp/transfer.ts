@@ -10,7 +10,9 @@ import {
   encodeUdpAccept,
   encodeUdpDataHeader,
   encodeUdpDigests,
+  encodeUdpError,
   encodeUdpFin,
+  WireError,
 } from '@ft/protocol';
 import type { UdpAccept, UdpAck, UdpDigestRequest } from '@ft/protocol';
 import type { FileService, OpenedFile } from '../file-service.js';
@@ -66,7 +68,7 @@ export class ServerTransfer {
     this.nonce = setup.nonce;
     const a = setup.accept;
     this.acceptDatagram = encodeUdpAccept(a);
-    this.reader = new BlockReader(setup.opened.handle.fd, setup.opened.size);
+    this.reader = new BlockReader(setup.opened.handle.fd, setup.opened.size, a.offset, a.payloadSize);
     this.sender = new UdpSender(
       {
         start: a.offset,
@@ -120,8 +122,23 @@ export class ServerTransfer {
     this.finish();
   }
 
-  /** Ends the transfer now (server shutdown). */
-  abort(reason: string): void {
+  /**
+   * Ends the transfer now (server shutdown). With `retryAfterMs` the client is told so with an
+   * ERROR(BUSY), and retries instead of waiting out its liveness limit.
+   */
+  abort(reason: string, retryAfterMs?: number): void {
+    if (this.ended) return;
+    if (retryAfterMs !== undefined) {
+      this.send(
+        encodeUdpError({
+          nonce: this.nonce,
+          transferId: this.id,
+          code: WireError.BUSY,
+          retryAfterMs,
+          message: reason,
+        }),
+      );
+    }
     this.sender.fail(reason);
     this.finish();
   }
@@ -232,6 +249,7 @@ export class ServerTransfer {
       sent: s.segmentsSent,
       retransmits: s.retransmits,
       timeouts: s.timeouts,
+      probes: s.probes,
       srttMs: Math.round((this.sender.rtt.srtt ?? 0) * 100) / 100,
     };
   }

@@ -29,6 +29,10 @@ try {
     files: new FileService({ root: server.root, dotfiles: server.dotfiles }),
     logger,
     ...(config.livenessMs === undefined ? {} : { livenessMs: config.livenessMs }),
+    ...(config.maxTransfers === undefined ? {} : { maxTransfers: config.maxTransfers }),
+    ...(config.maxPerAddress === undefined
+      ? {}
+      : { maxTransfersPerAddress: config.maxPerAddress }),
   });
 } catch (error) {
   report({ t: 'udp-failed', code: (error as NodeJS.ErrnoException).code ?? String(error) });
@@ -39,13 +43,19 @@ const bound = service.address();
 report({ t: 'udp-listening', host: bound.address, port: bound.port });
 
 let stopping = false;
+/** Drains (running transfers get the grace period, as over TCP), then exits. */
 async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
-  await service.close();
+  await service.drain(server.graceMs);
   logger.info('udp-stopped', { ...service.stats });
   logger.close();
   process.exit(0);
+}
+/** A signal while draining (a second Ctrl-C, or the primary's second signal): end transfers now. */
+function onSignal(): void {
+  if (stopping) void service.close();
+  else void stop();
 }
 process.on('message', (message: unknown) => {
   if (!isToUdpChild(message)) return;
@@ -53,6 +63,6 @@ process.on('message', (message: unknown) => {
   else logger.reopen();
 });
 process.on('disconnect', () => void stop());
-process.on('SIGTERM', () => void stop());
-process.on('SIGINT', () => void stop());
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
 process.on('SIGHUP', () => logger.reopen());
