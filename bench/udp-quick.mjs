@@ -33,11 +33,17 @@ const runs = Number(values.runs);
 /** Udp InErrors, RcvbufErrors, SndbufErrors from /proc/net/snmp (undefined off Linux). */
 async function udpCounters() {
   try {
-    const lines = (await readFile('/proc/net/snmp', 'utf8')).split('\n').filter((l) => l.startsWith('Udp:'));
+    const lines = (await readFile('/proc/net/snmp', 'utf8'))
+      .split('\n')
+      .filter((l) => l.startsWith('Udp:'));
     const names = lines[0].split(/\s+/);
     const nums = lines[1].split(/\s+/);
     const get = (n) => Number(nums[names.indexOf(n)]);
-    return { InErrors: get('InErrors'), RcvbufErrors: get('RcvbufErrors'), SndbufErrors: get('SndbufErrors') };
+    return {
+      InErrors: get('InErrors'),
+      RcvbufErrors: get('RcvbufErrors'),
+      SndbufErrors: get('SndbufErrors'),
+    };
   } catch {
     return undefined;
   }
@@ -69,25 +75,54 @@ const [line] = await new Promise((resolve) => {
 });
 const port = Number(/tcp=\S*:(\d+)/.exec(line)[1]);
 
-/** One whole ftget run; returns MB/s, or undefined if it failed. */
+/** The server's udp-transfer-end lines logged since `from` (waits briefly for them). */
+async function serverEnds(from) {
+  for (let i = 0; i < 100 && !/udp-transfer-end/.test(serverLog.slice(from)); i++)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  return [...serverLog.slice(from).matchAll(/udp-transfer-end .*? ms=(\d+)/g)];
+}
+
+/**
+ * One ftget run. Returns MB/s of the whole run and, for UDP, of the server's own transfer time
+ * (REQUEST to CLOSE, summed over attempts): the latter leaves out process start and the final
+ * verification, which TCP and UDP share. undefined when the run failed.
+ */
 async function ftget(args, label) {
+  const logFrom = serverLog.length;
   const env = { ...process.env };
   if (values.payload !== undefined) env.FT_UDP_PAYLOAD = values.payload;
   const out = join(dir, 'out.bin');
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    [join(repo, 'packages/client/bin/run.js'), 'get', 'big.bin', '-o', out, '--force', '-q', '--host', '127.0.0.1', ...args],
+    [
+      join(repo, 'packages/client/bin/run.js'),
+      'get',
+      'big.bin',
+      '-o',
+      out,
+      '--force',
+      '-q',
+      '--host',
+      '127.0.0.1',
+      ...args,
+    ],
     { stdio: ['ignore', 'ignore', 'inherit'], env },
   );
   const [code] = await once(child, 'exit');
   const s = (performance.now() - started) / 1000;
   await rm(out, { force: true });
-  const mbps = code === 0 ? size / 1e6 / s : undefined;
+  const whole = code === 0 ? size / 1e6 / s : undefined;
+  let wire;
+  if (code === 0 && args.includes('--udp')) {
+    const ms = (await serverEnds(logFrom)).reduce((n, m) => n + Number(m[1]), 0);
+    if (ms > 0) wire = size / 1e6 / (ms / 1000);
+  }
   console.log(
-    `${label.padEnd(24)} ${mbps !== undefined ? (mbps.toFixed(1) + ' MB/s').padStart(12) : `exit ${code}`}  (${s.toFixed(2)} s)`,
+    `${label.padEnd(24)} ${whole !== undefined ? (whole.toFixed(1) + ' MB/s').padStart(12) : `exit ${code}`}  (${s.toFixed(2)} s)` +
+      (wire === undefined ? '' : `  server-side ${wire.toFixed(1)} MB/s`),
   );
-  return mbps;
+  return { whole, wire };
 }
 
 const median = (xs) => {
@@ -114,25 +149,37 @@ try {
       toClient: { drop: loss },
     });
     proxies.push(proxy);
-    scenarios.push({ label: `udp proxy ${loss * 100}% loss`, args: ['--port', String(proxy.port), '--udp'] });
+    scenarios.push({
+      label: `udp proxy ${loss * 100}% loss`,
+      args: ['--port', String(proxy.port), '--udp'],
+    });
   }
   const results = new Map(scenarios.map((s) => [s.label, []]));
   for (let i = 0; i < runs; i++)
     for (const s of scenarios) results.get(s.label).push(await ftget(s.args, s.label));
   const after = await udpCounters();
-  const tcp = median(results.get('tcp direct'));
-  console.log(`\nmedian of ${runs}:`);
-  for (const [label, xs] of results) {
-    const m = median(xs);
-    const ratio = m !== undefined && tcp !== undefined ? `${Math.round((100 * m) / tcp)}% of tcp` : '';
-    console.log(`${label.padEnd(24)} ${m === undefined ? 'failed'.padStart(12) : (m.toFixed(1) + ' MB/s').padStart(12)}  ${ratio}`);
+  const tcp = median(results.get('tcp direct').map((r) => r.whole));
+  console.log(`\nmedian of ${runs} (whole ftget run; in brackets: server-side UDP transfer time):`);
+  for (const [label, rs] of results) {
+    const m = median(rs.map((r) => r.whole));
+    const w = median(rs.map((r) => r.wire));
+    const ratio =
+      m !== undefined && tcp !== undefined ? `${Math.round((100 * m) / tcp)}% of tcp` : '';
+    console.log(
+      `${label.padEnd(24)} ${m === undefined ? 'failed'.padStart(12) : (m.toFixed(1) + ' MB/s').padStart(12)}  ${ratio.padEnd(12)}` +
+        (w === undefined ? '' : ` (${w.toFixed(1)} MB/s)`),
+    );
   }
   const ends = [...serverLog.matchAll(/udp-transfer-end .*?timeouts=(\d+) probes=(\d+)/g)];
   const sum = (k) => ends.reduce((n, m) => n + Number(m[k]), 0);
-  console.log(`\nserver: ${ends.length} UDP transfers, ${sum(1)} RTO timeouts, ${sum(2)} tail-loss probes`);
+  console.log(
+    `\nserver: ${ends.length} UDP transfers, ${sum(1)} RTO timeouts, ${sum(2)} tail-loss probes`,
+  );
   if (before !== undefined && after !== undefined)
     console.log(
-      `kernel UDP counters during the runs: ${Object.keys(before).map((k) => `${k} +${after[k] - before[k]}`).join(', ')}`,
+      `kernel UDP counters during the runs: ${Object.keys(before)
+        .map((k) => `${k} +${after[k] - before[k]}`)
+        .join(', ')}`,
     );
 } finally {
   for (const p of proxies) await p.close();

@@ -60,7 +60,20 @@ test('beyond --udp-max-per-address a request gets BUSY; ftget retries and succee
 
   // Without retries ftget gives up on BUSY with the network exit code.
   const refused = await runFtget(
-    ['get', 'f.bin', '--udp', '--host', '127.0.0.1', '--port', String(f.server.port), '--retries', '0', '-q', '-o', 'refused'],
+    [
+      'get',
+      'f.bin',
+      '--udp',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(f.server.port),
+      '--retries',
+      '0',
+      '-q',
+      '-o',
+      'refused',
+    ],
     { cwd: f.dl, timeoutMs: 60_000 },
   );
   t.is(refused.code, 3, refused.stderr);
@@ -79,14 +92,30 @@ test('beyond --udp-max-per-address a request gets BUSY; ftget retries and succee
   });
   t.teardown(() => proxy.close());
   const r = await runFtget(
-    ['get', 'f.bin', '--udp', '--host', '127.0.0.1', '--port', String(proxy.port), '--retries', '5', '-q', '-o', 'got'],
+    [
+      'get',
+      'f.bin',
+      '--udp',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(proxy.port),
+      '--retries',
+      '5',
+      '-q',
+      '-o',
+      'got',
+    ],
     { cwd: f.dl, timeoutMs: 60_000 },
   );
   t.is(r.code, 0, r.stderr);
   t.true(busySeen >= 1, 'the first attempt was refused with BUSY');
   t.true((await readFile(join(f.dl, 'got'))).equals(f.data));
   t.true(
-    await waitFor(() => /udp-transfer-end .*reason="receiver cancelled/.test(f.server.stderr()), 10_000),
+    await waitFor(
+      () => /udp-transfer-end .*reason="receiver cancelled/.test(f.server.stderr()),
+      10_000,
+    ),
     f.server.stderr(),
   );
 });

@@ -4,14 +4,15 @@
  * client is told (BUSY) instead of waiting out the liveness limit.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { DatagramType, WireError } from '@ft/protocol';
-import { spawnFtget } from './helpers/ftget.js';
-import { startFtserve } from './helpers/ftserve.js';
+import { runFtget, spawnFtget } from './helpers/ftget.js';
+import { parseListeningLine, runFtserve, startFtserve } from './helpers/ftserve.js';
 import { waitFor } from './helpers/procfs.js';
 import { startUdpProxy } from './helpers/udp-proxy.js';
 import type { UdpProxy } from './helpers/udp-proxy.js';
@@ -30,7 +31,14 @@ async function fixture(t: ExecutionContext, grace: number) {
   const data = randomBytes(SIZE);
   await writeFile(join(root, 'f.bin'), data);
   const server = await startFtserve([
-    '--root', root, '--port', '0', '--workers', '1', '--grace', String(grace),
+    '--root',
+    root,
+    '--port',
+    '0',
+    '--workers',
+    '1',
+    '--grace',
+    String(grace),
   ]);
   t.teardown(() => server.stop('SIGKILL'));
   /** Starts ftget through a proxy; `onData(n, proxy)` sees the n-th DATA datagram. */
@@ -44,7 +52,18 @@ async function fixture(t: ExecutionContext, grace: number) {
     });
     t.teardown(() => proxy.close());
     const run = spawnFtget(
-      ['get', 'f.bin', '--udp', '--host', '127.0.0.1', '--port', String(proxy.port), '-q', '--retries', '0'],
+      [
+        'get',
+        'f.bin',
+        '--udp',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(proxy.port),
+        '-q',
+        '--retries',
+        '0',
+      ],
       { cwd: dl, env: { ...process.env, FT_UDP_PAYLOAD: String(PAYLOAD) }, timeoutMs: 90_000 },
     );
     t.teardown(() => run.child.kill('SIGKILL'));
@@ -96,4 +115,70 @@ test('a UDP transfer still running when --grace runs out is ended and its client
   const r = await run.result;
   t.is(r.code, 3, r.stderr);
   t.regex(r.stderr, /shutting down/);
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('under --daemon the UDP service serves, and stops with the daemon', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ft-udpd-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const root = join(dir, 'srv');
+  await mkdir(root);
+  const data = randomBytes(300_000);
+  await writeFile(join(root, 'f.bin'), data);
+  const pidFile = join(dir, 'ftserve.pid');
+  const logFile = join(dir, 'daemon.log');
+  const r = await runFtserve([
+    '--root',
+    root,
+    '--port',
+    '0',
+    '--workers',
+    '1',
+    '--daemon',
+    '--pid-file',
+    pidFile,
+    '--log-file',
+    logFile,
+    '--udp-max-per-address',
+    '2',
+  ]);
+  t.is(r.code, 0, r.stderr);
+  const line = parseListeningLine(r.stdout.split('\n')[0]!);
+  if (line === undefined) return t.fail(`no listening line: ${r.stdout}`);
+  t.teardown(() => {
+    if (alive(line.pid)) process.kill(line.pid, 'SIGKILL');
+  });
+  t.not(line.udp, 'off');
+  const got = await runFtget(
+    [
+      'get',
+      'f.bin',
+      '--udp',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(line.port),
+      '-q',
+      '-o',
+      join(dir, 'got'),
+    ],
+    { timeoutMs: 60_000 },
+  );
+  t.is(got.code, 0, got.stderr);
+  t.true((await readFile(join(dir, 'got'))).equals(data));
+  process.kill(line.pid, 'SIGTERM');
+  t.true(await waitFor(() => !alive(line.pid) && !existsSync(pidFile), 30_000), 'daemon stopped');
+  const log = await readFile(logFile, 'utf8');
+  t.regex(log, /udp-transfer-end .*reason=done/);
+  const udpPid = /ftserve\[(\d+)\] udp-stopped/.exec(log);
+  t.truthy(udpPid, log);
+  if (udpPid !== null) t.false(alive(Number(udpPid[1])), 'the UDP service process is gone too');
 });

@@ -18,6 +18,10 @@ interface SimOptions {
   livenessMs?: number;
   oneWayMs?: number;
   maxSteps?: number;
+  /** The first transmission of DATA at these offsets is lost. */
+  dropFirst?: number[];
+  /** Received bytes are written (and the window released) this long after they arrive. */
+  writeDelayMs?: number;
 }
 
 function rng(seed: number): () => number {
@@ -34,7 +38,8 @@ function rng(seed: number): () => number {
 
 type Packet =
   | { at: number; to: 'r'; offset: number; bytes: Buffer; tsval: number }
-  | { at: number; to: 's'; ack: AckFields };
+  | { at: number; to: 's'; ack: AckFields }
+  | { at: number; to: 'written'; bytes: number };
 
 /** Runs one transfer; returns the received bytes, the end state and the virtual time taken. */
 function simulate(o: SimOptions) {
@@ -53,8 +58,10 @@ function simulate(o: SimOptions) {
   const chunks: Buffer[] = [];
   let queue: Packet[] = [];
   let lastFromSender = 0;
+  const firstLost = new Set(o.dropFirst ?? []);
   const push = (p: Packet): void => {
     if (o.blackHole && now >= o.blackHole[0] && now < o.blackHole[1]) return;
+    if (p.to === 'r' && firstLost.delete(p.offset)) return;
     if (random() < (o.loss ?? 0)) return;
     if (random() < (o.reorder ?? 0)) p.at += oneWay * 2 * random();
     queue.push(p);
@@ -103,9 +110,13 @@ function simulate(o: SimOptions) {
       receiver.onData(next.offset, next.bytes, next.tsval);
       for (const c of receiver.takeReady()) {
         chunks.push(c);
-        receiver.release(c.length);
+        if (o.writeDelayMs === undefined) receiver.release(c.length);
+        else queue.push({ at: now + o.writeDelayMs, to: 'written', bytes: c.length });
       }
       if (receiver.ackPending) push({ at: now + oneWay, to: 's', ack: receiver.makeAck() });
+    } else if (next.to === 'written') {
+      receiver.release(next.bytes);
+      if (receiver.ackUrgent) push({ at: now + oneWay, to: 's', ack: receiver.makeAck() });
     } else {
       sender.onAck(next.ack, now);
     }
@@ -156,4 +167,22 @@ test('a small receive window bounds what is in flight and still completes', (t) 
   const r = simulate({ size: 100_000, window: 4000, payload: 1000, loss: 0.05, seed: 9 });
   t.is(r.sender.phase, 'done', r.sender.failure);
   t.true(r.data.equals(r.source));
+});
+
+test('a lost tail is repaired by a tail-loss probe, without a retransmission timeout', (t) => {
+  const payload = 1000;
+  const r = simulate({ size: 50 * payload, payload, dropFirst: [48 * payload, 49 * payload] });
+  t.is(r.sender.phase, 'done', r.sender.failure);
+  t.true(r.data.equals(r.source));
+  t.true(r.sender.stats.probes >= 1);
+  t.is(r.sender.stats.timeouts, 0);
+});
+
+test('a window that is not a whole number of segments is never overrun (no retransmissions)', (t) => {
+  // The writer lags, so the receiver's window edge stays put while a flight arrives.
+  const r = simulate({ size: 100_000, window: 4500, payload: 1000, writeDelayMs: 20 });
+  t.is(r.sender.phase, 'done', r.sender.failure);
+  t.true(r.data.equals(r.source));
+  t.is(r.receiver.stats.outsideWindow, 0);
+  t.is(r.sender.stats.retransmits, 0);
 });

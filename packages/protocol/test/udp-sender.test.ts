@@ -226,6 +226,9 @@ test('the window is never exceeded and is probed when it stays shut', (t) => {
   const probe = drain(s, at);
   t.is(probe.length, 1);
   t.true(probe[0]!.retransmit);
+  t.is(s.stats.windowProbes, 1);
+  t.is(s.stats.timeouts, 0, 'a shut window is not a loss: cwnd is kept');
+  t.true(s.cwnd > P);
 });
 
 test("a lost tail is probed after 2·SRTT, and the probe's ACK reveals the hole without a timeout", (t) => {

@@ -32,7 +32,10 @@ test('every segment on the grid is the right bytes, including the short last one
     const reader = new BlockReader(f.fd, size, start, payload);
     for (let off = start; off < size; off += payload) {
       const len = Math.min(payload, size - off);
-      t.true(reader.slice(off, len).equals(f.data.subarray(off, off + len)), `${start}/${payload} at ${off}`);
+      t.true(
+        reader.slice(off, len).equals(f.data.subarray(off, off + len)),
+        `${start}/${payload} at ${off}`,
+      );
     }
   }
 });

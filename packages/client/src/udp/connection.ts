@@ -56,6 +56,13 @@ const FIRST_RETRY_MS = 250;
 const MAX_RETRY_MS = 2000;
 /** DIGEST_REQUESTs in flight at once. */
 const DIGEST_PIPELINE = 8;
+/**
+ * How long an ACK that is not urgent may wait (delayed ACK). In bulk flow the receiver ACKs
+ * every 8 segments anyway; this only bounds the wait when fewer arrive. ACKing each read burst
+ * instead meant one ACK per datagram when they arrive spaced out, which cost both sides more
+ * CPU than the data.
+ */
+const ACK_DELAY_MS = 2;
 
 function isLoopback(ip: string): boolean {
   return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
@@ -520,14 +527,14 @@ export class UdpConnection {
     this.send(encodeUdpAck({ transferId: this.transferId, ...r.makeAck() }));
   }
 
-  /** One ACK per read burst: after the socket's pending datagrams have been handled. */
+  /** A pending, not urgent ACK goes out after ACK_DELAY_MS unless an urgent one overtakes it. */
   private scheduleAck(): void {
     if (this.ackScheduled) return;
     this.ackScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.ackScheduled = false;
       if (this.receiver?.ackPending) this.sendAck();
-    });
+    }, ACK_DELAY_MS);
   }
 
   private send(datagram: Buffer): void {

@@ -6,8 +6,8 @@
  *
  * ACK policy: immediately on anything unusual (a hole opened or filled, a duplicate, data
  * outside the window, completion, a window update the sender may be waiting for) and after
- * `ackEvery` in-order segments; otherwise the caller flushes a pending ACK once it has drained
- * the socket (one ACK per read burst).
+ * `ackEvery` in-order segments; otherwise the caller flushes a pending ACK after a short delay
+ * (delayed ACK).
  */
 import { UdpLimits } from './constants.js';
 import type { ByteRange } from './messages.js';
@@ -150,10 +150,15 @@ export class UdpReceiver {
     this.released = Math.min(this.released + bytes, this.cumulative);
     const windowEnd = this.windowEnd;
     if (windowEnd <= this.advertised) return;
-    // Tell the sender when the window grew a lot, or when it may be stalled at the old edge.
+    // Tell the sender when the window grew a lot, or when it may be stalled at the old edge and
+    // the window grew enough to be worth a burst. Not on every segment released: a sender that
+    // keeps the window full would otherwise get one ACK per datagram (the every-8-segments ACK
+    // carries window updates as well).
+    const grown = windowEnd - this.advertised;
     if (
-      windowEnd - this.advertised >= this.window / 4 ||
-      this.cumulative + 2 * this.payload >= this.advertised
+      grown >= this.window / 4 ||
+      (this.cumulative + 2 * this.payload >= this.advertised &&
+        grown >= Math.max(this.payload, this.window / 8))
     ) {
       this.pending = true;
       this.urgent = true;

@@ -7,7 +7,10 @@
  * a cumulative offset plus SACK ranges, so only lost segments are resent. A segment is deemed
  * lost when three later segments were SACKed (fast retransmit) or when a segment sent more than
  * a reordering window after it was delivered (RACK-style, which also catches lost
- * retransmissions); otherwise the RTO (RFC 6298, exponential backoff) resends everything unSACKed.
+ * retransmissions). When the tail of a flight is lost nothing after it can be SACKed, so after
+ * 2·SRTT without progress one tail-loss probe goes out (RACK-TLP) and its ACK exposes the holes;
+ * only if that fails too does the RTO (RFC 6298, exponential backoff) resend everything unSACKed.
+ * The sender never sends a segment that does not fit wholly below the receiver's windowEnd.
  * An ACK that tells nothing new changes nothing, so duplicate ACKs never cause a duplicate burst.
  *
  * Congestion control: slow start, then additive increase; multiplicative decrease (×0.7) once
@@ -79,6 +82,8 @@ export interface SenderStats {
   spuriousRetransmits: number;
   /** Tail-loss probes sent. */
   probes: number;
+  /** Retransmission timer expiries with nothing in flight and the receive window shut. */
+  windowProbes: number;
 }
 
 /** Microsecond timestamp for DATA.tsval: never 0 (0 means "no echo"). */
@@ -98,6 +103,7 @@ export class UdpSender {
     invalidAcks: 0,
     spuriousRetransmits: 0,
     probes: 0,
+    windowProbes: 0,
   };
   phase: SenderPhase = 'accept';
   /** Why the transfer failed, when phase is 'failed'. */
@@ -312,7 +318,9 @@ export class UdpSender {
 
   private pto(): number {
     const srtt = this.rtt.srtt;
-    return srtt === undefined ? this.rtt.rto : Math.min(Math.max(2 * srtt, MIN_PTO_MS), this.rtt.rto);
+    return srtt === undefined
+      ? this.rtt.rto
+      : Math.min(Math.max(2 * srtt, MIN_PTO_MS), this.rtt.rto);
   }
 
   /**
@@ -331,7 +339,11 @@ export class UdpSender {
   private tailProbe(now: number): SenderAction | undefined {
     let seg = -1;
     let retransmit = false;
-    if (this.nxt < this.segments && this.nxt - this.una < this.cap - 1 && this.fitsWindow(this.nxt)) {
+    if (
+      this.nxt < this.segments &&
+      this.nxt - this.una < this.cap - 1 &&
+      this.fitsWindow(this.nxt)
+    ) {
       seg = this.nxt++;
       this.flags[seg % this.cap] = 0;
     } else {
@@ -446,7 +458,10 @@ export class UdpSender {
         if ((f & IN_FLIGHT) !== 0) this.pipe--;
         this.flags[slot] = (f & ~(IN_FLIGHT | LOST)) | SACKED;
         delivered += this.segLength(seg);
-        if ((f & (RETRANSMITTED | PROBED)) === RETRANSMITTED && echoAt < this.sentAt[slot]! - 0.0005)
+        if (
+          (f & (RETRANSMITTED | PROBED)) === RETRANSMITTED &&
+          echoAt < this.sentAt[slot]! - 0.0005
+        )
           spurious = true;
         rackXmit = Math.max(rackXmit, this.sentAt[slot]!);
         if (seg > this.highestSacked) this.highestSacked = seg;
@@ -547,7 +562,6 @@ export class UdpSender {
   }
 
   private onRto(now: number): void {
-    this.stats.timeouts++;
     this.rtt.backoff();
     this.rtoAt = now + this.rtt.rto;
     this.ptoAt = Infinity;
@@ -556,8 +570,10 @@ export class UdpSender {
     if (this.una === this.nxt) {
       // Window-limited with nothing outstanding: probe instead of collapsing cwnd.
       if (this.nxt > 0) this.probe = true;
+      this.stats.windowProbes++;
       return;
     }
+    this.stats.timeouts++;
     this.ssthresh = Math.max((this.pipe * this.payload) / 2, 2 * this.payload);
     this.cwnd = this.payload;
     this.recoverySeg = this.nxt;

@@ -230,7 +230,8 @@ export class UdpFileServer implements TransferHost {
 
   private async shut(): Promise<void> {
     this.draining ??= () => {};
-    for (const t of [...this.byId.values()]) t.abort('server shutting down', UdpDefaults.busyRetryMs);
+    for (const t of [...this.byId.values()])
+      t.abort('server shutting down', UdpDefaults.busyRetryMs);
     await this.flushSends(200);
     this.closed = true;
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));

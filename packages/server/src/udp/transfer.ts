@@ -68,7 +68,12 @@ export class ServerTransfer {
     this.nonce = setup.nonce;
     const a = setup.accept;
     this.acceptDatagram = encodeUdpAccept(a);
-    this.reader = new BlockReader(setup.opened.handle.fd, setup.opened.size, a.offset, a.payloadSize);
+    this.reader = new BlockReader(
+      setup.opened.handle.fd,
+      setup.opened.size,
+      a.offset,
+      a.payloadSize,
+    );
     this.sender = new UdpSender(
       {
         start: a.offset,
@@ -250,6 +255,7 @@ export class ServerTransfer {
       retransmits: s.retransmits,
       timeouts: s.timeouts,
       probes: s.probes,
+      windowProbes: s.windowProbes,
       srttMs: Math.round((this.sender.rtt.srtt ?? 0) * 100) / 100,
     };
   }

@@ -30,9 +30,7 @@ try {
     logger,
     ...(config.livenessMs === undefined ? {} : { livenessMs: config.livenessMs }),
     ...(config.maxTransfers === undefined ? {} : { maxTransfers: config.maxTransfers }),
-    ...(config.maxPerAddress === undefined
-      ? {}
-      : { maxTransfersPerAddress: config.maxPerAddress }),
+    ...(config.maxPerAddress === undefined ? {} : { maxTransfersPerAddress: config.maxPerAddress }),
   });
 } catch (error) {
   report({ t: 'udp-failed', code: (error as NodeJS.ErrnoException).code ?? String(error) });
