@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ensurePeers, peerVersions } from './lib/install.mjs';
 import { createFixtures } from './lib/fixtures.mjs';
 import { CorruptError } from './lib/measure.mjs';
-import { parseOptions } from './lib/options.mjs';
+import { SECTIONS, parseOptions } from './lib/options.mjs';
 import { killAll, hasGnuTime } from './lib/proc.mjs';
 import { consoleTables, markdown } from './lib/report.mjs';
 import { fmtBytes } from './lib/stats.mjs';
@@ -85,8 +85,44 @@ function writeDocs(md) {
   return undefined;
 }
 
+/** Writes latest.{json,md}, the plot and (with --write-docs) the docs block; returns problems. */
+function publish(report, opts) {
+  const problems = [];
+  // A smoke run must not overwrite the committed results of a full run.
+  const dir = report.profileName === 'quick' ? path.join(RESULTS, 'quick') : RESULTS;
+  const partial = report.profileName === 'quick' || report.sections.length < SECTIONS.length;
+  report.plotFile = 'loss.svg';
+  report.targets = evaluateTargets(report);
+  mkdirSync(dir, { recursive: true });
+  const chart = lossChart(report);
+  if (chart !== undefined) writeFileSync(path.join(dir, 'loss.svg'), chart);
+  else report.plotFile = undefined;
+  writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(path.join(dir, 'latest.md'), markdown(report) + '\n');
+  if (opts.writeDocs && partial) {
+    problems.push(
+      '--write-docs needs a full run of every section: docs/BENCHMARKS.md left as it was',
+    );
+  } else if (opts.writeDocs) {
+    const md = markdown({ ...report, plotFile: report.plotFile && '../bench/results/loss.svg' });
+    const problem = writeDocs(md);
+    if (problem !== undefined) problems.push(problem);
+    else log('docs/BENCHMARKS.md results block updated');
+  }
+  process.stdout.write(consoleTables(report) + '\n');
+  log(`results: ${path.relative(process.cwd(), path.join(dir, 'latest.md'))}`);
+  return problems;
+}
+
 async function main() {
   const opts = parseOptions();
+  if (opts.fromJson !== undefined) {
+    const report = JSON.parse(readFileSync(opts.fromJson, 'utf8'));
+    const problems = publish(report, opts);
+    for (const p of problems) log(p);
+    process.exitCode = problems.length > 0 ? 1 : 0;
+    return;
+  }
   keep = opts.keep;
   const { profile } = opts;
   const startedAt = new Date().toISOString();
@@ -150,26 +186,11 @@ async function main() {
     sections,
     notes,
     targets: [],
-    plotFile: 'loss.svg',
   };
-  report.targets = evaluateTargets(report);
-
-  mkdirSync(RESULTS, { recursive: true });
-  const chart = lossChart(report);
-  if (chart !== undefined) writeFileSync(path.join(RESULTS, 'loss.svg'), chart);
-  else report.plotFile = undefined;
-  writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(path.join(RESULTS, 'latest.md'), markdown(report) + '\n');
-  if (opts.writeDocs) {
-    const md = markdown({ ...report, plotFile: report.plotFile && '../bench/results/loss.svg' });
-    const problem = writeDocs(md);
-    if (problem !== undefined) {
-      notes.push(problem);
-      broken++;
-    } else log('docs/BENCHMARKS.md results block updated');
-  }
-  process.stdout.write(consoleTables(report) + '\n');
-  log(`results: ${path.relative(process.cwd(), path.join(RESULTS, 'latest.md'))}`);
+  const problems = publish(report, opts);
+  for (const p of problems) log(p);
+  notes.push(...problems);
+  broken += problems.length;
   cleanup();
   process.exitCode = broken > 0 ? 1 : 0;
 }

@@ -54,8 +54,8 @@ export async function ensurePeers(o) {
   if (todo.length > 0 && o.install && process.getuid?.() === 0 && which('apt-get')) {
     const pkgs = [...new Set(todo.map((b) => PEERS[b]))];
     o.log(`installing missing peers: ${pkgs.join(' ')}`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const apt = (args, ms) => capture(['env', ...envArgs(env), 'apt-get', ...args], ms);
+    const apt = (args, ms) =>
+      capture(['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args], ms);
     try {
       await apt(['update', '-q'], 180_000);
     } catch (error) {
@@ -83,10 +83,6 @@ export async function ensurePeers(o) {
   for (const b of todo) notes.push(`peer not available: ${b} (Debian package ${PEERS[b]})`);
   const bins = Object.fromEntries(Object.keys(PEERS).map((b) => [b, which(b)]));
   return { bins, notes };
-}
-
-function envArgs(env) {
-  return ['DEBIAN_FRONTEND=' + env.DEBIAN_FRONTEND];
 }
 
 function firstLine(error) {

@@ -14,7 +14,8 @@ export class CorruptError extends Error {}
  * @param {object} ctx  {profile, log}
  * @param {{label: string, tool: 'ft'|'peer', group?: string, metric: 'MBps'|'rps'|'seconds'}} row
  * @param {(i: {warm: boolean, index: number}) => Promise<object>} once  one run's figures
- * @param {{server?: object, runs?: number, warmup?: number, budgetS?: number}} [o]
+ * @param {{server?: object, runs?: number, warmup?: number, budgetS?: number,
+ *   prepare?: (i: {warm: boolean, index: number}) => Promise<unknown>}} [o]
  */
 export async function measureRow(ctx, row, once, o = {}) {
   const warmup = o.warmup ?? ctx.profile.warmup;
@@ -33,7 +34,9 @@ export async function measureRow(ctx, row, once, o = {}) {
     }
     let r;
     try {
-      r = await withServer(o.server, () => once({ warm, index: i }));
+      // Preparation (e.g. making a partial download) is neither timed nor charged to the server.
+      const prepared = o.prepare === undefined ? undefined : await o.prepare({ warm, index: i });
+      r = await withServer(o.server, () => once({ warm, index: i, prepared }));
     } catch (error) {
       if (error instanceof CorruptError) throw error;
       result.unavailable = String(error?.message ?? error).slice(0, 300);

@@ -60,6 +60,8 @@ const HELP = `Usage: pnpm bench [--quick] [--only LIST] [--no-install] [--write-
   --keep         keep the temporary data directory (its path is printed)
   --tmp DIR      parent directory for the temporary data (default: the OS temp dir)
   --runs N       measured runs per row (default 5, quick 1)
+  --from-json F  measure nothing: re-render the tables, plot and docs block from a saved
+                 latest.json (e.g. after changing the report format)
 `;
 
 export const SECTIONS = ['single', 'resume', 'small', 'rps', 'concurrent', 'loss', 'cli'];
@@ -74,6 +76,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
     keep: false,
     tmp: undefined,
     runs: undefined,
+    fromJson: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -89,6 +92,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
     else if (a === '--keep') o.keep = true;
     else if (a === '--tmp') o.tmp = value();
     else if (a === '--runs') o.runs = Number(value());
+    else if (a === '--from-json') o.fromJson = value();
     else if (a === '--only') {
       const list = value().split(',');
       for (const s of list) if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s}`);

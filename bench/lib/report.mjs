@@ -25,6 +25,7 @@ export function summarize(row) {
     cut: runs.some((r) => r.cut),
     gaveUp: runs.some((r) => r.gaveUp),
     errors: runs.reduce((s, r) => s + (r.errors ?? 0), 0),
+    errorKinds: [...new Set(runs.flatMap((r) => Object.keys(r.errorKinds ?? {})))],
   };
 }
 
@@ -65,7 +66,7 @@ function cells(section, row) {
   let rate = fmtSpread(s.rate);
   if (s.cut) rate += ' (cut)';
   if (s.gaveUp) rate += ' (gave up)';
-  if (s.errors > 0) rate += ` (${s.errors} failed)`;
+  if (s.errors > 0) rate += ` (${s.errors} failed: ${s.errorKinds.join(', ') || 'errors'})`;
   return [
     row.group ?? '',
     row.label,
@@ -97,6 +98,11 @@ function headers(section) {
 export function markdown(report) {
   const out = [];
   out.push(`Run ${report.startedAt} · ${report.profileName} profile · ${report.machine.summary}`);
+  const peers = Object.entries(report.machine.peers ?? {});
+  if (peers.length > 0) {
+    out.push('');
+    out.push(`Peers: ${peers.map(([name, v]) => `${name} \`${v}\``).join(' · ')}`);
+  }
   out.push('');
   for (const section of report.sections) {
     out.push(`### ${section.title}`);

@@ -4,9 +4,9 @@
  */
 
 const COLORS = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf'];
-const W = 720;
+const W = 880;
 const H = 420;
-const M = { left: 70, right: 250, top: 40, bottom: 50 };
+const M = { left: 70, right: 340, top: 40, bottom: 50 };
 
 function esc(s) {
   return String(s).replace(

@@ -40,7 +40,6 @@ export async function run(ctx) {
           ctx,
           { label: fraction === 0 ? 'curl' : 'curl -C -', tool: 'peer', group, metric: 'seconds' },
           async ({ warm }) => {
-            partial(fraction);
             const url = `http://127.0.0.1:${nginx.port}/big.bin`;
             const args = fraction === 0 ? [] : ['-C', '-'];
             const r = await runTimed([bins.curl, '-sS', ...args, '-o', out, url], {
@@ -51,7 +50,7 @@ export async function run(ctx) {
             await verifyFile('curl -C -', out, src, size, warm);
             return clientFigures(r, missing);
           },
-          { server: nginx },
+          { server: nginx, prepare: async () => partial(fraction) },
         ),
       );
     } else rows.push(ctx.missing('curl -C -', 'peer', group, 'nginx'));
@@ -61,8 +60,7 @@ export async function run(ctx) {
         measureRow(
           ctx,
           { label, tool: 'ft', group, metric: 'seconds' },
-          async ({ warm }) => {
-            const present = await prepare();
+          async ({ warm, prepared: present }) => {
             const flags = fraction === 0 ? [] : ['--resume'];
             const r = await runTimed(ctx.ftget(['get', 'big.bin', '-o', out, ...flags], ft), {
               scratch: fixtures.scratch,
@@ -72,7 +70,7 @@ export async function run(ctx) {
             await verifyFile(label, out, src, size, warm);
             return { ...clientFigures(r, size - present), present };
           },
-          { server: ft },
+          { server: ft, prepare },
         );
       if (fraction === 0) {
         rows.push(
