@@ -1,7 +1,8 @@
 /**
- * The accepting side shared by both forking models: count each new connection against the
- * limits, refuse it with BUSY (and a retry-after hint) when a limit or the model's capacity is
- * reached, or hand it to the model's dispatcher. The accepting process never reads a request.
+ * The accepting side of --fork-per-connection: count each new connection against the limits,
+ * refuse it with BUSY (and a retry-after hint) when a limit or the model's capacity is reached,
+ * or hand it to the model's dispatcher. The accepting process never reads a request. Prefork
+ * workers accept for themselves (worker-listener.ts) and share refuseSocket().
  */
 import type { Server, Socket } from 'node:net';
 import { WireError, encodeError } from '@ft/protocol';

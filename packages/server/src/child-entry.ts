@@ -1,14 +1,19 @@
 /**
  * Entry point of prefork workers and per-connection children (not the CLI: no oclif, so a fork
- * starts fast). It receives accepted sockets over IPC from the accepting process, serves them,
- * and drains gracefully on 'shutdown', SIGTERM/SIGINT, or when the accepting process goes away.
+ * starts fast). A worker listens on the socket the primary shares with it and accepts directly;
+ * a one-shot child receives its one accepted socket over IPC. Both drain gracefully on
+ * 'shutdown', SIGTERM/SIGINT, or when the primary goes away, and exit within the grace period.
  */
+import type { Server } from 'node:net';
 import { Socket } from 'node:net';
 import { Connection } from './connection.js';
 import { FileService } from './file-service.js';
 import { CHILD_CONFIG_ENV, isToChild } from './ipc.js';
-import type { ChildConfig, FromChild } from './ipc.js';
+import type { ChildConfig, FromChild, ToChild } from './ipc.js';
 import { Logger } from './logger.js';
+
+/** After the grace period, connections are cut; if we are somehow still alive this much later, exit anyway. */
+const EXIT_MARGIN_MS = 5000;
 
 const config = JSON.parse(process.env[CHILD_CONFIG_ENV] ?? 'null') as ChildConfig | null;
 if (config === null || process.send === undefined) {
@@ -19,6 +24,7 @@ const { server, role } = config;
 const logger = new Logger({ format: server.logFormat, file: server.logFile });
 const files = new FileService({ root: server.root, dotfiles: server.dotfiles });
 const connections = new Set<Connection>();
+let listener: Server | undefined;
 let served = 0;
 let draining = false;
 
@@ -26,26 +32,31 @@ function send(message: FromChild): void {
   if (process.connected) process.send!(message, undefined, {}, () => {});
 }
 
+function exit(): void {
+  logger.close();
+  process.exit(0);
+}
+
 function maybeExit(): void {
   const done = role === 'oneshot' ? served > 0 || draining : draining;
-  if (done && connections.size === 0) {
-    logger.close();
-    process.exit(0);
-  }
+  if (done && connections.size === 0) exit();
 }
 
 function drain(): void {
   if (draining) return;
   draining = true;
+  // Stop accepting: the primary, or a replacement worker, may go on without us.
+  listener?.close();
   for (const c of connections) c.drain();
   // Transfers still running when the grace period ends are cut.
   setTimeout(() => {
     for (const c of connections) c.destroy('shutdown');
   }, server.graceMs).unref();
+  setTimeout(exit, server.graceMs + EXIT_MARGIN_MS).unref();
   maybeExit();
 }
 
-function serve(socket: Socket, id: number): void {
+function serve(socket: Socket, done: () => void = () => {}): void {
   served++;
   const connection = new Connection(socket, {
     files,
@@ -58,27 +69,45 @@ function serve(socket: Socket, id: number): void {
   if (draining) connection.drain();
   void connection.closed.then(() => {
     connections.delete(connection);
-    send({ t: 'closed', id });
+    done();
     maybeExit();
   });
 }
 
+function listen(message: Extract<ToChild, { t: 'listen' }>, handle: unknown): void {
+  if (listener !== undefined || draining || typeof handle !== 'object' || handle === null) return;
+  // Loaded here, not at the top: one-shot children never listen, and each module costs start-up time.
+  import('./worker-listener.js')
+    .then(({ listenShared }) => listenShared(handle, message, logger, serve))
+    .then(
+      (s) => {
+        listener = s;
+        if (draining) s.close();
+        else send({ t: 'listening' });
+      },
+      (error: NodeJS.ErrnoException) =>
+        send({ t: 'listen-failed', code: error.code ?? String(error) }),
+    );
+}
+
 process.on('message', (message: unknown, handle: unknown) => {
   if (!isToChild(message)) return;
-  if (message.t === 'conn') {
+  if (message.t === 'listen') {
+    if (role === 'worker') listen(message, handle);
+  } else if (message.t === 'conn') {
     if (!(handle instanceof Socket)) return;
-    if (role === 'oneshot' && served > 0) {
+    if (role !== 'oneshot' || served > 0) {
       handle.destroy();
       return;
     }
-    serve(handle, message.id);
+    serve(handle);
   } else if (message.t === 'shutdown') {
     drain();
   } else {
     logger.reopen();
   }
 });
-// Without the accepting process nobody would count, limit or stop us: finish and go.
+// Without the primary nobody would supervise or stop us: finish (within the grace period) and go.
 process.on('disconnect', drain);
 process.on('SIGTERM', drain);
 process.on('SIGINT', drain);

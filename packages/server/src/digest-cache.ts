@@ -3,7 +3,8 @@
  * version is hashed once per process and kept in an LRU bounded by the bytes the digests take;
  * concurrent requests for the same version share one computation.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { read } from 'node:fs';
+import { promisify } from 'node:util';
 import { ChunkHasher, chunkSizeFor, rootDigest } from '@ft/protocol';
 
 /** Chunk digests of one whole file version. */
@@ -20,16 +21,18 @@ function costOf(d: FileDigests): number {
 }
 
 const READ_SIZE = 1024 * 1024;
+const readAsync = promisify(read);
 
 /** Hashes `size` bytes of an open file from offset 0. Throws if the file is shorter than `size`. */
-export async function hashFile(handle: FileHandle, size: number): Promise<FileDigests> {
+export async function hashFile(fd: number, size: number): Promise<FileDigests> {
   const chunkSize = chunkSizeFor(size);
   const chunkDigests: Buffer[] = [];
   const hasher = new ChunkHasher(chunkSize, 0, (_i, digest) => chunkDigests.push(digest));
   const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(size, 1)));
   let position = 0;
   while (position < size) {
-    const { bytesRead } = await handle.read(
+    const { bytesRead } = await readAsync(
+      fd,
       buffer,
       0,
       Math.min(buffer.length, size - position),

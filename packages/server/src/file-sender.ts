@@ -4,11 +4,40 @@
  * has taken all of it. The socket therefore throttles the disk reads, memory per transfer is two
  * buffers whatever the file size, and file bytes are never copied into frames.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { read, readSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { promisify } from 'node:util';
+
+const readAsync = promisify(read);
 
 /** Size of each of the two read buffers. */
 export const READ_BUFFER_SIZE = 512 * 1024;
+/**
+ * Ranges up to this size are read synchronously, at once, into a buffer of their own (see
+ * readSmallRange): for small files a thread-pool round trip costs more than the read (a copy
+ * from the page cache), and the connection needs no pair of large buffers.
+ */
+export const SMALL_RANGE = 64 * 1024;
+
+/** Reads bytes [offset, offset + length) of the file `fd`; throws TruncatedFileError if it ends early. */
+export function readSmallRange(fd: number, offset: number, length: number): Buffer {
+  const data = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, data, got, length - got, offset + got);
+    if (n === 0) throw new TruncatedFileError(offset + got);
+    got += n;
+  }
+  return data;
+}
+
+/** Writes frames in one system call (cork), and resolves once the socket has taken them all. */
+export function writeAll(socket: Socket, frames: Buffer[]): Promise<void> {
+  socket.cork();
+  const written = frames.map((f) => writeTo(socket, f));
+  socket.uncork();
+  return Promise.all(written).then(() => {});
+}
 
 /** Thrown when the file ends before the announced bytes were read: the caller must cut the connection. */
 export class TruncatedFileError extends Error {
@@ -38,13 +67,13 @@ export class BufferPair {
 }
 
 /**
- * Writes `header`, then bytes [offset, offset + length) of `handle`, to `socket`. The header and
+ * Writes `header`, then bytes [offset, offset + length) of the file `fd`, to `socket`. The header and
  * the first data buffer leave in one write (cork). Resolves with the byte count once the socket
  * has taken everything; `onProgress` is told the bytes handed over so far.
  */
 export async function sendRange(
   socket: Socket,
-  handle: FileHandle,
+  fd: number,
   header: Buffer,
   offset: number,
   length: number,
@@ -70,7 +99,7 @@ export async function sendRange(
       await inFlight[slot];
       const buffer = pair[slot]!;
       const want = Math.min(buffer.length, end - position);
-      const { bytesRead } = await handle.read(buffer, 0, want, position);
+      const { bytesRead } = await readAsync(fd, buffer, 0, want, position);
       if (bytesRead === 0) throw new TruncatedFileError(position);
       inFlight[slot] = quiet(writeTo(socket, buffer.subarray(0, bytesRead)));
       if (corked) {

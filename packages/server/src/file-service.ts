@@ -4,8 +4,8 @@
  * connections use it, and so can any other transport; it never writes anything.
  */
 import { lstat, opendir, stat as fsStat } from 'node:fs/promises';
+import { closeSync, fstatSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { EntryKind, FtError, WireError, validatorOf } from '@ft/protocol';
 import type { ListEntry } from '@ft/protocol';
 import { DigestCache, hashFile } from './digest-cache.js';
@@ -14,10 +14,15 @@ import { PathJail, parseRequestPath } from './path-jail.js';
 
 export type { FileDigests } from './digest-cache.js';
 
+/** An open descriptor; closed by OpenedFile.close(). */
+export interface OpenDescriptor {
+  readonly fd: number;
+}
+
 /** A regular file opened for reading, pinned to the version it had when opened. */
 export interface OpenedFile {
-  /** Read with positional reads only; the service's methods share it. */
-  readonly handle: FileHandle;
+  /** Read with positional reads only (the service's methods share it); never close it directly. */
+  readonly handle: OpenDescriptor;
   readonly size: number;
   /** Modification time in whole milliseconds since the epoch (0 if earlier). */
   readonly mtimeMs: number;
@@ -85,21 +90,23 @@ export class FileService {
    * ACCESS_DENIED (refused by the jail, unreadable, not a regular file) or IS_DIRECTORY.
    */
   async openForRead(path: string): Promise<OpenedFile> {
-    const { handle, real } = await this.jail.open(path);
+    // Opening and fstat are synchronous on purpose (see PathJail.resolveSync): per request, a
+    // thread-pool round trip for each would cost more than the system calls themselves.
+    const { fd, real } = this.jail.openSync(path);
     let st: BigIntStats;
     try {
-      st = await handle.stat({ bigint: true });
+      st = fstatSync(fd, { bigint: true });
       if (st.isDirectory())
         throw refuse(WireError.IS_DIRECTORY, 'FT_IS_DIRECTORY', `${path}: is a directory`);
       if (!st.isFile())
         throw refuse(WireError.ACCESS_DENIED, 'FT_ACCESS_DENIED', `${path}: not a regular file`);
     } catch (error) {
-      await handle.close();
+      closeSync(fd);
       throw error;
     }
     let closed = false;
     return {
-      handle,
+      handle: { fd },
       size: Number(st.size),
       mtimeMs: msOf(st),
       validator: validatorOf(st),
@@ -108,14 +115,15 @@ export class FileService {
       close: async () => {
         if (closed) return;
         closed = true;
-        await handle.close();
+        closeSync(fd);
       },
     };
   }
 
   /** True if the opened file's size or mtime differ from what they were at open. */
   async hasChanged(opened: OpenedFile): Promise<boolean> {
-    const st = await opened.handle.stat({ bigint: true });
+    // fstat of an open descriptor never waits for the disk.
+    const st = fstatSync(opened.handle.fd, { bigint: true });
     return st.size !== opened.identity.size || st.mtimeNs !== opened.identity.mtimeNs;
   }
 
@@ -127,7 +135,7 @@ export class FileService {
     return this.cache.get(opened.validator, async () => {
       let digests: FileDigests;
       try {
-        digests = await hashFile(opened.handle, opened.size);
+        digests = await hashFile(opened.handle.fd, opened.size);
       } catch (error) {
         throw refuse(
           WireError.INTERNAL,

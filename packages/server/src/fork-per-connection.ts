@@ -3,7 +3,8 @@
  *
  * Starting Node takes tens of milliseconds, so a couple of children are started ahead of need
  * ("spares") and each new connection goes to one that is already up; a replacement starts at
- * once. Spares count as children: the total never exceeds --max-children. At the cap the
+ * once. When none is up, the connection waits for the first child that becomes ready (not for
+ * one started just for it). Spares count as children: the total never exceeds --max-children. At the cap the
  * connection is answered BUSY with a retry-after hint and closed (we do not stop accepting: a
  * queue of unaccepted connections would only turn into timeouts). That cap, with the overall
  * and per-IP connection limits checked before it, is what keeps a flood from fork-bombing us.
@@ -29,14 +30,19 @@ interface Child {
   ready: boolean;
   /** The connection it serves (a child serves at most one). */
   connection: Accepted | undefined;
-  /** A socket waiting for this child to become ready. */
-  waiting: Socket | undefined;
+}
+
+/** An accepted connection waiting for a child to become ready. */
+interface Pending {
+  socket: Socket;
+  accepted: Accepted;
 }
 
 export class ForkPerConnectionPool implements ProcessPool {
   readonly failed: Promise<string>;
   private fail!: (reason: string) => void;
   private readonly children = new Set<Child>();
+  private readonly pending: Pending[] = [];
   /** Children that die without ever becoming ready: a broken install would otherwise fork forever. */
   private readonly budget = new RestartBudget(20);
   private stopping = false;
@@ -77,32 +83,31 @@ export class ForkPerConnectionPool implements ProcessPool {
   }
 
   private idle(): Child | undefined {
-    for (const c of this.children)
-      if (c.ready && c.connection === undefined && c.waiting === undefined) return c;
+    for (const c of this.children) if (c.ready && c.connection === undefined) return c;
     return undefined;
   }
 
+  /** Children still starting, each of which will take a pending connection or become a spare. */
   private starting(): number {
     let n = 0;
-    for (const c of this.children) if (!c.ready && c.waiting === undefined) n++;
+    for (const c of this.children) if (!c.ready) n++;
     return n;
-  }
-
-  /** Keeps `spares` children ready or starting, within --max-children. */
-  private topUp(): void {
-    if (this.stopping) return;
-    let available = this.countIdle() + this.starting();
-    while (available < this.spares && this.children.size < this.config.maxChildren) {
-      this.spawn();
-      available++;
-    }
   }
 
   private countIdle(): number {
     let n = 0;
-    for (const c of this.children)
-      if (c.ready && c.connection === undefined && c.waiting === undefined) n++;
+    for (const c of this.children) if (c.ready && c.connection === undefined) n++;
     return n;
+  }
+
+  /** Keeps a child started or starting for every pending connection plus `spares`, within --max-children. */
+  private topUp(): void {
+    if (this.stopping) return;
+    let available = this.countIdle() + this.starting() - this.pending.length;
+    while (available < this.spares && this.children.size < this.config.maxChildren) {
+      this.spawn();
+      available++;
+    }
   }
 
   private spawn(): Child {
@@ -110,17 +115,13 @@ export class ForkPerConnectionPool implements ProcessPool {
       process: spawnChild({ role: 'oneshot', server: this.config, serverName: this.serverName }),
       ready: false,
       connection: undefined,
-      waiting: undefined,
     };
     this.children.add(child);
     child.process.on('message', (message: unknown) => {
       if (!isFromChild(message) || message.t !== 'ready') return;
       child.ready = true;
-      if (child.waiting !== undefined) {
-        const socket = child.waiting;
-        child.waiting = undefined;
-        this.handOver(child, socket);
-      }
+      const next = this.pending.shift();
+      if (next !== undefined) this.handOver(child, next);
     });
     child.process.on('error', (error) =>
       this.logger.error('child-error', { error: String(error) }),
@@ -128,10 +129,6 @@ export class ForkPerConnectionPool implements ProcessPool {
     child.process.once('exit', (code, signal) => {
       this.children.delete(child);
       child.connection?.release();
-      if (child.waiting !== undefined) {
-        child.waiting.destroy();
-        child.waiting = undefined;
-      }
       if (!child.ready && !this.stopping) {
         this.logger.error('child-failed', {
           pid: child.process.pid,
@@ -150,8 +147,9 @@ export class ForkPerConnectionPool implements ProcessPool {
     return child;
   }
 
-  private handOver(child: Child, socket: Socket): void {
-    const ok = sendTo(child.process, { t: 'conn', id: child.connection!.id }, socket, (error) => {
+  private handOver(child: Child, { socket, accepted }: Pending): void {
+    child.connection = accepted;
+    const ok = sendTo(child.process, { t: 'conn', id: accepted.id }, socket, (error) => {
       if (error !== null) socket.destroy();
     });
     if (!ok && !child.process.connected) socket.destroy();
@@ -159,15 +157,21 @@ export class ForkPerConnectionPool implements ProcessPool {
 
   dispatch(socket: Socket, accepted: Accepted): Refusal | undefined {
     if (this.stopping) return { reason: 'shutting-down', retryAfterMs: BUSY_RETRY_MS };
-    let child = this.idle();
-    if (child === undefined) {
-      if (this.children.size >= this.config.maxChildren)
+    const child = this.idle();
+    if (child !== undefined) {
+      this.handOver(child, { socket, accepted });
+    } else {
+      if (this.pending.length >= this.starting() && this.children.size >= this.config.maxChildren)
         return { reason: 'max-children', retryAfterMs: BUSY_RETRY_MS };
-      child = this.spawn();
+      this.pending.push({ socket, accepted });
+      // A pending connection closed by its client meanwhile is dropped from the queue.
+      socket.once('close', () => {
+        const i = this.pending.findIndex((p) => p.socket === socket);
+        if (i < 0) return;
+        this.pending.splice(i, 1);
+        accepted.release();
+      });
     }
-    child.connection = accepted;
-    if (child.ready) this.handOver(child, socket);
-    else child.waiting = socket;
     this.topUp();
     return undefined;
   }
@@ -179,13 +183,11 @@ export class ForkPerConnectionPool implements ProcessPool {
   async shutdown(): Promise<void> {
     this.stopping = true;
     const all = [...this.children];
-    for (const c of all) {
-      if (c.waiting !== undefined) {
-        c.waiting.destroy();
-        c.waiting = undefined;
-      }
-      sendTo(c.process, { t: 'shutdown' });
+    for (const p of this.pending.splice(0)) {
+      p.socket.destroy();
+      p.accepted.release();
     }
+    for (const c of all) sendTo(c.process, { t: 'shutdown' });
     await stopChildren(
       all.map((c) => c.process),
       this.config.graceMs + KILL_MARGIN_MS,

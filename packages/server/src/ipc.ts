@@ -1,6 +1,6 @@
 /**
- * Messages between the accepting process and its workers or per-connection children, and how
- * the children are started. Kept free of heavy imports: the child entry loads this too.
+ * Messages between the primary and its workers or per-connection children, and how the
+ * children are started. Kept free of heavy imports: the child entry loads this too.
  */
 import type { ServerConfig } from './config.js';
 
@@ -16,21 +16,34 @@ export interface ChildConfig {
   serverName: string;
 }
 
-/** Primary → child. A 'conn' message carries the socket as its handle. */
-export type ToChild = { t: 'conn'; id: number } | { t: 'shutdown' } | { t: 'reopen-log' };
+/**
+ * Primary → child.
+ * - 'listen' (to workers) carries the shared listening socket as its handle, and the worker's
+ *   share of the connection limits.
+ * - 'conn' (to one-shot children) carries an accepted socket as its handle.
+ */
+export type ToChild =
+  | { t: 'listen'; maxConnections: number; maxConnectionsPerIp: number }
+  | { t: 'conn'; id: number }
+  | { t: 'shutdown' }
+  | { t: 'reopen-log' };
 
-/** Child → primary. */
-export type FromChild = { t: 'ready' } | { t: 'closed'; id: number };
+/** Child → primary: started ('ready'), and for workers whether listen() on the shared socket worked. */
+export type FromChild = { t: 'ready' } | { t: 'listening' } | { t: 'listen-failed'; code: string };
+
+const FROM_CHILD = new Set(['ready', 'listening', 'listen-failed']);
+const TO_CHILD = new Set(['listen', 'conn', 'shutdown', 'reopen-log']);
 
 export function isFromChild(m: unknown): m is FromChild {
-  return (
-    typeof m === 'object' &&
-    m !== null &&
-    ((m as FromChild).t === 'ready' || (m as FromChild).t === 'closed')
-  );
+  return typeof m === 'object' && m !== null && FROM_CHILD.has((m as FromChild).t);
 }
 
 export function isToChild(m: unknown): m is ToChild {
-  const t = (m as ToChild | null)?.t;
-  return t === 'conn' || t === 'shutdown' || t === 'reopen-log';
+  return typeof m === 'object' && m !== null && TO_CHILD.has((m as ToChild).t);
+}
+
+/** One worker's share of a limit split over `workers` workers: the shares add up to the limit (at least 1 each). */
+export function shareOf(limit: number, workers: number, slot: number): number {
+  const base = Math.floor(limit / workers);
+  return Math.max(1, base + (slot < limit % workers ? 1 : 0));
 }

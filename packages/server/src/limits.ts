@@ -1,7 +1,8 @@
 /**
  * Connection limits enforced where connections are accepted: how many at once overall and
- * per client IP. The accepting process is the only one that counts, so the limits hold across
- * all workers and children.
+ * per client IP. With --fork-per-connection the primary is the only process that accepts, so
+ * its counts hold across all children; in the pre-forked pool each worker counts its own
+ * connections against its share of each limit.
  */
 
 export type Admission = 'ok' | 'max-connections' | 'max-connections-per-ip';

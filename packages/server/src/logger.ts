@@ -1,7 +1,9 @@
 /**
  * One log line per event, as text (`key=value`) or JSON, to stderr or a file opened for append.
- * Each line is written with a single write(2), so the lines of several processes sharing the
- * file or pipe do not interleave. reopen() is what SIGHUP calls after log rotation.
+ * Lines logged in the same turn of the event loop leave together at the end of it: one write(2)
+ * of whole lines, at most PIPE_BUF bytes, so the lines of several processes sharing the file or
+ * pipe do not interleave, and a busy worker does not pay a system call per line. reopen() is
+ * what SIGHUP calls after log rotation.
  */
 import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import type { LogFormat } from './config.js';
@@ -42,11 +44,20 @@ export interface LoggerOptions {
   silent?: boolean;
 }
 
+/** Largest write that a pipe keeps atomic (PIPE_BUF on Linux). */
+const MAX_WRITE = 4096;
+
 export class Logger {
   private fd: number | undefined;
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private scheduled = false;
+  private readonly flushNow = (): void => this.flush();
 
   constructor(private readonly options: LoggerOptions) {
     this.open();
+    // Lines of a process that exits before the end of the turn are still written.
+    process.once('exit', this.flushNow);
   }
 
   private open(): void {
@@ -70,17 +81,35 @@ export class Logger {
   private write(level: string, event: string, fields: LogFields): void {
     if (this.options.silent === true) return;
     const line = formatLine(this.options.format, level, event, fields);
+    const bytes = Buffer.byteLength(line);
+    if (this.pendingBytes + bytes > MAX_WRITE) this.flush();
+    this.pending.push(line);
+    this.pendingBytes += bytes;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  /** Writes the lines logged so far. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.pendingBytes = 0;
     try {
-      if (this.fd !== undefined) writeSync(this.fd, line);
-      else process.stderr.write(line);
+      if (this.fd !== undefined) writeSync(this.fd, text);
+      else process.stderr.write(text);
     } catch {
-      // A full disk or a closed stderr must not take the server down; the line is lost.
+      // A full disk or a closed stderr must not take the server down; the lines are lost.
     }
   }
 
   /** Reopens the log file (after rotation); a no-op when logging to stderr. */
   reopen(): void {
     if (this.fd === undefined) return;
+    this.flush();
     const old = this.fd;
     try {
       this.fd = openSync(this.options.file!, 'a', 0o640);
@@ -91,6 +120,8 @@ export class Logger {
   }
 
   close(): void {
+    this.flush();
+    process.off('exit', this.flushNow);
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }

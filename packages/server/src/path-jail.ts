@@ -5,8 +5,8 @@
  * Opening uses O_NOFOLLOW and the opened descriptor's real path is checked again, so a symlink
  * swapped in between the check and the open cannot lead outside either.
  */
-import { constants as fsConstants } from 'node:fs';
-import { open, readlink, realpath } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, openSync, readlinkSync, realpathSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { sep } from 'node:path';
 import { FtError, Limits, WireError } from '@ft/protocol';
@@ -47,6 +47,9 @@ export function parseRequestPath(path: string, options: { dotfiles: boolean }): 
   return parts;
 }
 
+const OPEN_FLAGS =
+  fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY;
+
 /** Maps the errno of a failed resolve/open to the error a client sees. */
 function fromErrno(error: unknown, path: string): JailError {
   const code = (error as NodeJS.ErrnoException).code;
@@ -79,12 +82,21 @@ export class PathJail {
 
   /** The real absolute path a request path names; throws JailError when refused or missing. */
   async resolve(path: string): Promise<string> {
+    return this.resolveSync(path);
+  }
+
+  /**
+   * resolve() without the promise. One realpath(3) call, made synchronously as nginx makes its
+   * open()s: path lookups are answered from the dentry cache almost always, and a thread-pool
+   * round trip would cost more than the lookup itself.
+   */
+  resolveSync(path: string): string {
     const parts = parseRequestPath(path, this.options);
     if (parts.length === 0) return this.root;
     const joined = this.root + (this.root.endsWith(sep) ? '' : sep) + parts.join(sep);
     let real: string;
     try {
-      real = await realpath(joined);
+      real = realpathSync.native(joined);
     } catch (error) {
       throw fromErrno(error, path);
     }
@@ -97,21 +109,15 @@ export class PathJail {
    * refuses a final component swapped for a symlink after resolve(). The caller owns the handle.
    */
   async open(path: string): Promise<{ handle: FileHandle; real: string }> {
-    const real = await this.resolve(path);
+    const real = this.resolveSync(path);
     let handle: FileHandle;
     try {
-      handle = await open(
-        real,
-        fsConstants.O_RDONLY |
-          fsConstants.O_NOFOLLOW |
-          fsConstants.O_NONBLOCK |
-          fsConstants.O_NOCTTY,
-      );
+      handle = await open(real, OPEN_FLAGS);
     } catch (error) {
       throw fromErrno(error, path);
     }
     try {
-      await this.verifyOpened(handle, path);
+      this.verifyOpened(handle.fd, path);
     } catch (error) {
       await handle.close();
       throw error;
@@ -119,11 +125,35 @@ export class PathJail {
     return { handle, real };
   }
 
-  /** Where the kernel says the descriptor points (Linux /proc); skipped where /proc is missing. */
-  private async verifyOpened(handle: FileHandle, path: string): Promise<void> {
+  /**
+   * open() as a plain descriptor, synchronously (see resolveSync): what the servers use per
+   * request. The caller must closeSync() it, and only once no read on it is in flight.
+   */
+  openSync(path: string): { fd: number; real: string } {
+    const real = this.resolveSync(path);
+    let fd: number;
+    try {
+      fd = openSync(real, OPEN_FLAGS);
+    } catch (error) {
+      throw fromErrno(error, path);
+    }
+    try {
+      this.verifyOpened(fd, path);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    return { fd, real };
+  }
+
+  /**
+   * Where the kernel says the descriptor points (Linux /proc); skipped where /proc is missing.
+   * Synchronous: procfs answers from memory, and a thread-pool round trip per request costs more.
+   */
+  private verifyOpened(fd: number, path: string): void {
     let actual: string;
     try {
-      actual = await readlink(`/proc/self/fd/${handle.fd}`);
+      actual = readlinkSync(`/proc/self/fd/${fd}`);
     } catch {
       return;
     }

@@ -1,20 +1,22 @@
 /**
- * The default process model: a fixed pool of worker processes. The primary accepts, counts and
- * hands each connection to the ready worker with the fewest connections; workers serve many
- * connections each with non-blocking I/O. A worker that dies is replaced, unless workers die
- * faster than the restart budget allows, which means something is broken: then we give up.
+ * The default process model: a fixed pool of worker processes. The primary binds the listening
+ * socket and shares it with every worker; workers accept from it directly (the kernel queues
+ * connections while none is accepting) and serve many connections each with non-blocking I/O,
+ * each enforcing its share of the connection limits. The primary never accepts or serves. A
+ * worker that dies is replaced, unless workers die faster than the restart budget allows,
+ * which means something is broken: then we give up.
  */
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, SendHandle } from 'node:child_process';
 import type { Socket } from 'node:net';
-import type { Accepted, Dispatcher, Refusal } from './acceptor.js';
 import type { ServerConfig } from './config.js';
-import { isFromChild } from './ipc.js';
+import { isFromChild, shareOf } from './ipc.js';
 import type { ToChild } from './ipc.js';
+import type { SharedSocket } from './listen.js';
 import type { Logger } from './logger.js';
 import { RestartBudget, exited, spawnChild } from './spawn-child.js';
 
 /** Common face of both forking models, as the primary drives them. */
-export interface ProcessPool extends Dispatcher {
+export interface ProcessPool {
   /** Starts the processes; resolves when they are ready to serve. */
   start(): Promise<void>;
   /** Drains every child (up to the grace period, then kills) and resolves when all have exited. */
@@ -29,25 +31,22 @@ export interface ProcessPool extends Dispatcher {
 interface Worker {
   slot: number;
   child: ChildProcess;
-  ready: boolean;
-  connections: Map<number, Accepted>;
 }
 
 const START_TIMEOUT_MS = 30_000;
 /** Margin after the grace period for children to exit before they are killed. */
 const KILL_MARGIN_MS = 2000;
-const NO_WORKER_RETRY_MS = 500;
 
 /** Sends a message (and maybe a socket) to a child; false if the channel is gone. */
 export function sendTo(
   child: ChildProcess,
   message: ToChild,
-  socket?: Socket,
+  handle?: Socket | object,
   done?: (error: Error | null) => void,
 ): boolean {
   if (!child.connected) return false;
   try {
-    return child.send(message, socket, {}, done ?? (() => {}));
+    return child.send(message, handle as SendHandle, {}, done ?? (() => {}));
   } catch {
     return false;
   }
@@ -64,6 +63,7 @@ export class PreforkPool implements ProcessPool {
     private readonly config: ServerConfig,
     private readonly serverName: string,
     private readonly logger: Logger,
+    private readonly socket: SharedSocket,
   ) {
     this.failed = new Promise((resolve) => (this.fail = resolve));
     this.budget = new RestartBudget(Math.max(10, 2 * config.workers));
@@ -96,19 +96,29 @@ export class PreforkPool implements ProcessPool {
     }
   }
 
+  /** Starts the worker of `slot`; resolves once it listens on the shared socket. */
   private spawn(slot: number): Promise<void> {
     const child = spawnChild({ role: 'worker', server: this.config, serverName: this.serverName });
-    const worker: Worker = { slot, child, ready: false, connections: new Map() };
+    const worker: Worker = { slot, child };
     this.workers.set(slot, worker);
+    const { workers, maxConnections, maxConnectionsPerIp } = this.config;
     return new Promise((resolve) => {
       child.on('message', (message: unknown) => {
         if (!isFromChild(message)) return;
         if (message.t === 'ready') {
-          worker.ready = true;
+          sendTo(
+            child,
+            {
+              t: 'listen',
+              maxConnections: shareOf(maxConnections, workers, slot),
+              maxConnectionsPerIp: shareOf(maxConnectionsPerIp, workers, slot),
+            },
+            this.socket.handle,
+          );
+        } else if (message.t === 'listening') {
           resolve();
         } else {
-          worker.connections.get(message.id)?.release();
-          worker.connections.delete(message.id);
+          this.fail(`a worker cannot listen on ${this.socket.text}: ${message.code}`);
         }
       });
       child.on('error', (error) =>
@@ -119,8 +129,6 @@ export class PreforkPool implements ProcessPool {
   }
 
   private onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
-    for (const c of worker.connections.values()) c.release();
-    worker.connections.clear();
     if (this.workers.get(worker.slot) === worker) this.workers.delete(worker.slot);
     if (this.stopping) return;
     this.logger.warn('worker-exited', {
@@ -139,33 +147,6 @@ export class PreforkPool implements ProcessPool {
     );
   }
 
-  dispatch(socket: Socket, accepted: Accepted): Refusal | undefined {
-    let best: Worker | undefined;
-    for (const w of this.workers.values()) {
-      if (
-        w.ready &&
-        w.child.connected &&
-        (best === undefined || w.connections.size < best.connections.size)
-      )
-        best = w;
-    }
-    if (best === undefined) return { reason: 'no-worker-ready', retryAfterMs: NO_WORKER_RETRY_MS };
-    const worker = best;
-    worker.connections.set(accepted.id, accepted);
-    const sent = sendTo(worker.child, { t: 'conn', id: accepted.id }, socket, (error) => {
-      if (error === null) return;
-      worker.connections.delete(accepted.id);
-      accepted.release();
-      socket.destroy();
-    });
-    if (!sent && !worker.child.connected) {
-      worker.connections.delete(accepted.id);
-      accepted.release();
-      socket.destroy();
-    }
-    return undefined;
-  }
-
   reopenLogs(): void {
     for (const w of this.workers.values()) sendTo(w.child, { t: 'reopen-log' });
   }
@@ -174,6 +155,8 @@ export class PreforkPool implements ProcessPool {
     this.stopping = true;
     const workers = [...this.workers.values()];
     for (const w of workers) sendTo(w.child, { t: 'shutdown' });
+    // Workers close their copies as they drain; the port is free once all are closed.
+    this.socket.close();
     await stopChildren(
       workers.map((w) => w.child),
       this.config.graceMs + KILL_MARGIN_MS,

@@ -1,7 +1,8 @@
 /**
- * The primary process: listen, start the process model, announce where we listen, then wait
- * for a signal (or a broken pool) and shut down gracefully. The primary accepts and counts
- * connections but never serves one itself.
+ * The primary process: open the listening socket, start the process model, announce where we
+ * listen, then wait for a signal (or a broken pool) and shut down gracefully. The primary never
+ * serves a connection: prefork workers accept from the socket it shares with them; with
+ * --fork-per-connection it accepts, counts and hands each connection to a child.
  */
 import type { ServerConfig } from './config.js';
 import { ProcessModel } from './config.js';
@@ -10,7 +11,7 @@ import { ExitCode, ServeError } from './exit-codes.js';
 import { ForkPerConnectionPool } from './fork-per-connection.js';
 import { serveInetd } from './inetd.js';
 import { ConnectionLimiter } from './limits.js';
-import { boundAddress, listenTcp } from './listen.js';
+import { bindShared, boundAddress, listenTcp } from './listen.js';
 import { Logger, stderrIsStdinSocket } from './logger.js';
 import { acquirePidFile } from './pid-file.js';
 import { PreforkPool } from './prefork.js';
@@ -77,36 +78,48 @@ async function runPrimary(
   options: RunOptions,
   logger: Logger,
 ): Promise<ExitCode> {
-  const server = await listenTcp(config.host, config.port);
-  const pool: ProcessPool =
-    config.model === ProcessModel.PREFORK
-      ? new PreforkPool(config, options.serverName, logger)
-      : new ForkPerConnectionPool(config, options.serverName, logger);
+  let tcp: { port: number; text: string };
+  let closeListener: () => void;
+  let pool: ProcessPool;
+  let startAccepting = (): void => {};
+  if (config.model === ProcessModel.PREFORK) {
+    const socket = await bindShared(config.host, config.port);
+    tcp = socket;
+    closeListener = () => socket.close();
+    pool = new PreforkPool(config, options.serverName, logger, socket);
+  } else {
+    const server = await listenTcp(config.host, config.port);
+    tcp = boundAddress(server);
+    closeListener = () => server.close();
+    const forking = new ForkPerConnectionPool(config, options.serverName, logger);
+    startAccepting = () =>
+      acceptConnections(
+        server,
+        new ConnectionLimiter(config.maxConnections, config.maxConnectionsPerIp),
+        forking,
+        logger,
+      );
+    pool = forking;
+  }
   try {
     await pool.start();
   } catch (error) {
-    server.close();
+    closeListener();
     await pool.shutdown();
     throw new ServeError(
       `cannot start ${config.model} children: ${(error as Error).message}`,
       ExitCode.INTERNAL,
     );
   }
-  acceptConnections(
-    server,
-    new ConnectionLimiter(config.maxConnections, config.maxConnectionsPerIp),
-    pool,
-    logger,
-  );
+  startAccepting();
   const udp =
     options.udp === undefined
       ? undefined
-      : await options.udp({ config, logger, tcpPort: boundAddress(server).port });
-  const tcp = boundAddress(server).text;
-  const line = listeningLine(tcp, udp?.address, config.root);
+      : await options.udp({ config, logger, tcpPort: tcp.port });
+  const line = listeningLine(tcp.text, udp?.address, config.root);
   (options.announce ?? ((l: string) => process.stdout.write(l + '\n')))(line);
   logger.info('listening', {
-    tcp,
+    tcp: tcp.text,
     udp: udp?.address ?? 'off',
     root: config.root,
     model: config.model,
@@ -114,30 +127,37 @@ async function runPrimary(
     maxChildren: config.model === ProcessModel.FORK_PER_CONNECTION ? config.maxChildren : undefined,
   });
 
+  // One listener for the whole run: with a once() listener swapped for another after the first
+  // signal, a second signal in between would find none and kill us with the default action.
+  let stopping = false;
   const outcome = await new Promise<{ reason: string; code: ExitCode }>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void =>
-      resolve({ reason: signal, code: ExitCode.OK });
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (!stopping) {
+        stopping = true;
+        resolve({ reason: signal, code: ExitCode.OK });
+        return;
+      }
+      // A second signal while draining: stop waiting for the grace period.
+      for (const pid of pool.pids()) process.kill(pid, 'SIGKILL');
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
     process.on('SIGHUP', () => {
       logger.reopen();
       pool.reopenLogs();
     });
-    void pool.failed.then((reason) => resolve({ reason, code: ExitCode.INTERNAL }));
+    void pool.failed.then((reason) => {
+      stopping = true;
+      resolve({ reason, code: ExitCode.INTERNAL });
+    });
   });
-  // A second signal while draining: stop waiting for the grace period.
-  const force = (): void => {
-    for (const pid of pool.pids()) process.kill(pid, 'SIGKILL');
-  };
-  process.on('SIGTERM', force);
-  process.on('SIGINT', force);
   if (outcome.code === ExitCode.OK)
     logger.info('shutting-down', { reason: outcome.reason, graceMs: config.graceMs });
   else {
     logger.error('giving-up', { reason: outcome.reason });
     process.stderr.write(`ftserve: ${outcome.reason}; giving up\n`);
   }
-  server.close();
+  closeListener();
   await Promise.all([pool.shutdown(), udp?.close()]);
   logger.info('stopped', { reason: outcome.reason });
   return outcome.code;

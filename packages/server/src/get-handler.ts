@@ -1,0 +1,196 @@
+/**
+ * GET: open the file through the jail (with its digests if asked), check the validator and the
+ * offset, send the FILE header and exactly the announced bytes, re-check the file and end with
+ * END (OK or CHANGED). If the announced bytes cannot all be sent, the connection is cut: the
+ * client must see a short body, never a wrong one.
+ */
+import {
+  DigestAlgorithm,
+  EndStatus,
+  FtError,
+  WireError,
+  chunksOverlapping,
+  encodeEnd,
+  encodeFile,
+  sameValidator,
+} from '@ft/protocol';
+import type { GetRequest } from '@ft/protocol';
+import { FILE_CHANGED } from './file-service.js';
+import type { FileDigests, OpenedFile } from './file-service.js';
+import {
+  SMALL_RANGE,
+  TruncatedFileError,
+  readSmallRange,
+  sendRange,
+  writeAll,
+  writeTo,
+} from './file-sender.js';
+import { ZERO_DIGEST, refuse } from './request-context.js';
+import type { RequestContext } from './request-context.js';
+
+/** Opens the file and, when asked, its digests; retries if the file changes while hashing. */
+async function openWithDigests(
+  ctx: RequestContext,
+  request: GetRequest,
+): Promise<{ opened: OpenedFile; digests: FileDigests | undefined }> {
+  for (let attempt = 1; ; attempt++) {
+    const opened = await ctx.files.openForRead(request.path);
+    if (!request.wantDigests) return { opened, digests: undefined };
+    try {
+      return { opened, digests: await ctx.files.digestsFor(opened) };
+    } catch (error) {
+      await opened.close();
+      if (!(error instanceof FtError && error.code === FILE_CHANGED) || attempt >= 3) throw error;
+    }
+  }
+}
+
+/** The digest fields of a FILE header for the range [offset, offset + length). */
+function digestFieldsFor(digests: FileDigests | undefined, offset: number, length: number) {
+  if (digests === undefined) {
+    return {
+      algorithm: DigestAlgorithm.NONE as DigestAlgorithm,
+      chunkSize: 0,
+      root: ZERO_DIGEST,
+      firstChunk: 0,
+      chunkDigests: [] as Buffer[],
+    };
+  }
+  const { first, count } = chunksOverlapping(offset, length, digests.chunkSize);
+  return {
+    algorithm: DigestAlgorithm.SHA256_CHUNKS as DigestAlgorithm,
+    chunkSize: digests.chunkSize,
+    root: digests.root,
+    firstChunk: first,
+    chunkDigests: digests.chunkDigests.slice(first, first + count),
+  };
+}
+
+/** Serves one GET. */
+export async function serveGet(ctx: RequestContext, request: GetRequest): Promise<void> {
+  const started = performance.now();
+  const log = (result: string, bytes: number, length?: number): void =>
+    ctx.logger.info('transfer', {
+      peer: ctx.peer,
+      path: request.path,
+      offset: request.offset,
+      length,
+      bytes,
+      ms: Math.round(performance.now() - started),
+      result,
+    });
+  ctx.pauseIdleTimer();
+  let opened: OpenedFile | undefined;
+  try {
+    let digests;
+    try {
+      ({ opened, digests } = await openWithDigests(ctx, request));
+    } catch (error) {
+      return await refuse(ctx, request.requestId, error, log);
+    }
+    if (request.validator !== undefined && !sameValidator(request.validator, opened.validator)) {
+      const error = new FtError('FT_PRECONDITION_FAILED', 'the file has changed', {
+        wireCode: WireError.PRECONDITION_FAILED,
+      });
+      return await refuse(ctx, request.requestId, error, log);
+    }
+    if (request.offset > opened.size) {
+      const error = new FtError(
+        'FT_OFFSET_BEYOND_EOF',
+        `offset ${request.offset} is beyond the size ${opened.size}`,
+        { wireCode: WireError.OFFSET_BEYOND_EOF },
+      );
+      return await refuse(ctx, request.requestId, error, log);
+    }
+    const available = opened.size - request.offset;
+    const length = Math.min(request.length ?? available, available);
+    const header = encodeFile({
+      requestId: request.requestId,
+      size: opened.size,
+      offset: request.offset,
+      length,
+      mtimeMs: opened.mtimeMs,
+      validator: opened.validator,
+      ...digestFieldsFor(digests, request.offset, length),
+    });
+    ctx.resumeIdleTimer();
+    if (length > 0 && length <= SMALL_RANGE)
+      return await sendSmall(ctx, request, opened, header, length, log);
+    let sent = 0;
+    try {
+      sent = await sendRange(
+        ctx.socket,
+        opened.handle.fd,
+        header,
+        request.offset,
+        length,
+        ctx.buffers,
+      );
+    } catch (error) {
+      // The announced bytes cannot all be sent: the client must see a short body, not a lie.
+      const why =
+        error instanceof TruncatedFileError
+          ? 'truncated'
+          : ctx.socket.destroyed
+            ? ctx.result
+            : 'send-failed';
+      ctx.destroy(why === 'closed' ? 'send-failed' : why);
+      log(why, sent, length);
+      return;
+    }
+    ctx.countSent(sent);
+    const changed = await ctx.files.hasChanged(opened);
+    await writeTo(
+      ctx.socket,
+      encodeEnd({
+        requestId: request.requestId,
+        bytesSent: sent,
+        status: changed ? EndStatus.CHANGED : EndStatus.OK,
+      }),
+    );
+    log(changed ? 'CHANGED' : 'OK', sent, length);
+  } finally {
+    ctx.resumeIdleTimer();
+    await opened?.close();
+  }
+}
+
+/**
+ * A small range is read whole before anything is sent, so the check for a change can come
+ * right after the read (the bytes sent are exactly the bytes read), and header, body and END
+ * leave together in one write.
+ */
+async function sendSmall(
+  ctx: RequestContext,
+  request: GetRequest,
+  opened: OpenedFile,
+  header: Buffer,
+  length: number,
+  log: (result: string, bytes: number, length?: number) => void,
+): Promise<void> {
+  let data: Buffer;
+  try {
+    data = readSmallRange(opened.handle.fd, request.offset, length);
+  } catch (error) {
+    // Nothing was sent yet; as for a large range, the client sees the connection cut and retries.
+    const why = error instanceof TruncatedFileError ? 'truncated' : 'send-failed';
+    ctx.destroy(why);
+    log(why, 0, length);
+    return;
+  }
+  const changed = await ctx.files.hasChanged(opened);
+  const end = encodeEnd({
+    requestId: request.requestId,
+    bytesSent: length,
+    status: changed ? EndStatus.CHANGED : EndStatus.OK,
+  });
+  try {
+    await writeAll(ctx.socket, [header, data, end]);
+  } catch {
+    ctx.destroy('send-failed');
+    log(ctx.result, 0, length);
+    return;
+  }
+  ctx.countSent(length);
+  log(changed ? 'CHANGED' : 'OK', length, length);
+}

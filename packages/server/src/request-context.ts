@@ -1,0 +1,92 @@
+/**
+ * What a request handler needs from its connection, and how a failed request is answered: an
+ * ERROR frame with the wire code the failure maps to, leaving the connection usable.
+ */
+import type { Socket } from 'node:net';
+import { FtError, WireError, encodeError } from '@ft/protocol';
+import type { FileService } from './file-service.js';
+import { writeTo } from './file-sender.js';
+import type { BufferPair } from './file-sender.js';
+import type { Logger } from './logger.js';
+
+/** The connection as its request handlers see it. */
+export interface RequestContext {
+  readonly socket: Socket;
+  readonly files: FileService;
+  readonly logger: Logger;
+  /** The client, as logs show it. */
+  readonly peer: string;
+  /** Read buffers of this connection, reused by its large transfers. */
+  readonly buffers: BufferPair;
+  /** How the connection ends so far ('closed' until something else happened). */
+  readonly result: string;
+  /** Adds body bytes to the connection's total (for its log line). */
+  countSent(bytes: number): void;
+  /** Cuts the connection at once; `reason` becomes its result unless one is already set. */
+  destroy(reason: string): void;
+  /** Server-side work (opening, hashing, listing) is not the client's idleness: stop the idle timer. */
+  pauseIdleTimer(): void;
+  /** Restarts the idle timer. */
+  resumeIdleTimer(): void;
+}
+
+/** Digest root sent when there are no digests. */
+export const ZERO_DIGEST: Buffer = Buffer.alloc(32);
+
+/** What went wrong in a request, as the client and the log will see it. */
+interface Failure {
+  wireCode: number;
+  message: string;
+  retryAfterMs: number;
+  logCode: string;
+}
+
+function failureOf(error: unknown): Failure {
+  if (error instanceof FtError && error.wireCode !== undefined) {
+    return {
+      wireCode: error.wireCode,
+      message: error.message,
+      retryAfterMs: error.retryAfterMs ?? 0,
+      logCode: error.code,
+    };
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM')
+    return {
+      wireCode: WireError.ACCESS_DENIED,
+      message: 'access denied',
+      retryAfterMs: 0,
+      logCode: code,
+    };
+  if (code === 'ENOENT' || code === 'ENOTDIR')
+    return { wireCode: WireError.NOT_FOUND, message: 'not found', retryAfterMs: 0, logCode: code };
+  return {
+    wireCode: WireError.INTERNAL,
+    message: 'internal server error',
+    retryAfterMs: 1000,
+    logCode: code ?? (error instanceof Error ? error.message : String(error)),
+  };
+}
+
+/** Answers a request with ERROR and logs it; the connection stays usable. */
+export async function refuse(
+  ctx: RequestContext,
+  requestId: number,
+  error: unknown,
+  log: (result: string, bytes: number) => void,
+): Promise<void> {
+  const f = failureOf(error);
+  if (f.wireCode === WireError.INTERNAL) {
+    ctx.logger.error('request-failed', { peer: ctx.peer, error: f.logCode });
+  }
+  log(f.logCode, 0);
+  await writeTo(
+    ctx.socket,
+    encodeError({
+      requestId,
+      code: f.wireCode,
+      retryAfterMs: f.retryAfterMs,
+      message: f.message,
+    }),
+  );
+}

@@ -1,0 +1,58 @@
+/**
+ * A prefork worker's accept loop. The primary binds the listening socket and shares it with
+ * every worker; each worker listens on it and accepts directly (as nginx workers do), so a
+ * connection costs no hand-over between processes. Each worker enforces its share of the
+ * connection limits (overall and per client IP): without shared memory between processes that
+ * is the cheap way to keep the totals within the limits.
+ */
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { WireError } from '@ft/protocol';
+import { refuseSocket } from './acceptor.js';
+import { ConnectionLimiter } from './limits.js';
+import type { Logger } from './logger.js';
+import { ipKey, peerOf } from './peer.js';
+
+const LIMIT_RETRY_MS = 1000;
+const BACKLOG = 511;
+
+export interface WorkerLimits {
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+}
+
+/**
+ * Listens on the shared socket `handle` and passes each admitted connection to `serve`, which
+ * must call `done` once when the connection is over. Rejects with the errno code if listen fails.
+ */
+export function listenShared(
+  handle: object,
+  limits: WorkerLimits,
+  logger: Logger,
+  serve: (socket: Socket, done: () => void) => void,
+): Promise<Server> {
+  const limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIp);
+  const server = createServer((socket) => {
+    const ip = ipKey(socket.remoteAddress);
+    const admission = limiter.tryAcquire(ip);
+    if (admission !== 'ok') {
+      logger.warn('refused', { peer: peerOf(socket), reason: admission, active: limiter.active });
+      refuseSocket(socket, WireError.BUSY, LIMIT_RETRY_MS, `server busy (${admission})`);
+      return;
+    }
+    let released = false;
+    serve(socket, () => {
+      if (released) return;
+      released = true;
+      limiter.release(ip);
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(handle, BACKLOG, () => {
+      server.off('error', reject);
+      server.on('error', (error) => logger.error('accept-failed', { error: String(error) }));
+      resolve(server);
+    });
+  });
+}

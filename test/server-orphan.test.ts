@@ -1,0 +1,108 @@
+/**
+ * Workers whose primary dies (SIGKILL: no shutdown message) must not linger: they stop
+ * accepting, let running transfers finish within --grace, cut the rest, and exit.
+ */
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { EndStatus, FrameType } from '@ft/protocol';
+import { startFtserve } from './helpers/ftserve.js';
+import { childrenOf, stateOf, waitFor } from './helpers/procfs.js';
+import { RawClient } from './helpers/raw-client.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ft-orphan-'));
+const BIG = 32 * 1024 * 1024;
+
+test.before(() => {
+  writeFileSync(join(dir, 'big.bin'), '');
+  truncateSync(join(dir, 'big.bin'), BIG);
+});
+
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+function alive(pid: number): boolean {
+  const s = stateOf(pid);
+  return s !== undefined && s !== 'Z';
+}
+
+/** GETs big.bin and stops reading once the body has begun. */
+async function stalledDownload(port: number): Promise<{ c: RawClient; first: number }> {
+  const c = await RawClient.connect(port);
+  c.sendGet({ path: 'big.bin', offset: 0 });
+  const header = await c.next();
+  if (header.kind !== 'message' || header.message.type !== FrameType.FILE)
+    throw new Error('expected FILE');
+  const first = await c.next();
+  if (first.kind !== 'data') throw new Error('expected body');
+  c.socket.pause();
+  return { c, first: first.chunk.length };
+}
+
+function refusesConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+  });
+}
+
+/** Starts a one-worker server, stalls a download on it, SIGKILLs the primary; returns the orphan. */
+async function orphanWithTransfer(grace: number) {
+  const server = await startFtserve([
+    '--root',
+    dir,
+    '--port',
+    '0',
+    '--no-udp',
+    '--workers',
+    '1',
+    '--grace',
+    String(grace),
+  ]);
+  const workers = childrenOf(server.pid);
+  const worker = workers[0]!;
+  const { c, first } = await stalledDownload(server.port);
+  server.child.kill('SIGKILL');
+  await server.exited;
+  return { server, worker, workers, c, first };
+}
+
+test('an orphaned worker cuts a stalled transfer when --grace ends, stops accepting, and exits', async (t) => {
+  const { worker, workers, c, server } = await orphanWithTransfer(1);
+  t.teardown(() => {
+    c.destroy();
+    if (alive(worker)) process.kill(worker, 'SIGKILL');
+  });
+  t.is(workers.length, 1);
+  t.true(await waitFor(() => !alive(worker), 30_000), `worker ${worker} still alive`);
+  c.socket.resume();
+  const events = await c.untilClosed();
+  t.false(events.some((e) => e.kind === 'message' && e.message.type === FrameType.END));
+  t.true(await refusesConnections(server.port), 'nobody listens on the port any more');
+});
+
+test('an orphaned worker lets a transfer finish within --grace, then exits', async (t) => {
+  const { worker, c, first } = await orphanWithTransfer(60);
+  t.teardown(() => {
+    c.destroy();
+    if (alive(worker)) process.kill(worker, 'SIGKILL');
+  });
+  t.true(alive(worker), 'the worker is still serving its transfer');
+  c.socket.resume();
+  let bytes = first;
+  const events = await c.untilClosed(60_000);
+  for (const e of events) if (e.kind === 'data') bytes += e.chunk.length;
+  t.is(bytes, BIG);
+  const end = events.find((e) => e.kind === 'message');
+  t.true(
+    end?.kind === 'message' &&
+      end.message.type === FrameType.END &&
+      end.message.status === EndStatus.OK,
+  );
+  t.true(await waitFor(() => !alive(worker), 30_000), `worker ${worker} still alive`);
+});
