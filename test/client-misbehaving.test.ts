@@ -174,6 +174,29 @@ test('-o - writes only verified chunks and exits 6 on a corrupt chunk', async (t
   t.true(res.stdout.equals(env.data.subarray(0, 2 * MiB)));
 });
 
+test('-o -: the file replaced mid-stream after a chunk went out is "remote changed" (exit 5), not an integrity failure', async (t) => {
+  const replacement = randomBytes(SIZE);
+  const env = await withFake(t, (n) =>
+    n === 0 ? { replaceAfterBytes: 1.5 * MiB, replacement } : {},
+  );
+  const res = await env.get('-o', '-');
+  t.is(res.code, 5, res.stderr);
+  t.regex(res.stderr, /changed on the server after 1048576 bytes were written to stdout/);
+  cleanError(t, res.stderr);
+  t.true(res.stdout.equals(env.data.subarray(0, MiB)), 'only the verified first chunk went out');
+});
+
+test('-o -: the file replaced mid-stream before anything went out is streamed again, new version only', async (t) => {
+  const replacement = randomBytes(SIZE);
+  const env = await withFake(t, (n) =>
+    n === 0 ? { replaceAfterBytes: 0.5 * MiB, replacement } : {},
+  );
+  const res = await env.get('-o', '-');
+  t.is(res.code, 0, res.stderr);
+  t.true(res.stdout.equals(replacement));
+  t.is(env.server.gets.length, 2);
+});
+
 test('-o - resumes after a cut from the last emitted chunk, output byte-identical', async (t) => {
   const env = await withFake(t, (n) => (n === 0 ? { closeAfterBytes: 1.7 * MiB } : {}));
   const res = await env.get('-o', '-');

@@ -56,6 +56,14 @@ export interface Behaviour {
   wrongBytesSent?: boolean;
   /** Ignore a mismatching validator instead of answering PRECONDITION_FAILED. */
   ignoreValidator?: boolean;
+  /**
+   * Replace the file mid-stream, like a writer on the server would: after this many body
+   * bytes of a GET, the file becomes `replacement` (a new version), the rest of the body comes
+   * from it, and END says CHANGED.
+   */
+  replaceAfterBytes?: number;
+  /** The new content for `replaceAfterBytes` (same size keeps the FILE header truthful). */
+  replacement?: Buffer;
 }
 
 interface FakeFile {
@@ -277,14 +285,24 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         }),
       );
       let sent = 0;
+      let source = file.data;
+      let changed = false;
       const limit = Math.min(
         announced,
         b.closeAfterBytes ?? Infinity,
         b.stallAfterBytes ?? Infinity,
       );
       while (sent < limit) {
-        const n = Math.min(64 * 1024, limit - sent);
-        let piece = file.data.subarray(sendFrom + sent, sendFrom + sent + n);
+        const replaceAt = b.replaceAfterBytes;
+        if (replaceAt !== undefined && !changed && sent >= replaceAt && b.replacement) {
+          changed = true;
+          source = b.replacement;
+          setFile(path, b.replacement);
+        }
+        const toReplace =
+          replaceAt !== undefined && b.replacement && !changed ? replaceAt - sent : Infinity;
+        const n = Math.min(64 * 1024, limit - sent, toReplace);
+        let piece = source.subarray(sendFrom + sent, sendFrom + sent + n);
         const at = b.corruptAt;
         if (
           at !== undefined &&
@@ -312,7 +330,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         encodeEnd({
           requestId: m.requestId,
           bytesSent: sent + (b.wrongBytesSent ? 1 : 0),
-          status: EndStatus.OK,
+          status: changed ? EndStatus.CHANGED : EndStatus.OK,
         }),
       );
     };

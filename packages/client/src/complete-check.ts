@@ -50,6 +50,7 @@ export async function verifyCompleteFile(
         o.signal,
       );
       hasher.finish();
+      await hasher.flushed();
       same = rootDigest(digests).equals(st.root);
     }
   } finally {

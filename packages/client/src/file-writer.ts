@@ -3,7 +3,9 @@
  * writev of the original views) into large writes, queued on one promise chain, and counted
  * so the caller can pause the socket when too much is in flight. Other operations (a state
  * save, a truncate) can be queued on the same chain, so they see exactly the writes before
- * them. After a failure every later operation is skipped and the failure is reported.
+ * them. A slow operation that only needs the writes before it (a state save: fdatasync, then
+ * the state file) can instead run *beside* the chain, so later writes are not held back behind
+ * the disk flush. After a failure every later operation is skipped and the failure is reported.
  */
 import type { FileHandle } from 'node:fs/promises';
 
@@ -18,6 +20,9 @@ export class FileWriter {
   private batchBytes = 0;
   private batchPosition = 0;
   private chain: Promise<void> = Promise.resolve();
+  /** Operations running beside the chain (see `beside`), in their own order. */
+  private side: Promise<void> = Promise.resolve();
+  private sideRunning = 0;
   private queued = 0;
   private failure: Error | undefined;
 
@@ -41,6 +46,11 @@ export class FileWriter {
 
   get failed(): Error | undefined {
     return this.failure;
+  }
+
+  /** True while an operation queued with `beside` has not finished. */
+  get besideBusy(): boolean {
+    return this.sideRunning > 0;
   }
 
   /** Queues `chunk` to be written at `position`. The buffer must not be modified afterwards. */
@@ -78,22 +88,42 @@ export class FileWriter {
     this.runAfterQueued(op);
   }
 
-  private runAfterQueued(op: () => Promise<void>): void {
-    this.chain = this.chain.then(async () => {
-      if (this.failure !== undefined) return;
+  /**
+   * Runs `op` once every write queued so far has completed, without holding back the writes
+   * queued after it. Operations queued this way run one at a time, in order.
+   */
+  beside(op: () => Promise<void>): void {
+    this.flush();
+    const before = this.chain;
+    this.sideRunning++;
+    this.side = Promise.all([before, this.side]).then(async () => {
       try {
-        await op();
-      } catch (error) {
-        this.failure = error as Error;
-        this.onFailure(this.failure);
+        await this.guarded(op);
+      } finally {
+        this.sideRunning--;
       }
     });
+  }
+
+  private runAfterQueued(op: () => Promise<void>): void {
+    this.chain = this.chain.then(() => this.guarded(op));
+  }
+
+  private async guarded(op: () => Promise<void>): Promise<void> {
+    if (this.failure !== undefined) return;
+    try {
+      await op();
+    } catch (error) {
+      if (this.failure !== undefined) return;
+      this.failure = error as Error;
+      this.onFailure(this.failure);
+    }
   }
 
   /** Flushes and waits for every queued operation; throws the first failure, if any. */
   async drain(): Promise<void> {
     this.flush();
-    await this.chain;
+    await Promise.all([this.chain, this.side]);
     if (this.failure !== undefined) throw this.failure;
   }
 }

@@ -50,6 +50,9 @@ export function checkFileHeader(h: FileHeader, want: HeaderExpectation): void {
   if (h.algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
     throw bad('the server sent no chunk digests although they were asked for');
   }
+  if (!Number.isSafeInteger(h.chunkSize) || h.chunkSize < 1) {
+    throw bad(`chunk size ${h.chunkSize} is not a positive integer`);
+  }
   if (h.size > 0 && Math.ceil(h.size / h.chunkSize) > Limits.MAX_CHUNKS) {
     throw bad(`chunk size ${h.chunkSize} gives more than ${Limits.MAX_CHUNKS} chunks`);
   }

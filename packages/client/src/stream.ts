@@ -1,19 +1,27 @@
 /**
  * `-o -`: stream a remote file to a Writable (stdout) with nothing unverified ever emitted.
- * Each chunk is held until its digest matches, then written; memory is one chunk plus what
- * the socket delivered. A dropped connection resumes after the last emitted chunk; a
- * mismatch is fatal (FT_INTEGRITY), since emitted bytes cannot be taken back.
+ * Each chunk is held until its digest (computed on the hashing thread) matches, then written;
+ * memory is a chunk plus a bounded number of chunks awaiting their digest. A dropped
+ * connection resumes after the last emitted chunk. A chunk that does not match is never
+ * emitted: if the remote file changed meanwhile (END says CHANGED, or the server now names
+ * another version) that is FT_REMOTE_CHANGED — or, when nothing was emitted yet, a silent
+ * start over — else FT_INTEGRITY, since emitted bytes cannot be taken back.
  */
-import { RemoteError } from '@ft/protocol';
-import { createHash } from 'node:crypto';
-import type { Hash } from 'node:crypto';
+import { EndStatus, RemoteError } from '@ft/protocol';
+import type { End } from '@ft/protocol';
 import { openConnection } from './udp/transport.js';
 import type { TransferConnection } from './udp/transport.js';
 import { ClientError, ClientErrorCode, isRetryable } from './errors.js';
 import type { DownloadOptions, DownloadResult } from './download.js';
+import { ChunkDigester } from './hashing/chunk-digester.js';
 import { formatServer } from './remote.js';
 import { checkFileHeader } from './response-checks.js';
 import { RetryBudget } from './retry.js';
+
+/** Times the remote may change before anything was emitted, before we give up. */
+const MAX_RESTARTS = 3;
+/** Bytes held awaiting digests, beyond one chunk, before the socket is paused. */
+const HOLD_BYTES = 8 * 1024 * 1024;
 
 interface Version {
   size: number;
@@ -23,6 +31,17 @@ interface Version {
   digests: (Buffer | undefined)[];
 }
 
+/** A chunk that did not match its digest (internal: classified before it is reported). */
+class ChunkMismatch extends Error {
+  constructor(readonly chunk: number) {
+    super(`chunk ${chunk} does not match its digest`);
+  }
+}
+
+/** The remote changed under the stream (internal: becomes a restart or FT_REMOTE_CHANGED). */
+class StreamChanged extends Error {}
+
+/** Streams `o.remote` to `o.stdout` (default process.stdout); see the module comment. */
 export async function streamToWritable(o: DownloadOptions): Promise<DownloadResult> {
   const out = o.stdout ?? process.stdout;
   const started = performance.now();
@@ -33,6 +52,7 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
   });
   let version: Version | undefined;
   let emitted = 0;
+  let restarts = 0;
   let outError: Error | undefined;
   let connection: TransferConnection | undefined;
   const onOutError = (error: Error): void => {
@@ -66,12 +86,22 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
         if (outError !== undefined) throw outError;
         const error = caught as Error;
         if (emitted > before) budget.progress();
-        if (error instanceof RemoteError && error.code === 'FT_PRECONDITION_FAILED') {
-          if (emitted > 0) {
+        const changed =
+          error instanceof StreamChanged ||
+          (error instanceof RemoteError && error.code === 'FT_PRECONDITION_FAILED');
+        if (changed) {
+          if (emitted > 0 || ++restarts > MAX_RESTARTS) {
             throw new ClientError(
               ClientErrorCode.REMOTE_CHANGED,
-              `${o.remote.path} changed on the server after ${emitted} bytes were written to stdout`,
-              { hint: 'run the command again to stream the new version' },
+              emitted > 0
+                ? `${o.remote.path} changed on the server after ${emitted} bytes were written to stdout`
+                : `${o.remote.path} keeps changing on the server (${restarts} versions seen)`,
+              {
+                hint:
+                  emitted > 0
+                    ? 'stdout received only verified bytes of the previous version; run the command again to stream the new one'
+                    : 'try again once the file has stopped changing',
+              },
             );
           }
           version = undefined;
@@ -88,10 +118,10 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
         connection = undefined;
       }
     }
-    if ((out as { writableNeedDrain?: boolean }).writableNeedDrain) {
-      await new Promise((resolve) => out.once('drain', resolve));
-    }
   } finally {
+    // Verified chunks may still sit in the stream's buffer: on success and on failure alike,
+    // they must reach the reader before the process exits.
+    if (outError === undefined) await drained(out);
     out.removeListener('error', onOutError);
   }
   const v = version!;
@@ -106,6 +136,13 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
   };
 }
 
+interface HeldChunk {
+  index: number;
+  pieces: Buffer[];
+  bytes: number;
+}
+
+/** One GET from `offset` (a chunk boundary) to EOF, emitting chunk by chunk as they verify. */
 async function streamOnce(
   connection: TransferConnection,
   o: DownloadOptions,
@@ -115,77 +152,152 @@ async function streamOnce(
   events: { onVersion(v: Version): void; onEmitted(n: number): void },
 ): Promise<void> {
   let version = known;
-  let held: Buffer[] = [];
+  let digester: ChunkDigester | undefined;
+  /** Complete chunks awaiting their digest, in order, then the chunk being received. */
+  const held: HeldChunk[] = [];
   let heldBytes = 0;
-  let hash: Hash = createHash('sha256');
-  let chunk = 0;
-  const emit = (): void => {
-    const v = version!;
-    const digest = hash.digest();
-    if (!digest.equals(v.digests[chunk]!)) {
-      throw new ClientError(
-        ClientErrorCode.INTEGRITY,
-        `chunk ${chunk} of ${o.remote.path} from ${formatServer(o.remote)} does not match its digest; stopped before writing it`,
-        {
-          hint: 'stdout received only verified chunks before it; retry later or download to a file',
-        },
-      );
+  let outBlocked = false;
+  const resumeIfClear = (): void => {
+    if (outBlocked || digester?.congested || heldBytes > holdLimit()) return;
+    connection.resume();
+  };
+  const holdLimit = (): number => (version?.chunkSize ?? 0) + HOLD_BYTES;
+  const onChunk = (index: number, digest: Buffer): void => {
+    const chunk = held.shift()!;
+    if (chunk.index !== index || !digest.equals(version!.digests[index]!)) {
+      throw new ChunkMismatch(index);
     }
     let ok = true;
-    for (const piece of held) ok = out.write(piece) && ok;
-    events.onEmitted(heldBytes);
-    held = [];
-    heldBytes = 0;
-    hash = createHash('sha256');
-    chunk++;
-    if (!ok) {
-      connection.pause();
-      out.once('drain', () => connection.resume());
+    for (const piece of chunk.pieces) ok = out.write(piece) && ok;
+    heldBytes -= chunk.bytes;
+    events.onEmitted(chunk.bytes);
+    if (!ok && !outBlocked) {
+      outBlocked = true;
+      out.once('drain', () => {
+        outBlocked = false;
+        resumeIfClear();
+      });
     }
+    resumeIfClear();
   };
-  await connection.get(
-    {
-      path: o.remote.path,
-      offset,
-      length: undefined,
-      validator: version?.validator,
-      wantDigests: true,
-    },
-    {
-      onHeader: (h) => {
-        checkFileHeader(h, {
-          offset,
-          length: undefined,
-          validator: version?.validator,
-          known: version,
-        });
-        if (version === undefined) {
-          version = {
-            size: h.size,
-            chunkSize: h.chunkSize,
-            root: h.root,
-            validator: h.validator,
-            digests: new Array<Buffer | undefined>(Math.ceil(h.size / h.chunkSize)).fill(undefined),
-          };
-          events.onVersion(version);
-        }
-        h.chunkDigests.forEach((d, k) => (version!.digests[h.firstChunk + k] = d));
-        chunk = Math.floor(offset / h.chunkSize);
+
+  let end: End | undefined;
+  let failure: unknown;
+  try {
+    end = await connection.get(
+      {
+        path: o.remote.path,
+        offset,
+        length: undefined,
+        validator: version?.validator,
+        wantDigests: true,
       },
-      onData: (data) => {
-        const v = version!;
-        let rest = data;
-        while (rest.length > 0) {
-          const chunkEnd = Math.min((chunk + 1) * v.chunkSize, v.size);
-          const need = chunkEnd - (chunk * v.chunkSize + heldBytes);
-          const piece = rest.length > need ? rest.subarray(0, need) : rest;
-          hash.update(piece);
-          held.push(piece);
-          heldBytes += piece.length;
-          rest = rest.subarray(piece.length);
-          if (piece.length === need) emit();
-        }
+      {
+        onHeader: (h) => {
+          checkFileHeader(h, {
+            offset,
+            length: undefined,
+            validator: version?.validator,
+            known: version,
+          });
+          if (version === undefined) {
+            version = {
+              size: h.size,
+              chunkSize: h.chunkSize,
+              root: h.root,
+              validator: h.validator,
+              digests: new Array<Buffer | undefined>(Math.ceil(h.size / h.chunkSize)).fill(
+                undefined,
+              ),
+            };
+            events.onVersion(version);
+          }
+          h.chunkDigests.forEach((d, k) => (version!.digests[h.firstChunk + k] = d));
+          const first = Math.floor(offset / h.chunkSize);
+          held.push({ index: first, pieces: [], bytes: 0 });
+          digester = new ChunkDigester(h.chunkSize, first, onChunk, {
+            onLow: resumeIfClear,
+            onError: () => connection.close(),
+          });
+        },
+        onData: (data) => {
+          const v = version!;
+          let rest = data;
+          while (rest.length > 0) {
+            const current = held[held.length - 1]!;
+            const chunkEnd = Math.min((current.index + 1) * v.chunkSize, v.size);
+            const need = chunkEnd - (current.index * v.chunkSize + current.bytes);
+            const piece = rest.length > need ? rest.subarray(0, need) : rest;
+            current.pieces.push(piece);
+            current.bytes += piece.length;
+            heldBytes += piece.length;
+            rest = rest.subarray(piece.length);
+            if (piece.length === need)
+              held.push({ index: current.index + 1, pieces: [], bytes: 0 });
+          }
+          digester!.update(data);
+          if (outBlocked || digester!.congested || heldBytes > holdLimit()) connection.pause();
+        },
       },
-    },
-  );
+    );
+    digester?.finish();
+  } catch (error) {
+    failure = error;
+  }
+  // Whatever happened, chunks already received and verified still go out (less to refetch).
+  await digester?.flushed().catch(() => {});
+  digester?.dispose();
+  const hashFailure = digester?.failed;
+  if (hashFailure instanceof ChunkMismatch) {
+    if (end?.status === EndStatus.CHANGED || (await remoteChanged(o, version!))) {
+      throw new StreamChanged(`${o.remote.path} changed on the server while it was streamed`);
+    }
+    throw new ClientError(
+      ClientErrorCode.INTEGRITY,
+      `chunk ${hashFailure.chunk} of ${o.remote.path} from ${formatServer(o.remote)} does not match its digest; stopped before writing it`,
+      { hint: 'stdout received only verified chunks before it; retry later or download to a file' },
+    );
+  }
+  if (hashFailure !== undefined) throw hashFailure;
+  if (failure !== undefined) throw failure;
+  if (end!.status !== EndStatus.OK) {
+    // Every chunk matched the version's digests: stdout holds that version, complete.
+    o.onWarning?.(
+      `${o.remote.path} changed on the server right after it was sent; stdout holds the complete, verified version that was current when the transfer started`,
+    );
+  }
+}
+
+function drained(out: NodeJS.WritableStream): Promise<void> {
+  if (!(out as { writableNeedDrain?: boolean }).writableNeedDrain) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.removeListener('drain', done);
+      out.removeListener('error', done);
+      out.removeListener('close', done);
+      resolve();
+    };
+    out.once('drain', done);
+    out.once('error', done);
+    out.once('close', done);
+  });
+}
+
+/** After a mismatch: does the server now name another version (or no file at all)? */
+async function remoteChanged(o: DownloadOptions, version: Version): Promise<boolean> {
+  let connection: TransferConnection | undefined;
+  try {
+    connection = await openConnection(o.transport, o.remote, {
+      signal: o.signal,
+      timeoutMs: o.stallTimeoutMs ?? 30_000,
+    });
+    const st = await connection.stat(o.remote.path, false);
+    return !st.validator.equals(version.validator);
+  } catch (error) {
+    if (error instanceof RemoteError && error.code === 'FT_NOT_FOUND') return true;
+    // Cannot tell: report what we know for sure, the mismatch.
+    return false;
+  } finally {
+    connection?.close();
+  }
 }

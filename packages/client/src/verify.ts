@@ -5,9 +5,11 @@
  * without its state) keep the digest of their local bytes, to be checked through the root
  * digest at the end.
  */
-import { ChunkHasher, DIGEST_SIZE, chunkCountFor, rootDigest } from '@ft/protocol';
+import { DIGEST_SIZE, chunkCountFor, rootDigest } from '@ft/protocol';
 import type { FileHandle } from 'node:fs/promises';
 import { ClientError, ClientErrorCode } from './errors.js';
+import { ChunkDigester } from './hashing/chunk-digester.js';
+import type { DigesterOptions } from './hashing/chunk-digester.js';
 
 /** Size of the buffer used to re-read a partial: bounded memory however large the file. */
 export const READ_BUFFER_SIZE = 1024 * 1024;
@@ -168,9 +170,10 @@ export class ChunkLedger {
 }
 
 /**
- * Reads [fromChunk·chunkSize, end) of `handle` into a ChunkHasher: every complete chunk is
- * reported to `onChunk`, and the returned hasher holds the incomplete tail, ready for the
- * bytes that follow `end`. One bounded buffer, one sequential pass.
+ * Reads [fromChunk·chunkSize, end) of `handle` into a ChunkDigester: every complete chunk is
+ * reported to `onChunk` before this resolves, and the returned digester holds the incomplete
+ * tail, ready for the bytes that follow `end`. One bounded buffer, one sequential pass; the
+ * hashing thread digests one block while the next is read.
  */
 export async function hashLocalRange(
   handle: FileHandle,
@@ -179,19 +182,30 @@ export async function hashLocalRange(
   end: number,
   onChunk: (index: number, digest: Buffer) => void,
   signal?: AbortSignal,
-): Promise<ChunkHasher> {
-  const hasher = new ChunkHasher(chunkSize, fromChunk, onChunk);
-  const buffer = Buffer.allocUnsafe(Math.min(READ_BUFFER_SIZE, Math.max(end, 1)));
-  let position = fromChunk * chunkSize;
-  while (position < end) {
-    signal?.throwIfAborted();
-    const want = Math.min(buffer.length, end - position);
-    const { bytesRead } = await handle.read(buffer, 0, want, position);
-    if (bytesRead === 0) {
-      throw new ClientError(ClientErrorCode.LOCAL_IO, 'the partial file shrank while it was read');
+  options: DigesterOptions = {},
+): Promise<ChunkDigester> {
+  const digester = new ChunkDigester(chunkSize, fromChunk, onChunk, options);
+  try {
+    const buffer = Buffer.allocUnsafe(Math.min(READ_BUFFER_SIZE, Math.max(end, 1)));
+    let position = fromChunk * chunkSize;
+    while (position < end) {
+      signal?.throwIfAborted();
+      const want = Math.min(buffer.length, end - position);
+      const { bytesRead } = await handle.read(buffer, 0, want, position);
+      if (bytesRead === 0) {
+        throw new ClientError(
+          ClientErrorCode.LOCAL_IO,
+          'the partial file shrank while it was read',
+        );
+      }
+      digester.update(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+      if (digester.congested) await digester.flushed();
     }
-    hasher.update(buffer.subarray(0, bytesRead));
-    position += bytesRead;
+    await digester.flushed();
+  } catch (error) {
+    digester.dispose();
+    throw error;
   }
-  return hasher;
+  return digester;
 }

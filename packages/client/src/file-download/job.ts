@@ -1,0 +1,213 @@
+/**
+ * The state of one file download, shared by the modules that drive it (attempt-loop.ts,
+ * local-partial.ts, transfer.ts), plus what they all need: crash-safe state saves, throttled
+ * progress, backpressure and cleanup.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import type { TransferConnection } from '../udp/transport.js';
+import { ClientError, ClientErrorCode } from '../errors.js';
+import { FileWriter } from '../file-writer.js';
+import { ChunkDigester } from '../hashing/chunk-digester.js';
+import type { DigesterOptions } from '../hashing/chunk-digester.js';
+import type { OutputLock } from '../output-lock.js';
+import {
+  STATE_FORMAT,
+  identityOf,
+  partPathFor,
+  statePathFor,
+  writeState,
+} from '../partial-state.js';
+import type { PartialState } from '../partial-state.js';
+import { formatServer } from '../remote.js';
+import { RetryBudget, abortError } from '../retry.js';
+import type { ChunkLedger } from '../verify.js';
+import type { DownloadOptions } from '../download.js';
+
+/** How often, at most, the state file is rewritten during a transfer. */
+export const STATE_INTERVAL_MS = 1000;
+/** How often, at most, onProgress is called. */
+export const PROGRESS_INTERVAL_MS = 100;
+
+/** Everything one download knows; see the module comment. */
+export class DownloadJob {
+  readonly part: string;
+  readonly statePath: string;
+  readonly server: string;
+  readonly started = performance.now();
+  readonly budget: RetryBudget;
+  lock: OutputLock | undefined;
+  handle: FileHandle | undefined;
+  writer: FileWriter | undefined;
+  ledger: ChunkLedger | undefined;
+  validator: Buffer | undefined;
+  mtimeMs = 0;
+  /** Everything below this offset is present in the partial (written or queued). */
+  fillEnd = 0;
+  /** Digester of the incomplete chunk at fillEnd, primed with its bytes already present. */
+  tail: ChunkDigester | undefined;
+  /** The digester of the GET being received, if any (for backpressure). */
+  receiving: ChunkDigester | undefined;
+  /** A partial found without a usable state: it must be hashed once the version is known. */
+  unprimedBytes = 0;
+  resumedFrom = 0;
+  fetchedSomething = false;
+  readonly refetches = new Map<number, number>();
+  restarts = 0;
+  /** This run created OUTPUT.part: remove it again if the server never named a version. */
+  createdPart = false;
+  connection: TransferConnection | undefined;
+  private lastStateSave = 0;
+  private lastProgress = 0;
+
+  constructor(readonly o: DownloadOptions) {
+    this.part = partPathFor(o.output);
+    this.statePath = statePathFor(o.output);
+    this.server = formatServer(o.remote);
+    this.budget = new RetryBudget({
+      retries: o.retries ?? 5,
+      maxWaitMs: o.retryMaxWaitMs ?? 30_000,
+      baseDelayMs: o.retryBaseDelayMs ?? 250,
+    });
+  }
+
+  /** Starts writing into the partial through a fresh FileWriter. */
+  useHandle(handle: FileHandle): void {
+    this.handle = handle;
+    this.writer = new FileWriter(
+      handle,
+      () => this.resumeIfClear(),
+      () => this.connection?.close(),
+    );
+  }
+
+  /** Digester options that tie its backpressure and failures to the connection. */
+  digesterOptions(): DigesterOptions {
+    return {
+      onLow: () => this.resumeIfClear(),
+      onError: () => this.connection?.close(),
+    };
+  }
+
+  /** A digester recording into the ledger, starting at chunk `first`. */
+  newDigester(first: number): ChunkDigester {
+    const ledger = this.ledger!;
+    return new ChunkDigester(
+      ledger.chunkSize,
+      first,
+      (i, d) => ledger.record(i, d),
+      this.digesterOptions(),
+    );
+  }
+
+  /** Resumes the socket once neither the disk nor the hashing thread is behind. */
+  resumeIfClear(): void {
+    if (this.writer?.congested || this.receiving?.congested) return;
+    this.connection?.resume();
+  }
+
+  /** Releases the connection, the partial's handle and the lock. */
+  async close(): Promise<void> {
+    this.connection?.close();
+    this.tail?.dispose();
+    this.tail = undefined;
+    const handle = this.handle;
+    this.handle = undefined;
+    try {
+      await handle?.close().catch(() => {});
+      // Nothing learned, nothing written (e.g. not found): leave no empty partial behind.
+      if (handle !== undefined && this.createdPart && this.ledger === undefined) {
+        await rm(this.part, { force: true });
+      }
+    } finally {
+      await this.lock?.release();
+    }
+  }
+
+  /**
+   * Saves the state with the ledger as of now. The snapshot only vouches for digests already
+   * recorded, all of them of bytes queued before this call; the partial's identity is taken
+   * in the write queue right after those bytes. The fdatasync and the state file then run
+   * beside later writes (data first, then the state that vouches for it).
+   */
+  enqueueStateSave(): void {
+    const ledger = this.ledger;
+    const validator = this.validator;
+    if (ledger === undefined || validator === undefined) return;
+    this.lastStateSave = performance.now();
+    const snapshot = ledger.snapshot();
+    const handle = this.handle!;
+    let partial: PartialState['partial'] | undefined;
+    const writer = this.writer!;
+    writer.enqueue(async () => {
+      partial = await identityOf(handle);
+    });
+    writer.beside(async () => {
+      await handle.datasync();
+      await writeState(this.statePath, {
+        format: STATE_FORMAT,
+        server: this.server,
+        remotePath: this.o.remote.path,
+        validator: validator.toString('hex'),
+        size: ledger.size,
+        mtimeMs: this.mtimeMs,
+        chunkSize: ledger.chunkSize,
+        root: ledger.root.toString('hex'),
+        ...snapshot,
+        partial: partial!,
+      });
+    });
+  }
+
+  /** Saves the state once every queued write is done and every digest is in, and waits. */
+  async saveStateNow(): Promise<void> {
+    if (this.handle === undefined || this.writer?.failed !== undefined) return;
+    await this.writer!.drain();
+    await this.receiving?.flushed().catch(() => {});
+    await this.tail?.flushed().catch(() => {});
+    this.enqueueStateSave();
+    await this.writer!.drain();
+  }
+
+  /** Per received buffer: throttled state saves and progress reports. */
+  tick(): void {
+    const now = performance.now();
+    if (now - this.lastStateSave >= STATE_INTERVAL_MS && !this.writer!.besideBusy) {
+      this.enqueueStateSave();
+    }
+    if (now - this.lastProgress >= PROGRESS_INTERVAL_MS) this.report(false);
+  }
+
+  report(final: boolean): void {
+    if (this.o.onProgress === undefined) return;
+    this.lastProgress = performance.now();
+    const total = this.ledger?.size ?? 0;
+    this.o.onProgress({
+      path: this.o.output,
+      bytes: final ? total : Math.min(this.fillEnd, total),
+      total,
+      resumedFrom: this.resumedFrom,
+    });
+  }
+
+  /** Bytes fetched plus chunks verified: grows whenever an attempt achieved something. */
+  progressMark(): number {
+    return this.fillEnd + (this.ledger?.verifiedCount ?? 0);
+  }
+
+  tooLarge(present: number, size: number): ClientError {
+    return new ClientError(
+      ClientErrorCode.PARTIAL_TOO_LARGE,
+      `${this.part} (${present} bytes) is larger than the remote file (${size} bytes)`,
+      { hint: 'it cannot be a prefix of this file: use --force to start over' },
+    );
+  }
+
+  warn(message: string): void {
+    this.o.onWarning?.(message);
+  }
+
+  checkAborted(): void {
+    if (this.o.signal?.aborted) throw abortError();
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * What is already on disk before any byte is fetched: the rules for an existing output or
+ * partial (--resume / --force), opening OUTPUT.part without clobbering it, and re-verifying
+ * the bytes it holds — only the incomplete tail chunk when the state file vouches for the
+ * rest, every chunk when the partial was touched since the state was written.
+ */
+import { constants as fsConstants } from 'node:fs';
+import { lstat, open, rm } from 'node:fs/promises';
+import { ClientError, ClientErrorCode } from '../errors.js';
+import { verifyCompleteFile } from '../complete-check.js';
+import { identityOf, readState, removeState, sameIdentity } from '../partial-state.js';
+import { ChunkLedger, hashLocalRange } from '../verify.js';
+import type { DownloadResult } from '../download.js';
+import type { DownloadJob } from './job.js';
+import { runsOf } from './runs.js';
+
+/** Existing output/partial rules; returns a result when the output is already complete. */
+export async function checkLocal(job: DownloadJob): Promise<DownloadResult | undefined> {
+  const { o } = job;
+  const [outputExists, partExists, stateExists] = await Promise.all(
+    [o.output, job.part, job.statePath].map(exists),
+  );
+  if (o.force) {
+    await rm(job.part, { force: true });
+    await removeState(job.statePath);
+    return undefined;
+  }
+  if (!o.resume) {
+    if (partExists || stateExists) {
+      throw new ClientError(
+        ClientErrorCode.LOCAL_CONFLICT,
+        `a partial download of ${o.output} exists (${job.part})`,
+        { hint: 'use --resume (-c) to continue it or --force to start over' },
+      );
+    }
+    if (outputExists) {
+      throw new ClientError(ClientErrorCode.LOCAL_CONFLICT, `${o.output} already exists`, {
+        hint: 'use --force to replace it, or --resume (-c) to check that it is complete',
+      });
+    }
+    return undefined;
+  }
+  if (outputExists && !partExists) {
+    const result = await verifyCompleteFile(o, job.server);
+    return { ...result, durationMs: performance.now() - job.started };
+  }
+  return undefined;
+}
+
+/** Opens (or creates) OUTPUT.part and restores what its state file says about it. */
+export async function openPartial(job: DownloadJob): Promise<void> {
+  const { o } = job;
+  job.createdPart = !(await exists(job.part));
+  // O_RDWR|O_CREAT without O_TRUNC: an existing partial is continued, never clobbered.
+  const handle = await open(job.part, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
+  job.useHandle(handle);
+  const present = (await handle.stat()).size;
+  job.resumedFrom = present;
+  job.fillEnd = present;
+  if (present === 0 && !o.resume) return;
+  const state = await readState(job.statePath);
+  if (typeof state === 'string') {
+    // No usable state: the bytes are unverified. Hash them once the version is known.
+    job.unprimedBytes = present;
+    if (present > 0) {
+      job.warn(
+        `${job.part} has no usable state file; its ${present} bytes will be checked against the server's digests`,
+      );
+    }
+    return;
+  }
+  if (state.remotePath !== o.remote.path) {
+    throw new ClientError(
+      ClientErrorCode.LOCAL_CONFLICT,
+      `${job.part} is a partial download of ${state.remotePath}, not of ${o.remote.path}`,
+      { hint: 'use --force to discard it, or choose another output with -o' },
+    );
+  }
+  if (present > state.size) throw job.tooLarge(present, state.size);
+  const ledger = ChunkLedger.restore(
+    state.size,
+    state.chunkSize,
+    Buffer.from(state.root, 'hex'),
+    state.digests,
+    Buffer.from(state.verified, 'base64'),
+  );
+  job.ledger = ledger;
+  job.validator = Buffer.from(state.validator, 'hex');
+  job.mtimeMs = state.mtimeMs;
+  const untouched = sameIdentity(await identityOf(handle), state.partial);
+  // Our own last write is on record: trust it and re-read at most the incomplete tail chunk.
+  // Otherwise something changed the partial (or we died after writing more than we
+  // recorded): re-verify every chunk in one read pass and refetch only the bad ones.
+  let fromChunk = Math.floor(present / state.chunkSize);
+  if (!untouched) {
+    fromChunk = 0;
+    for (let i = 0; i < ledger.count; i++) ledger.invalidate(i);
+  } else {
+    // Chunks whose digest was still being computed when the state was saved (or that were
+    // bad) are re-read one by one: bad ones are then refetched, the others are kept.
+    await rehashChunks(job, ledger.unverifiedBelow(fromChunk));
+  }
+  await primeTail(job, fromChunk, present);
+}
+
+async function rehashChunks(job: DownloadJob, chunks: number[]): Promise<void> {
+  const ledger = job.ledger!;
+  for (const run of runsOf(chunks)) {
+    const digester = await hashLocalRange(
+      job.handle!,
+      ledger.chunkSize,
+      run.first,
+      (run.first + run.count) * ledger.chunkSize,
+      (index, digest) => {
+        ledger.record(index, digest);
+      },
+      job.o.signal,
+    );
+    digester.dispose();
+  }
+}
+
+/** Hashes the partial from chunk `fromChunk` to `present`; the digester becomes the tail. */
+export async function primeTail(
+  job: DownloadJob,
+  fromChunk: number,
+  present: number,
+): Promise<void> {
+  const ledger = job.ledger!;
+  job.tail?.dispose();
+  job.tail = await hashLocalRange(
+    job.handle!,
+    ledger.chunkSize,
+    fromChunk,
+    present,
+    (index, digest) => {
+      ledger.record(index, digest);
+    },
+    job.o.signal,
+    job.digesterOptions(),
+  );
+  job.unprimedBytes = 0;
+}
+
+/** Whether `path` exists (a dangling symlink counts). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}

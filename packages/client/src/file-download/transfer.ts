@@ -1,0 +1,201 @@
+/**
+ * One attempt of a file download over one connection: fill the partial up to the end of the
+ * file, then refetch the chunks that failed verification, then settle chunks whose expected
+ * digest was never sent (a partial found without its state) through the root digest.
+ */
+import { EntryKind, RemoteError, WireError } from '@ft/protocol';
+import type { FileHeader } from '@ft/protocol';
+import { openConnection } from '../udp/transport.js';
+import type { TransferConnection } from '../udp/transport.js';
+import { ClientError, ClientErrorCode } from '../errors.js';
+import type { ChunkDigester } from '../hashing/chunk-digester.js';
+import { checkFileHeader } from '../response-checks.js';
+import { ChunkLedger } from '../verify.js';
+import type { DownloadJob } from './job.js';
+import { primeTail } from './local-partial.js';
+import { runsOf } from './runs.js';
+
+/** Times one chunk may be refetched after failing verification before we call it an integrity failure. */
+export const MAX_REFETCHES = 3;
+
+/** One connection: fill the partial to the end, then repair bad chunks, then settle unknown ones. */
+export async function attempt(job: DownloadJob): Promise<void> {
+  const { o } = job;
+  const connection = await openConnection(o.transport, o.remote, {
+    signal: o.signal,
+    timeoutMs: o.stallTimeoutMs ?? 30_000,
+  });
+  job.connection = connection;
+  try {
+    if (job.unprimedBytes > 0) await learnVersionByStat(job, connection);
+    if (job.ledger === undefined || job.fillEnd < job.ledger.size || !job.fetchedSomething) {
+      await fetch(job, connection, job.fillEnd, undefined);
+    }
+    const ledger = job.ledger!;
+    const tail = job.tail;
+    job.tail = undefined;
+    if (tail !== undefined) {
+      try {
+        if (job.fillEnd === ledger.size) tail.finish();
+        await tail.flushed();
+      } finally {
+        tail.dispose();
+      }
+    }
+    for (;;) {
+      const bad = ledger.unverifiedBelow(ledger.count).filter((i) => ledger.hasExpected(i));
+      if (bad.length > 0) {
+        await refetch(job, connection, bad);
+        continue;
+      }
+      const unknown = ledger.unknownChunks();
+      if (unknown.length === 0) break;
+      if (ledger.rootMatches()) {
+        ledger.acceptUnknownByRoot();
+        break;
+      }
+      // The unverified prefix does not add up to the root: fetch it again, digests and all.
+      for (const i of unknown) ledger.invalidate(i);
+      await refetch(job, connection, unknown);
+    }
+  } finally {
+    connection.close();
+    job.connection = undefined;
+  }
+}
+
+/** A partial without state: STAT for the version's digests, then hash the partial once. */
+async function learnVersionByStat(job: DownloadJob, connection: TransferConnection): Promise<void> {
+  const { o } = job;
+  const st = await connection.stat(o.remote.path, true);
+  if (st.kind !== EntryKind.FILE) {
+    throw new RemoteError(WireError.IS_DIRECTORY, `${o.remote.path} is not a file`, 0, 0);
+  }
+  if (job.unprimedBytes > st.size) throw job.tooLarge(job.unprimedBytes, st.size);
+  if (st.chunkSize === 0) {
+    throw new ClientError(ClientErrorCode.BAD_RESPONSE, 'protocol error: STAT without a digest');
+  }
+  job.ledger = new ChunkLedger(st.size, st.chunkSize, st.root);
+  job.validator = st.validator;
+  job.mtimeMs = st.mtimeMs;
+  await primeTail(job, 0, job.unprimedBytes);
+}
+
+/**
+ * GET [offset, offset+length) (to EOF when length is undefined) into the partial. Every
+ * received buffer is written as it is (no copy) and copied once for the hashing thread; the
+ * digests land in the ledger, all of them before this resolves.
+ */
+async function fetch(
+  job: DownloadJob,
+  connection: TransferConnection,
+  offset: number,
+  length: number | undefined,
+): Promise<void> {
+  const writer = job.writer!;
+  const sequential = length === undefined;
+  let position = offset;
+  let digester: ChunkDigester | undefined;
+  try {
+    const end = await connection.get(
+      {
+        path: job.o.remote.path,
+        offset,
+        length,
+        validator: job.validator,
+        wantDigests: true,
+      },
+      {
+        onHeader: (h) => {
+          acceptHeader(job, h, offset, length);
+          if (sequential && job.tail !== undefined) digester = job.tail;
+          else {
+            digester = job.newDigester(Math.floor(offset / job.ledger!.chunkSize));
+            if (sequential) job.tail = digester;
+          }
+          job.receiving = digester;
+        },
+        onData: (chunk) => {
+          digester!.update(chunk);
+          writer.write(chunk, position);
+          position += chunk.length;
+          if (sequential) job.fillEnd = position;
+          job.fetchedSomething = true;
+          if (writer.congested || digester!.congested) connection.pause();
+          job.tick();
+        },
+      },
+    );
+    if (end.status !== 0) {
+      throw new RemoteError(
+        WireError.PRECONDITION_FAILED,
+        'the remote file changed while it was being sent',
+        end.requestId,
+        0,
+      );
+    }
+    if (!sequential) digester?.finish();
+    job.fetchedSomething = true;
+    await digester?.flushed();
+    await writer.drain();
+  } catch (error) {
+    // A hashing failure closes the connection: report the cause, not the closed connection.
+    throw digester?.failed ?? error;
+  } finally {
+    job.receiving = undefined;
+    if (!sequential) digester?.dispose();
+  }
+}
+
+function acceptHeader(
+  job: DownloadJob,
+  h: FileHeader,
+  offset: number,
+  length: number | undefined,
+): void {
+  const ledger = job.ledger;
+  checkFileHeader(h, {
+    offset,
+    length,
+    validator: job.validator,
+    known:
+      ledger === undefined
+        ? undefined
+        : { size: ledger.size, chunkSize: ledger.chunkSize, root: ledger.root },
+  });
+  if (ledger === undefined) {
+    // A fresh download: this header names the version. Record it before any byte lands.
+    job.ledger = new ChunkLedger(h.size, h.chunkSize, h.root);
+    job.validator = h.validator;
+    job.mtimeMs = h.mtimeMs;
+    job.enqueueStateSave();
+  }
+  if (h.length > 0) job.ledger!.learn(h.firstChunk, h.chunkDigests);
+}
+
+/** Refetches the given chunks, one GET per run of consecutive chunks. */
+async function refetch(
+  job: DownloadJob,
+  connection: TransferConnection,
+  chunks: number[],
+): Promise<void> {
+  const ledger = job.ledger!;
+  for (const i of chunks) {
+    const n = (job.refetches.get(i) ?? 0) + 1;
+    if (n > MAX_REFETCHES) {
+      throw new ClientError(
+        ClientErrorCode.INTEGRITY,
+        `chunk ${i} of ${job.o.remote.path} failed verification ${MAX_REFETCHES} times`,
+        {
+          hint: `the partial is kept in ${job.part}; run again with --resume, or --force to start over`,
+        },
+      );
+    }
+    job.refetches.set(i, n);
+  }
+  for (const run of runsOf(chunks)) {
+    const first = ledger.rangeOf(run.first);
+    const last = ledger.rangeOf(run.first + run.count - 1);
+    await fetch(job, connection, first.offset, last.offset + last.length - first.offset);
+  }
+}

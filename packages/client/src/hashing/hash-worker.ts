@@ -1,0 +1,91 @@
+/**
+ * The one hashing thread of the process, shared by every download in it. SHA-256 costs about
+ * as much CPU per byte as receiving the bytes, so it runs beside the event loop instead of on
+ * it. Segments travel in transferred ArrayBuffers (moved, not copied, and moved back with the
+ * answer); answers come back in order, so each stream keeps a FIFO of callbacks. The thread is started lazily and holds the event
+ * loop open only while answers are outstanding.
+ */
+import { Worker } from 'node:worker_threads';
+import type { HashReply, HashRequest } from './hash-messages.js';
+
+/**
+ * Receives the digest (for a final segment, else undefined) and the segment's ArrayBuffer back,
+ * or the thread's failure (then the buffer is lost).
+ */
+export type ReplyHandler = (
+  digest: Buffer | undefined,
+  buffer: ArrayBuffer | undefined,
+  error: Error | undefined,
+) => void;
+
+const THREAD_URL = new URL('./hash-thread.js', import.meta.url);
+
+class HashThread {
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<number, ReplyHandler[]>();
+  private outstanding = 0;
+  private nextStream = 1;
+
+  /** A fresh stream id: one SHA-256 state at a time in the thread. */
+  newStream(): number {
+    return this.nextStream++;
+  }
+
+  /**
+   * Hashes `data` into `stream`; `onReply` runs once. `data.buffer` is transferred: it is
+   * unusable here until the reply hands it back.
+   */
+  post(stream: number, data: Uint8Array, final: boolean, onReply: ReplyHandler): void {
+    const worker = this.worker ?? this.start();
+    let queue = this.waiting.get(stream);
+    if (queue === undefined) {
+      queue = [];
+      this.waiting.set(stream, queue);
+    }
+    queue.push(onReply);
+    if (this.outstanding++ === 0) worker.ref();
+    worker.postMessage({ stream, data, final } satisfies HashRequest, [data.buffer as ArrayBuffer]);
+  }
+
+  /** Forgets the unfinished chunk of `stream` (answers already due still arrive). */
+  drop(stream: number): void {
+    this.worker?.postMessage({ stream, final: false } satisfies HashRequest);
+  }
+
+  private start(): Worker {
+    const worker = new Worker(THREAD_URL);
+    worker.unref();
+    worker.on('message', (reply: HashReply) => this.onReply(reply));
+    const onFailure = (error: Error): void => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      this.failAll(error);
+    };
+    worker.on('error', onFailure);
+    worker.on('exit', (code) => onFailure(new Error(`the hashing thread exited (code ${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  private onReply(reply: HashReply): void {
+    const queue = this.waiting.get(reply.stream);
+    const handler = queue?.shift();
+    if (queue !== undefined && queue.length === 0) this.waiting.delete(reply.stream);
+    if (--this.outstanding === 0) this.worker?.unref();
+    const digest =
+      reply.digest === undefined
+        ? undefined
+        : Buffer.from(reply.digest.buffer, reply.digest.byteOffset, reply.digest.byteLength);
+    handler?.(digest, reply.buffer, undefined);
+  }
+
+  private failAll(error: Error): void {
+    const handlers = [...this.waiting.values()].flat();
+    this.waiting.clear();
+    this.outstanding = 0;
+    for (const handler of handlers) handler(undefined, undefined, error);
+  }
+}
+
+/** The process-wide hashing thread. */
+export const hashThread = new HashThread();
