@@ -192,6 +192,11 @@ export class Connection {
     );
   }
 
+  /** False once the connection failed or was closed (by either side): it cannot be reused. */
+  get usable(): boolean {
+    return this.failure === undefined;
+  }
+
   /** Stop reading from the socket (backpressure); the stall timer is suspended meanwhile. */
   pause(): void {
     if (this.paused) return;

@@ -17,6 +17,7 @@ import { downloadToFile } from './file-download/attempt-loop.js';
 import { abortError } from './retry.js';
 import type { Remote } from './remote.js';
 import type { TransportKind } from './udp/transport.js';
+import type { DownloadSession } from './session.js';
 
 export { MAX_RESTARTS } from './file-download/attempt-loop.js';
 export { PROGRESS_INTERVAL_MS, STATE_INTERVAL_MS } from './file-download/job.js';
@@ -59,6 +60,13 @@ export interface DownloadOptions {
   stallTimeoutMs?: number;
   /** 'tcp' (default) or 'udp' (ftget --udp); the partial state is the same for both. */
   transport?: TransportKind;
+  /**
+   * Share connections with the other downloads of a batch, and defer the directory fsync after
+   * the final rename to `session.close()` (which the caller must await before reporting the
+   * batch durable). Without a session each download uses its own connections and fsyncs its
+   * directory itself.
+   */
+  session?: DownloadSession;
   /** Where '-' writes (default process.stdout). */
   stdout?: NodeJS.WritableStream;
 }

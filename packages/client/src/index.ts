@@ -17,6 +17,7 @@
  */
 export { download } from './download.js';
 export type { DownloadOptions, DownloadProgress, DownloadResult } from './download.js';
+export { DownloadSession } from './session.js';
 export { stat } from './stat.js';
 export type { RemoteKind, RemoteStat, StatOptions } from './stat.js';
 export { list } from './list.js';

@@ -9,6 +9,7 @@ import { ClientError, ClientErrorCode } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { list } from '../list.js';
 import { formatServer, parsePort, parseRemote, resolveServer } from '../remote.js';
+import { DownloadSession } from '../session.js';
 import { planDownloads } from './plan.js';
 import { humanBytes, reportError, reportWarning } from './report.js';
 
@@ -54,6 +55,8 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
   process.on('SIGTERM', onSignal);
   let server = 'the server';
   let bars: import('./progress-bars.js').ProgressBars | undefined;
+  // One connection per server for all REMOTEs, one directory fsync per directory at the end.
+  const session = new DownloadSession();
   try {
     const defaults = resolveServer(
       { host: flags.host, port: flags.port === undefined ? undefined : parsePort(flags.port) },
@@ -90,6 +93,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           retries: flags.retries,
           retryMaxWaitMs: flags.retryMaxWaitMs,
           stallTimeoutMs: flags.stallTimeoutMs,
+          session,
           ...(flags.udp === true ? { transport: 'udp' as const } : {}),
           ...(bars === undefined ? {} : { onProgress: (p: DownloadProgress) => bars!.update(p) }),
           ...(flags.quiet ? {} : { onWarning: reportWarning }),
@@ -112,12 +116,15 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       }
     }
     if (plan.jobs.length === 0 && !flags.quiet) reportWarning('nothing to download');
+    await session.close();
     return exitCode;
   } catch (error) {
     if (controller.signal.aborted)
       return reportError(new ClientError(ClientErrorCode.ABORTED, 'interrupted'));
     return reportError(error, { server });
   } finally {
+    // After an interrupt or an error: still make the finished files' renames durable.
+    await session.close().catch(() => {});
     bars?.stop();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);

@@ -159,7 +159,11 @@ async function restartFromZero(job: DownloadJob): Promise<void> {
   job.refetches.clear();
 }
 
-/** Every chunk verified and the root matches: fsync, rename into place, drop the state. */
+/**
+ * Every chunk verified and the root matches: fsync, rename into place, drop the state. Only
+ * a complete, verified, fsynced file ever appears at the output name; a crash before the
+ * directory fsync leaves either that file or the complete partial (re-verified on --resume).
+ */
 async function finish(job: DownloadJob): Promise<DownloadResult> {
   const { o } = job;
   const ledger = job.ledger!;
@@ -177,7 +181,9 @@ async function finish(job: DownloadJob): Promise<DownloadResult> {
   await handle.close();
   job.handle = undefined;
   await rename(job.part, o.output);
-  await syncDirectory(dirname(o.output));
+  // In a batch, one fsync per directory when the batch closes makes every rename durable.
+  if (o.session === undefined) await syncDirectory(dirname(o.output));
+  else o.session.syncDirectoryLater(dirname(o.output));
   await removeState(job.statePath);
   job.report(true);
   return {

@@ -57,7 +57,9 @@ export class DownloadJob {
   /** This run created OUTPUT.part: remove it again if the server never named a version. */
   createdPart = false;
   connection: TransferConnection | undefined;
-  private lastStateSave = 0;
+  /** When the state was last saved (or, before the first save, when the download started). */
+  private lastStateSave = this.started;
+  private stateSaved = false;
   private lastProgress = 0;
 
   constructor(readonly o: DownloadOptions) {
@@ -135,6 +137,7 @@ export class DownloadJob {
     const validator = this.validator;
     if (ledger === undefined || validator === undefined) return;
     this.lastStateSave = performance.now();
+    this.stateSaved = true;
     const snapshot = ledger.snapshot();
     const handle = this.handle!;
     let partial: PartialState['partial'] | undefined;
@@ -172,10 +175,26 @@ export class DownloadJob {
   /** Per received buffer: throttled state saves and progress reports. */
   tick(): void {
     const now = performance.now();
-    if (now - this.lastStateSave >= STATE_INTERVAL_MS && !this.writer!.besideBusy) {
-      this.enqueueStateSave();
-    }
+    if (!this.writer!.besideBusy && this.stateDue(now)) this.enqueueStateSave();
     if (now - this.lastProgress >= PROGRESS_INTERVAL_MS) this.report(false);
+  }
+
+  /**
+   * The state file costs three fsyncs, worth paying only once a crash would lose real work:
+   * after the first whole chunk of a file that has more to come, or STATE_INTERVAL_MS into
+   * the download; then every STATE_INTERVAL_MS. A file that arrives whole sooner never gets
+   * one (a crash leaves a bare partial, which a resume re-verifies against the server's
+   * digests); a failed or interrupted attempt saves it regardless (attempt-loop.ts).
+   */
+  private stateDue(now: number): boolean {
+    if (now - this.lastStateSave >= STATE_INTERVAL_MS) return true;
+    const ledger = this.ledger;
+    return (
+      !this.stateSaved &&
+      ledger !== undefined &&
+      this.fillEnd >= ledger.chunkSize &&
+      this.fillEnd < ledger.size
+    );
   }
 
   report(final: boolean): void {

@@ -21,11 +21,13 @@ export const MAX_REFETCHES = 3;
 /** One connection: fill the partial to the end, then repair bad chunks, then settle unknown ones. */
 export async function attempt(job: DownloadJob): Promise<void> {
   const { o } = job;
-  const connection = await openConnection(o.transport, o.remote, {
-    signal: o.signal,
-    timeoutMs: o.stallTimeoutMs ?? 30_000,
-  });
+  const options = { signal: o.signal, timeoutMs: o.stallTimeoutMs ?? 30_000 };
+  const connection =
+    o.session === undefined
+      ? await openConnection(o.transport, o.remote, options)
+      : await o.session.acquire(o.transport, o.remote, options);
   job.connection = connection;
+  let clean = false;
   try {
     if (job.unprimedBytes > 0) await learnVersionByStat(job, connection);
     if (job.ledger === undefined || job.fillEnd < job.ledger.size || !job.fetchedSomething) {
@@ -58,9 +60,13 @@ export async function attempt(job: DownloadJob): Promise<void> {
       for (const i of unknown) ledger.invalidate(i);
       await refetch(job, connection, unknown);
     }
+    clean = true;
   } finally {
-    connection.close();
     job.connection = undefined;
+    // Every request on it completed: the next download of the batch may reuse it.
+    if (clean && o.session !== undefined)
+      o.session.release(o.transport, o.remote, options, connection);
+    else connection.close();
   }
 }
 
@@ -164,11 +170,11 @@ function acceptHeader(
         : { size: ledger.size, chunkSize: ledger.chunkSize, root: ledger.root },
   });
   if (ledger === undefined) {
-    // A fresh download: this header names the version. Record it before any byte lands.
+    // A fresh download: this header names the version. The state file recording it is
+    // written later, once there is enough to lose (DownloadJob.tick, or a failed attempt).
     job.ledger = new ChunkLedger(h.size, h.chunkSize, h.root);
     job.validator = h.validator;
     job.mtimeMs = h.mtimeMs;
-    job.enqueueStateSave();
   }
   if (h.length > 0) job.ledger!.learn(h.firstChunk, h.chunkDigests);
 }
