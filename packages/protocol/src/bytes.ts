@@ -83,17 +83,17 @@ export class PayloadReader {
   }
 }
 
-/** Writes one frame (header + payload) into a buffer sized exactly once. */
-export class FrameWriter {
-  readonly buf: Buffer;
-  private pos: number;
+/**
+ * Big-endian field writer over a buffer allocated once at its final size. Subclasses write
+ * their own header in the constructor and check the size in `done()`.
+ */
+export class ByteWriter {
+  protected readonly buf: Buffer;
+  protected pos: number;
 
-  constructor(type: number, payloadSize: number) {
-    this.buf = Buffer.allocUnsafe(6 + payloadSize);
-    this.buf[0] = type;
-    this.buf[1] = 0;
-    this.buf.writeUInt32BE(payloadSize, 2);
-    this.pos = 6;
+  constructor(size: number, start: number) {
+    this.buf = Buffer.allocUnsafe(size);
+    this.pos = start;
   }
 
   u8(v: number): this {
@@ -119,17 +119,32 @@ export class FrameWriter {
     this.pos += b.length;
     return this;
   }
-  /** Writes a string previously measured with {@link utf8Length}. */
+  /** Writes a u16 length and a string previously measured with {@link utf8Length}. */
   string(s: string, byteLength: number): this {
     this.u16(byteLength);
     this.pos += this.buf.write(s, this.pos, byteLength, 'utf8');
     return this;
   }
-  done(): Buffer {
+  /** The written buffer; throws if the declared size and the fields written disagree (a bug). */
+  protected filled(what: string): Buffer {
     if (this.pos !== this.buf.length) {
-      throw new Error(`frame writer: wrote ${this.pos} of ${this.buf.length} bytes`);
+      throw new Error(`${what} writer: wrote ${this.pos} of ${this.buf.length} bytes`);
     }
     return this.buf;
+  }
+}
+
+/** Writes one frame (header + payload) into a buffer sized exactly once. */
+export class FrameWriter extends ByteWriter {
+  constructor(type: number, payloadSize: number) {
+    super(6 + payloadSize, 6);
+    this.buf[0] = type;
+    this.buf[1] = 0;
+    this.buf.writeUInt32BE(payloadSize, 2);
+  }
+
+  done(): Buffer {
+    return this.filled('frame');
   }
 }
 

@@ -22,7 +22,11 @@ if (config === null || process.send === undefined) {
 }
 const { server, role } = config;
 const logger = new Logger({ format: server.logFormat, file: server.logFile });
-const files = new FileService({ root: server.root, dotfiles: server.dotfiles });
+const files = new FileService({
+  root: server.root,
+  dotfiles: server.dotfiles,
+  digestStoreDir: server.digestCacheDir,
+});
 const connections = new Set<Connection>();
 let listener: Server | undefined;
 let served = 0;

@@ -7,6 +7,7 @@ import { constants as fsConstants, accessSync, realpathSync, statSync } from 'no
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { FRAME_HEADER_SIZE, Limits, VALIDATOR_SIZE } from '@ft/protocol';
+import { isInside } from './digest-store.js';
 import { ExitCode, ServeError } from './exit-codes.js';
 
 export const LogFormat = { TEXT: 'text', JSON: 'json' } as const;
@@ -54,6 +55,7 @@ export interface ServeFlags {
   inetd?: boolean | undefined;
   daemon?: boolean | undefined;
   'pid-file'?: string | undefined;
+  'digest-cache'?: string | undefined;
 }
 
 export interface ServerConfig {
@@ -75,6 +77,11 @@ export interface ServerConfig {
   logFormat: LogFormat;
   daemon: boolean;
   pidFile: string | undefined;
+  /**
+   * Directory of the chunk-digest store the server's processes share. From --digest-cache (kept
+   * across runs); otherwise the primary fills in a private temporary one before starting children.
+   */
+  digestCacheDir: string | undefined;
 }
 
 function usage(message: string): never {
@@ -149,8 +156,17 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
   if (!Number.isSafeInteger(grace) || grace < 0 || grace > 86_400)
     usage(`--grace must be in 0..86400 seconds, got ${grace}`);
 
+  const root = resolveRoot(flags.root ?? Defaults.root, cwd);
+  const digestCacheDir =
+    flags['digest-cache'] === undefined || flags['digest-cache'] === ''
+      ? undefined
+      : resolve(cwd, flags['digest-cache']);
+  // The server never writes under the root, and the cache must not be served either.
+  if (digestCacheDir !== undefined && isInside(digestCacheDir, root))
+    usage(`--digest-cache ${digestCacheDir} must not be inside the root ${root}`);
+
   return {
-    root: resolveRoot(flags.root ?? Defaults.root, cwd),
+    root,
     host,
     port,
     model: inetd
@@ -182,5 +198,6 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     logFormat,
     daemon,
     pidFile: flags['pid-file'] === undefined ? undefined : resolve(cwd, flags['pid-file']),
+    digestCacheDir,
   };
 }

@@ -16,7 +16,7 @@ import {
 } from '@ft/protocol';
 import type { Request } from '@ft/protocol';
 import type { FileService } from './file-service.js';
-import { BufferPair } from './file-sender.js';
+import { sharedBufferPool } from './file-sender.js';
 import { serveGet } from './get-handler.js';
 import type { Logger } from './logger.js';
 import { peerOf } from './peer.js';
@@ -49,7 +49,7 @@ export class Connection implements RequestContext {
   readonly closed: Promise<void>;
   private readonly decoder: FrameDecoder;
   private readonly queue: Work[] = [];
-  readonly buffers = new BufferPair();
+  readonly buffers = sharedBufferPool;
   readonly peer: string;
   private readonly startedAt = performance.now();
   private running = false;

@@ -1,11 +1,13 @@
 /**
  * Chunk digests per file version, keyed by validator. Hashing a file costs one full read, so a
- * version is hashed once per process and kept in an LRU bounded by the bytes the digests take;
- * concurrent requests for the same version share one computation.
+ * version is kept in an LRU bounded by the bytes the digests take, in front of the on-disk store
+ * the server's processes share (digest-store.ts); concurrent requests for the same version share
+ * one computation.
  */
 import { read } from 'node:fs';
 import { promisify } from 'node:util';
 import { ChunkHasher, chunkSizeFor, rootDigest } from '@ft/protocol';
+import type { DigestStore } from './digest-store.js';
 
 /** Chunk digests of one whole file version. */
 export interface FileDigests {
@@ -47,13 +49,22 @@ export async function hashFile(fd: number, size: number): Promise<FileDigests> {
   return { chunkSize, root: rootDigest(chunkDigests), chunkDigests };
 }
 
-/** An LRU of FileDigests bounded by total cost in bytes. */
+/** Digests and where they came from: `computed` means this lookup hashed the file. */
+export interface DigestLookup {
+  digests: FileDigests;
+  source: 'cached' | 'computed';
+}
+
+/** An LRU of FileDigests bounded by total cost in bytes, in front of an optional shared store. */
 export class DigestCache {
   private readonly entries = new Map<string, FileDigests>();
-  private readonly pending = new Map<string, Promise<FileDigests>>();
+  private readonly pending = new Map<string, Promise<DigestLookup>>();
   private bytes = 0;
 
-  constructor(private readonly maxBytes = 32 * 1024 * 1024) {}
+  constructor(
+    private readonly maxBytes = 32 * 1024 * 1024,
+    private readonly store?: DigestStore,
+  ) {}
 
   /** Bytes currently charged to cached entries. */
   get size(): number {
@@ -61,25 +72,30 @@ export class DigestCache {
   }
 
   /**
-   * The digests for `validator`, computing them with `compute` if they are not cached. `compute`
-   * may reject (e.g. the file changed meanwhile); nothing is cached then.
+   * The digests for `validator` (a file of `size` bytes): from memory, else from the store, else
+   * computed with `compute` and saved to both. `compute` may reject (e.g. the file changed
+   * meanwhile); nothing is cached then.
    */
-  async get(validator: Buffer, compute: () => Promise<FileDigests>): Promise<FileDigests> {
+  async get(
+    validator: Buffer,
+    size: number,
+    compute: () => Promise<FileDigests>,
+  ): Promise<DigestLookup> {
     const key = validator.toString('hex');
     const hit = this.entries.get(key);
     if (hit !== undefined) {
       // Re-insert to mark as most recently used.
       this.entries.delete(key);
       this.entries.set(key, hit);
-      return hit;
+      return { digests: hit, source: 'cached' };
     }
     const running = this.pending.get(key);
     if (running !== undefined) return running;
-    const promise = compute().then(
-      (digests) => {
+    const promise = this.loadOrCompute(validator, size, compute).then(
+      (lookup) => {
         this.pending.delete(key);
-        this.store(key, digests);
-        return digests;
+        this.remember(key, lookup.digests);
+        return lookup;
       },
       (error: unknown) => {
         this.pending.delete(key);
@@ -90,7 +106,19 @@ export class DigestCache {
     return promise;
   }
 
-  private store(key: string, digests: FileDigests): void {
+  private async loadOrCompute(
+    validator: Buffer,
+    size: number,
+    compute: () => Promise<FileDigests>,
+  ): Promise<DigestLookup> {
+    const stored = await this.store?.load(validator, size);
+    if (stored !== undefined) return { digests: stored, source: 'cached' };
+    const digests = await compute();
+    await this.store?.save(validator, size, digests);
+    return { digests, source: 'computed' };
+  }
+
+  private remember(key: string, digests: FileDigests): void {
     const cost = costOf(digests);
     if (cost > this.maxBytes) return;
     this.entries.set(key, digests);

@@ -1,8 +1,9 @@
 /**
- * Streams a byte range of an open file to a socket. Two buffers alternate: one is being written
- * to the socket while the next is read from disk, and a buffer is reused only after the socket
- * has taken all of it. The socket therefore throttles the disk reads, memory per transfer is two
- * buffers whatever the file size, and file bytes are never copied into frames.
+ * Streams a byte range of an open file to a socket. Up to two buffers are in use per transfer:
+ * one is being written to the socket while the next is read from disk, and a buffer goes back to
+ * the process's pool only after the socket has taken all of it. The socket therefore throttles
+ * the disk reads, memory per transfer is at most two buffers whatever the file size, memory per
+ * process is bounded by the pool's budget, and file bytes are never copied into frames.
  */
 import { read, readSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -10,7 +11,7 @@ import { promisify } from 'node:util';
 
 const readAsync = promisify(read);
 
-/** Size of each of the two read buffers. */
+/** Size of each read buffer. */
 export const READ_BUFFER_SIZE = 512 * 1024;
 /**
  * Ranges up to this size are read synchronously, at once, into a buffer of their own (see
@@ -54,17 +55,57 @@ export function writeTo(socket: Socket, data: Buffer): Promise<void> {
   });
 }
 
-/** A reusable pair of read buffers, allocated on first use. */
-export class BufferPair {
-  private buffers: [Buffer, Buffer] | undefined;
-  get(): [Buffer, Buffer] {
-    this.buffers ??= [
-      Buffer.allocUnsafeSlow(READ_BUFFER_SIZE),
-      Buffer.allocUnsafeSlow(READ_BUFFER_SIZE),
-    ];
-    return this.buffers;
+/** Bytes of read buffers one process may hold at once (16 MiB: 32 buffers of 512 KiB). */
+export const READ_BUFFER_BUDGET = 16 * 1024 * 1024;
+
+/**
+ * The read buffers of one process, shared by all its connections under a memory budget. A
+ * transfer borrows a buffer for each read and gives it back once the socket has taken it, so a
+ * connection holds at most two at a time (one being sent, one being filled) and a stalled client
+ * holds no more than that; when the budget is spent, transfers wait in turn (FIFO) for a buffer.
+ * Memory for reads therefore stays at most the budget, whatever the number of connections or the
+ * file sizes, and buffers are reused instead of left to the garbage collector.
+ */
+export class BufferPool {
+  private readonly free: Buffer[] = [];
+  private readonly waiters: ((buffer: Buffer) => void)[] = [];
+  private allocated = 0;
+  private readonly max: number;
+
+  constructor(
+    readonly bufferSize = READ_BUFFER_SIZE,
+    budget = READ_BUFFER_BUDGET,
+  ) {
+    // At least two, so one transfer can always overlap a read with a send.
+    this.max = Math.max(2, Math.floor(budget / bufferSize));
+  }
+
+  /** Buffers currently allocated (free or lent). */
+  get buffers(): number {
+    return this.allocated;
+  }
+
+  /** A buffer, now if one is free or the budget allows another, else once one is released. */
+  acquire(): Promise<Buffer> {
+    const ready = this.free.pop();
+    if (ready !== undefined) return Promise.resolve(ready);
+    if (this.allocated < this.max) {
+      this.allocated++;
+      return Promise.resolve(Buffer.allocUnsafeSlow(this.bufferSize));
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Gives a buffer back; the caller must not touch it afterwards. */
+  release(buffer: Buffer): void {
+    const next = this.waiters.shift();
+    if (next !== undefined) next(buffer);
+    else this.free.push(buffer);
   }
 }
+
+/** The pool of this process (every connection of a worker shares it). */
+export const sharedBufferPool = new BufferPool();
 
 /**
  * Writes `header`, then bytes [offset, offset + length) of the file `fd`, to `socket`. The header and
@@ -77,14 +118,13 @@ export async function sendRange(
   header: Buffer,
   offset: number,
   length: number,
-  buffers: BufferPair,
+  pool: BufferPool,
   onProgress: (bytes: number) => void = () => {},
 ): Promise<number> {
   if (length === 0) {
     await writeTo(socket, header);
     return 0;
   }
-  const pair = buffers.get();
   const inFlight: [Promise<void>, Promise<void>] = [Promise.resolve(), Promise.resolve()];
   // Unobserved rejections of the idle slot would be reported as unhandled; errors surface on await.
   const quiet = (p: Promise<void>): Promise<void> => (p.catch(() => {}), p);
@@ -97,11 +137,20 @@ export async function sendRange(
   try {
     while (position < end) {
       await inFlight[slot];
-      const buffer = pair[slot]!;
-      const want = Math.min(buffer.length, end - position);
-      const { bytesRead } = await readAsync(fd, buffer, 0, want, position);
-      if (bytesRead === 0) throw new TruncatedFileError(position);
-      inFlight[slot] = quiet(writeTo(socket, buffer.subarray(0, bytesRead)));
+      const buffer = await pool.acquire();
+      let bytesRead: number;
+      try {
+        const want = Math.min(buffer.length, end - position);
+        ({ bytesRead } = await readAsync(fd, buffer, 0, want, position));
+        if (bytesRead === 0) throw new TruncatedFileError(position);
+      } catch (error) {
+        pool.release(buffer);
+        throw error;
+      }
+      // The buffer goes back to the pool once the socket is done with it, sent or failed.
+      inFlight[slot] = quiet(
+        writeTo(socket, buffer.subarray(0, bytesRead)).finally(() => pool.release(buffer)),
+      );
       if (corked) {
         socket.uncork();
         corked = false;

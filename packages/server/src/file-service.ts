@@ -9,10 +9,11 @@ import type { BigIntStats } from 'node:fs';
 import { EntryKind, FtError, WireError, validatorOf } from '@ft/protocol';
 import type { ListEntry } from '@ft/protocol';
 import { DigestCache, hashFile } from './digest-cache.js';
-import type { FileDigests } from './digest-cache.js';
+import type { DigestLookup, FileDigests } from './digest-cache.js';
+import { DigestStore } from './digest-store.js';
 import { PathJail, parseRequestPath } from './path-jail.js';
 
-export type { FileDigests } from './digest-cache.js';
+export type { DigestLookup, FileDigests } from './digest-cache.js';
 
 /** An open descriptor; closed by OpenedFile.close(). */
 export interface OpenDescriptor {
@@ -52,6 +53,8 @@ export interface FileServiceOptions {
   dotfiles: boolean;
   /** Upper bound of the digest cache, in bytes (default 32 MiB). */
   digestCacheBytes?: number;
+  /** Directory of the digest store shared by the server's processes (none: memory only). */
+  digestStoreDir?: string | undefined;
   /** Longest directory listing served; longer ones are refused with TOO_LARGE (default 100 000). */
   maxListEntries?: number;
 }
@@ -81,7 +84,10 @@ export class FileService {
 
   constructor(private readonly options: FileServiceOptions) {
     this.jail = new PathJail(options.root, { dotfiles: options.dotfiles });
-    this.cache = new DigestCache(options.digestCacheBytes);
+    this.cache = new DigestCache(
+      options.digestCacheBytes,
+      options.digestStoreDir === undefined ? undefined : new DigestStore(options.digestStoreDir),
+    );
     this.maxListEntries = options.maxListEntries ?? 100_000;
   }
 
@@ -132,7 +138,12 @@ export class FileService {
    * (wireCode INTERNAL, retryAfterMs set) if the file changed while it was being hashed.
    */
   async digestsFor(opened: OpenedFile): Promise<FileDigests> {
-    return this.cache.get(opened.validator, async () => {
+    return (await this.lookupDigests(opened)).digests;
+  }
+
+  /** As digestsFor, and whether this call had to hash the file (for the transfer log). */
+  async lookupDigests(opened: OpenedFile): Promise<DigestLookup> {
+    return this.cache.get(opened.validator, opened.size, async () => {
       let digests: FileDigests;
       try {
         digests = await hashFile(opened.handle.fd, opened.size);

@@ -16,7 +16,7 @@ import {
 } from '@ft/protocol';
 import type { GetRequest } from '@ft/protocol';
 import { FILE_CHANGED } from './file-service.js';
-import type { FileDigests, OpenedFile } from './file-service.js';
+import type { DigestLookup, FileDigests, OpenedFile } from './file-service.js';
 import {
   SMALL_RANGE,
   TruncatedFileError,
@@ -32,12 +32,12 @@ import type { RequestContext } from './request-context.js';
 async function openWithDigests(
   ctx: RequestContext,
   request: GetRequest,
-): Promise<{ opened: OpenedFile; digests: FileDigests | undefined }> {
+): Promise<{ opened: OpenedFile; lookup: DigestLookup | undefined }> {
   for (let attempt = 1; ; attempt++) {
     const opened = await ctx.files.openForRead(request.path);
-    if (!request.wantDigests) return { opened, digests: undefined };
+    if (!request.wantDigests) return { opened, lookup: undefined };
     try {
-      return { opened, digests: await ctx.files.digestsFor(opened) };
+      return { opened, lookup: await ctx.files.lookupDigests(opened) };
     } catch (error) {
       await opened.close();
       if (!(error instanceof FtError && error.code === FILE_CHANGED) || attempt >= 3) throw error;
@@ -69,6 +69,8 @@ function digestFieldsFor(digests: FileDigests | undefined, offset: number, lengt
 /** Serves one GET. */
 export async function serveGet(ctx: RequestContext, request: GetRequest): Promise<void> {
   const started = performance.now();
+  // "cached" or "computed" once digests were asked for: whether this request paid for hashing.
+  let digestSource: string | undefined;
   const log = (result: string, bytes: number, length?: number): void =>
     ctx.logger.info('transfer', {
       peer: ctx.peer,
@@ -77,6 +79,7 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
       length,
       bytes,
       ms: Math.round(performance.now() - started),
+      digest: digestSource,
       result,
     });
   ctx.pauseIdleTimer();
@@ -84,7 +87,10 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
   try {
     let digests;
     try {
-      ({ opened, digests } = await openWithDigests(ctx, request));
+      let lookup;
+      ({ opened, lookup } = await openWithDigests(ctx, request));
+      digests = lookup?.digests;
+      digestSource = lookup?.source;
     } catch (error) {
       return await refuse(ctx, request.requestId, error, log);
     }

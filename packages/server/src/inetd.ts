@@ -24,7 +24,11 @@ export async function serveInetd(
   if (!isSocket) throw new ServeError('--inetd needs a connected socket on stdin', ExitCode.USAGE);
   const socket = new Socket({ fd: 0, readable: true, writable: true });
   const connection = new Connection(socket, {
-    files: new FileService({ root: config.root, dotfiles: config.dotfiles }),
+    files: new FileService({
+      root: config.root,
+      dotfiles: config.dotfiles,
+      digestStoreDir: config.digestCacheDir,
+    }),
     logger,
     idleTimeoutMs: config.idleTimeoutMs,
     maxRequestSize: config.maxRequestSize,

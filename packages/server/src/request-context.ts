@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { FtError, WireError, encodeError } from '@ft/protocol';
 import type { FileService } from './file-service.js';
 import { writeTo } from './file-sender.js';
-import type { BufferPair } from './file-sender.js';
+import type { BufferPool } from './file-sender.js';
 import type { Logger } from './logger.js';
 
 /** The connection as its request handlers see it. */
@@ -16,8 +16,8 @@ export interface RequestContext {
   readonly logger: Logger;
   /** The client, as logs show it. */
   readonly peer: string;
-  /** Read buffers of this connection, reused by its large transfers. */
-  readonly buffers: BufferPair;
+  /** The process's read buffers, which large transfers borrow from. */
+  readonly buffers: BufferPool;
   /** How the connection ends so far ('closed' until something else happened). */
   readonly result: string;
   /** Adds body bytes to the connection's total (for its log line). */

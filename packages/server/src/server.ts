@@ -6,7 +6,9 @@
  */
 import type { ServerConfig } from './config.js';
 import { ProcessModel } from './config.js';
+import { tmpdir } from 'node:os';
 import { acceptConnections } from './acceptor.js';
+import { openStoreDir } from './digest-store.js';
 import { ExitCode, ServeError } from './exit-codes.js';
 import { ForkPerConnectionPool } from './fork-per-connection.js';
 import { serveInetd } from './inetd.js';
@@ -21,6 +23,8 @@ import type { ProcessPool } from './prefork.js';
 export interface UdpService {
   /** "host:port" as it appears after `udp=` in the listening line. */
   address: string;
+  /** Asks the service process to reopen its log file (SIGHUP). */
+  reopenLogs(): void;
   close(): Promise<void>;
 }
 
@@ -60,16 +64,42 @@ export async function runServer(config: ServerConfig, options: RunOptions): Prom
     throw new ServeError(`cannot open log file ${config.logFile}: ${code}`, ExitCode.USAGE);
   }
   try {
-    if (config.model === ProcessModel.INETD)
+    // One inetd connection shares nothing with other processes unless --digest-cache says where.
+    if (config.model === ProcessModel.INETD && config.digestCacheDir === undefined)
       return await serveInetd(config, logger, options.serverName);
-    const removePidFile = config.pidFile === undefined ? undefined : acquirePidFile(config.pidFile);
+    const store = openDigestStore(config.digestCacheDir);
     try {
-      return await runPrimary(config, options, logger);
+      if (config.model === ProcessModel.INETD)
+        return await serveInetd(
+          { ...config, digestCacheDir: store.dir },
+          logger,
+          options.serverName,
+        );
+      const removePidFile =
+        config.pidFile === undefined ? undefined : acquirePidFile(config.pidFile);
+      try {
+        return await runPrimary({ ...config, digestCacheDir: store.dir }, options, logger);
+      } finally {
+        removePidFile?.();
+      }
     } finally {
-      removePidFile?.();
+      store.remove();
     }
   } finally {
     logger.close();
+  }
+}
+
+/** The digest store of this run (see digest-store.ts); a ServeError(USAGE) if it cannot be made. */
+function openDigestStore(dir: string | undefined): { dir: string; remove: () => void } {
+  try {
+    return openStoreDir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new ServeError(
+      `cannot create the digest cache directory ${dir ?? 'under ' + tmpdir()}: ${code}`,
+      ExitCode.USAGE,
+    );
   }
 }
 
@@ -145,6 +175,7 @@ async function runPrimary(
     process.on('SIGHUP', () => {
       logger.reopen();
       pool.reopenLogs();
+      udp?.reopenLogs();
     });
     void pool.failed.then((reason) => {
       stopping = true;

@@ -109,6 +109,10 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
     'pid-file': Flags.string({
       description: 'write the pid here; refuse to start if it names a running ftserve',
     }),
+    'digest-cache': Flags.string({
+      description:
+        'keep chunk digests in this directory (created 0700; not inside --root) across restarts [default: a private temporary directory removed at exit]',
+    }),
     version: Flags.version(),
     help: Flags.help(),
   };

@@ -14,7 +14,7 @@ import type { UdpService } from '../server.js';
 import { RestartBudget, exited } from '../spawn-child.js';
 import { UDP_CONFIG_ENV, isFromUdpChild } from './ipc.js';
 import { UdpDefaults } from './service.js';
-import type { FromUdpChild, UdpChildConfig } from './ipc.js';
+import type { FromUdpChild, ToUdpChild, UdpChildConfig } from './ipc.js';
 
 const ENTRY = fileURLToPath(new URL('./udp-entry.js', import.meta.url));
 const START_TIMEOUT_MS = 30_000;
@@ -153,6 +153,10 @@ export function udpStarter(flags: UdpFlags) {
     supervise(child);
     return {
       address,
+      reopenLogs: () => {
+        const message: ToUdpChild = { t: 'reopen-log' };
+        if (child.connected) child.send(message, undefined, {}, () => {});
+      },
       close: async () => {
         stopping = true;
         if (child.connected) child.send({ t: 'shutdown' }, undefined, {}, () => {});

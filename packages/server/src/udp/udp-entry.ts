@@ -26,7 +26,11 @@ try {
   service = await UdpFileServer.listen({
     host: server.host,
     port: config.port,
-    files: new FileService({ root: server.root, dotfiles: server.dotfiles }),
+    files: new FileService({
+      root: server.root,
+      dotfiles: server.dotfiles,
+      digestStoreDir: server.digestCacheDir,
+    }),
     logger,
     ...(config.livenessMs === undefined ? {} : { livenessMs: config.livenessMs }),
     ...(config.maxTransfers === undefined ? {} : { maxTransfers: config.maxTransfers }),
