@@ -61,6 +61,7 @@ async function withServer(server, fn) {
     if (r !== undefined) {
       r.serverCpuS = (r.serverCpuS ?? 0) + server.monitor.cpuSeconds() - cpu0;
       r.serverRssBytes = Math.max(r.serverRssBytes ?? 0, peak);
+      r.serverPssBytes = Math.max(r.serverPssBytes ?? 0, server.monitor.peakPss ?? 0);
     }
   }
   return r;

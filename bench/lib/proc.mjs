@@ -177,8 +177,22 @@ function rssBytes(pid) {
 }
 
 /**
+ * Proportional set size: resident pages, with each page shared by N processes counted 1/N. The
+ * sum of PSS over a process tree is what the tree really occupies; the sum of VmRSS counts the
+ * Node binary's shared pages once per process.
+ */
+function pssBytes(pid) {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m === null ? 0 : Number(m[1]) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * Watches a server's process tree: CPU seconds (own + reaped children) and peak RSS, the sum of
- * VmRSS over every live process of the tree, sampled every intervalMs.
+ * VmRSS over every live process of the tree, sampled every intervalMs (and the peak sum of PSS).
  */
 export class TreeMonitor {
   constructor(rootPid, intervalMs = 40) {
@@ -200,17 +214,29 @@ export class TreeMonitor {
     return sum;
   }
 
-  startPeak() {
-    this.peak = this.rssNow();
-    this.timer = setInterval(() => {
-      this.peak = Math.max(this.peak, this.rssNow());
-    }, this.intervalMs);
+  pssNow() {
+    let sum = 0;
+    for (const pid of processTree(this.root)) sum += pssBytes(pid);
+    return sum;
   }
 
+  sample() {
+    this.peak = Math.max(this.peak, this.rssNow());
+    this.peakPss = Math.max(this.peakPss, this.pssNow());
+  }
+
+  startPeak() {
+    this.peak = 0;
+    this.peakPss = 0;
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+  }
+
+  /** Ends sampling; returns the peak summed VmRSS (and sets `peakPss`). */
   stopPeak() {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
-    this.peak = Math.max(this.peak, this.rssNow());
+    this.sample();
     return this.peak;
   }
 }

@@ -21,6 +21,7 @@ export function summarize(row) {
     clientCpu: median(pick((r) => r.clientCpuS)),
     serverCpu: median(pick((r) => r.serverCpuS)),
     serverRss: median(pick((r) => r.serverRssBytes)),
+    serverPss: median(pick((r) => r.serverPssBytes)),
     clientRss: median(pick((r) => r.clientRssBytes)),
     cut: runs.some((r) => r.cut),
     gaveUp: runs.some((r) => r.gaveUp),
@@ -74,7 +75,7 @@ function cells(section, row) {
     rate,
     fmt(s.clientCpu),
     fmt(s.serverCpu),
-    mib(s.serverRss),
+    s.serverPss === null ? mib(s.serverRss) : `${mib(s.serverRss)} (${mib(s.serverPss)})`,
     mib(s.clientRss),
     ratios(section, row),
   ];
@@ -88,7 +89,7 @@ function headers(section) {
     `${rateUnit(section)}, median (min–max)`,
     'client CPU s',
     'server CPU s',
-    'server peak RSS MiB',
+    'server peak RSS (PSS) MiB',
     'client peak RSS MiB',
     section.rows.some((r) => r.metric === 'seconds') ? 'ft ÷ peer (time)' : 'ft ÷ peer',
   ];
