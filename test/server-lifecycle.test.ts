@@ -18,7 +18,7 @@ import test from 'ava';
 import { EndStatus, FrameType } from '@ft/protocol';
 import { FTSERVE_BIN, parseListeningLine, runFtserve, startFtserve } from './helpers/ftserve.js';
 import { stateOf, waitFor } from './helpers/procfs.js';
-import { RawClient } from './helpers/raw-client.js';
+import { RawClient, stalledDownload } from './helpers/raw-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-life-'));
 const root = join(dir, 'root');
@@ -157,19 +157,6 @@ test('--daemon detaches, writes its pid file, refuses a second instance, and rem
   );
   t.regex(readFileSync(logFile, 'utf8'), /transfer .*path=hello.txt .*result=OK/);
 });
-
-/** GETs big.bin and stops reading once the body has begun. */
-async function stalledDownload(port: number): Promise<{ c: RawClient; first: number }> {
-  const c = await RawClient.connect(port);
-  c.sendGet({ path: 'big.bin', offset: 0 });
-  const header = await c.next();
-  if (header.kind !== 'message' || header.message.type !== FrameType.FILE)
-    throw new Error('expected FILE');
-  const first = await c.next();
-  if (first.kind !== 'data') throw new Error('expected body');
-  c.socket.pause();
-  return { c, first: first.chunk.length };
-}
 
 async function refusesConnections(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -10,7 +10,7 @@ import test from 'ava';
 import { EndStatus, FrameType } from '@ft/protocol';
 import { startFtserve } from './helpers/ftserve.js';
 import { childrenOf, stateOf, waitFor } from './helpers/procfs.js';
-import { RawClient } from './helpers/raw-client.js';
+import { stalledDownload } from './helpers/raw-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-orphan-'));
 const BIG = 32 * 1024 * 1024;
@@ -25,19 +25,6 @@ test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 function alive(pid: number): boolean {
   const s = stateOf(pid);
   return s !== undefined && s !== 'Z';
-}
-
-/** GETs big.bin and stops reading once the body has begun. */
-async function stalledDownload(port: number): Promise<{ c: RawClient; first: number }> {
-  const c = await RawClient.connect(port);
-  c.sendGet({ path: 'big.bin', offset: 0 });
-  const header = await c.next();
-  if (header.kind !== 'message' || header.message.type !== FrameType.FILE)
-    throw new Error('expected FILE');
-  const first = await c.next();
-  if (first.kind !== 'data') throw new Error('expected body');
-  c.socket.pause();
-  return { c, first: first.chunk.length };
 }
 
 function refusesConnections(port: number): Promise<boolean> {

@@ -246,3 +246,19 @@ export async function fetchFile(
     }
   }
 }
+
+/** GETs `path` and stops reading once the body has begun: a client that stalls mid-transfer. */
+export async function stalledDownload(
+  port: number,
+  path = 'big.bin',
+): Promise<{ c: RawClient; first: number }> {
+  const c = await RawClient.connect(port);
+  c.sendGet({ path, offset: 0 });
+  const header = await c.next();
+  if (header.kind !== 'message' || header.message.type !== FrameType.FILE)
+    throw new Error('expected FILE');
+  const first = await c.next();
+  if (first.kind !== 'data') throw new Error('expected body');
+  c.socket.pause();
+  return { c, first: first.chunk.length };
+}
