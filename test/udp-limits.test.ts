@@ -2,8 +2,7 @@
  * UDP transfer limits from the command line: --udp-max-per-address and --udp-max-transfers turn
  * requests beyond them into ERROR(BUSY), and ftget retries a BUSY answer until a slot frees.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -15,18 +14,12 @@ import { runFtserve, startFtserve } from './helpers/ftserve.js';
 import { waitFor } from './helpers/procfs.js';
 import { startUdpProxy } from './helpers/udp-proxy.js';
 import { rawUdpClient } from './helpers/udp-raw.js';
+import { servedFile } from './helpers/fixtures.js';
 
 const SIZE = 200_000;
 
 async function fixture(t: ExecutionContext, flags: string[]) {
-  const dir = await mkdtemp(join(tmpdir(), 'ft-udpl-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const root = join(dir, 'srv');
-  const dl = join(dir, 'dl');
-  await mkdir(root);
-  await mkdir(dl);
-  const data = randomBytes(SIZE);
-  await writeFile(join(root, 'f.bin'), data);
+  const { dir, root, dl, data } = await servedFile(t, 'ft-udpl-', SIZE);
   // A long liveness limit: the held transfer must outlive a slow ftget start on a busy machine.
   const server = await startFtserve(['--root', root, '--port', '0', '--workers', '1', ...flags], {
     env: { ...process.env, FT_UDP_LIVENESS_MS: '60000' },

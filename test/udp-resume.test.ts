@@ -2,10 +2,8 @@
  * An interrupted UDP download leaves the same OUTPUT.part + OUTPUT.part.json as TCP does, and
  * `--resume` finishes it over UDP or over TCP.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
@@ -14,20 +12,14 @@ import { killIfRunning, runFtget, spawnFtget } from './helpers/ftget.js';
 import { startFtserve } from './helpers/ftserve.js';
 import { waitFor } from './helpers/procfs.js';
 import { startUdpProxy } from './helpers/udp-proxy.js';
+import { servedFile } from './helpers/fixtures.js';
 
 const SIZE = 4 * 1024 * 1024 + 17;
 const ENV = { ...process.env, FT_UDP_PAYLOAD: '1200' };
 
 /** Starts a UDP download through a proxy that goes dark after ~1.5 MiB, then interrupts it. */
 async function interrupted(t: ExecutionContext) {
-  const dir = await mkdtemp(join(tmpdir(), 'ft-udpr-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const root = join(dir, 'srv');
-  const dl = join(dir, 'dl');
-  await mkdir(root);
-  await mkdir(dl);
-  const data = randomBytes(SIZE);
-  await writeFile(join(root, 'f.bin'), data);
+  const { root, dl, data } = await servedFile(t, 'ft-udpr-', SIZE);
   const server = await startFtserve(['--root', root, '--port', '0', '--workers', '1']);
   t.teardown(() => server.stop('SIGKILL'));
   let seen = 0;

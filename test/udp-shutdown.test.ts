@@ -17,19 +17,13 @@ import { waitFor } from './helpers/procfs.js';
 import { startUdpProxy } from './helpers/udp-proxy.js';
 import type { UdpProxy } from './helpers/udp-proxy.js';
 import { rawUdpClient } from './helpers/udp-raw.js';
+import { servedFile } from './helpers/fixtures.js';
 
 const PAYLOAD = 1200;
 const SIZE = 3 * 1024 * 1024 + 5;
 
 async function fixture(t: ExecutionContext, grace: number) {
-  const dir = await mkdtemp(join(tmpdir(), 'ft-udps-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const root = join(dir, 'srv');
-  const dl = join(dir, 'dl');
-  await mkdir(root);
-  await mkdir(dl);
-  const data = randomBytes(SIZE);
-  await writeFile(join(root, 'f.bin'), data);
+  const { root, dl, data } = await servedFile(t, 'ft-udps-', SIZE);
   const server = await startFtserve([
     '--root',
     root,
