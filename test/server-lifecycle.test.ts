@@ -15,10 +15,10 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { EndStatus, FrameType } from '@ft/protocol';
+import { FrameType } from '@ft/protocol';
 import { FTSERVE_BIN, parseListeningLine, runFtserve, startFtserve } from './helpers/ftserve.js';
 import { stateOf, waitFor } from './helpers/procfs.js';
-import { RawClient, stalledDownload } from './helpers/raw-client.js';
+import { RawClient, finishStalled, stalledDownload } from './helpers/raw-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-life-'));
 const root = join(dir, 'root');
@@ -183,17 +183,9 @@ for (const model of [['--workers', '1'], ['--fork-per-connection']]) {
       if (!refused) await new Promise((r) => setTimeout(r, 50));
     }
     t.true(refused, 'new connections are refused while draining');
-    c.socket.resume();
-    let bytes = first;
-    const events = await c.untilClosed(60_000);
-    for (const e of events) if (e.kind === 'data') bytes += e.chunk.length;
-    t.is(bytes, BIG);
-    const end = events.find((e) => e.kind === 'message');
-    t.true(
-      end?.kind === 'message' &&
-        end.message.type === FrameType.END &&
-        end.message.status === EndStatus.OK,
-    );
+    const rest = await finishStalled(c, first);
+    t.is(rest.bytes, BIG);
+    t.true(rest.endOk);
     const status = await server.exited;
     t.is(status.code, 0);
   });

@@ -7,10 +7,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { EndStatus, FrameType } from '@ft/protocol';
+import { FrameType } from '@ft/protocol';
 import { startFtserve } from './helpers/ftserve.js';
 import { childrenOf, stateOf, waitFor } from './helpers/procfs.js';
-import { stalledDownload } from './helpers/raw-client.js';
+import { finishStalled, stalledDownload } from './helpers/raw-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-orphan-'));
 const BIG = 32 * 1024 * 1024;
@@ -80,16 +80,8 @@ test('an orphaned worker lets a transfer finish within --grace, then exits', asy
     if (alive(worker)) process.kill(worker, 'SIGKILL');
   });
   t.true(alive(worker), 'the worker is still serving its transfer');
-  c.socket.resume();
-  let bytes = first;
-  const events = await c.untilClosed(60_000);
-  for (const e of events) if (e.kind === 'data') bytes += e.chunk.length;
-  t.is(bytes, BIG);
-  const end = events.find((e) => e.kind === 'message');
-  t.true(
-    end?.kind === 'message' &&
-      end.message.type === FrameType.END &&
-      end.message.status === EndStatus.OK,
-  );
+  const rest = await finishStalled(c, first);
+  t.is(rest.bytes, BIG);
+  t.true(rest.endOk);
   t.true(await waitFor(() => !alive(worker), 30_000), `worker ${worker} still alive`);
 });

@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import {
   FrameDecoder,
+  EndStatus,
   FrameType,
   PROTOCOL_VERSION,
   WireError,
@@ -261,4 +262,24 @@ export async function stalledDownload(
   if (first.kind !== 'data') throw new Error('expected body');
   c.socket.pause();
   return { c, first: first.chunk.length };
+}
+
+/**
+ * Resumes reading a download paused by {@link stalledDownload} until the server closes: the body
+ * bytes in all (`first` included) and whether the next message was END with status OK.
+ */
+export async function finishStalled(
+  c: RawClient,
+  first: number,
+): Promise<{ bytes: number; endOk: boolean }> {
+  c.socket.resume();
+  let bytes = first;
+  const events = await c.untilClosed(60_000);
+  for (const e of events) if (e.kind === 'data') bytes += e.chunk.length;
+  const end = events.find((e) => e.kind === 'message');
+  const endOk =
+    end?.kind === 'message' &&
+    end.message.type === FrameType.END &&
+    end.message.status === EndStatus.OK;
+  return { bytes, endOk };
 }
