@@ -148,6 +148,12 @@ export class FrameWriter extends ByteWriter {
   }
 }
 
+/** A namer for a table of type codes: its key for a known code, else the code in hex (0x2a). */
+export function typeNamer(table: Readonly<Record<string, number>>): (type: number) => string {
+  const names = new Map(Object.entries(table).map(([k, v]) => [v, k]));
+  return (type) => names.get(type) ?? `0x${type.toString(16).padStart(2, '0')}`;
+}
+
 export function utf8Length(s: string): number {
   return Buffer.byteLength(s, 'utf8');
 }

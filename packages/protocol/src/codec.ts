@@ -20,7 +20,7 @@ import {
   StatFlags,
   VALIDATOR_SIZE,
 } from './constants.js';
-import { FrameWriter, PayloadReader, utf8Length } from './bytes.js';
+import { FrameWriter, PayloadReader, typeNamer, utf8Length } from './bytes.js';
 import { ProtocolError } from './errors.js';
 import type {
   End,
@@ -442,13 +442,11 @@ const DECODERS: Readonly<Record<number, (r: PayloadReader) => Message>> = {
   [FrameType.ERROR]: decodeError,
 };
 
-const NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(FrameType).map(([k, v]) => [v, k]),
-);
+const nameFrameType = typeNamer(FrameType);
 
 /** Name of a frame type for messages, e.g. 0x10 → "GET". */
 export function frameTypeName(type: number): string {
-  return NAMES[type] ?? `0x${type.toString(16).padStart(2, '0')}`;
+  return nameFrameType(type);
 }
 
 /** Decodes one complete payload of a frame of the given type. */

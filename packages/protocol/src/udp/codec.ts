@@ -4,7 +4,7 @@
  * recognised and dropped before any field is trusted. DATA payloads are never copied: the encoder
  * returns only the header (send it with the payload as two buffers) and the decoder returns a view.
  */
-import { PayloadReader, utf8Length } from '../bytes.js';
+import { PayloadReader, typeNamer, utf8Length } from '../bytes.js';
 import { chunksOverlapping } from '../digest.js';
 import {
   DIGEST_SIZE,
@@ -606,13 +606,11 @@ const DECODERS: Readonly<Record<number, Decoder>> = {
   [DatagramType.ERROR]: decodeError,
 };
 
-const NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(DatagramType).map(([k, v]) => [v, k]),
-);
+const nameDatagramType = typeNamer(DatagramType);
 
 /** Human name of a datagram type, e.g. 0x43 → 'DATA'. */
 export function datagramTypeName(type: number): string {
-  return NAMES[type] ?? `0x${type.toString(16).padStart(2, '0')}`;
+  return nameDatagramType(type);
 }
 
 /**
