@@ -21,6 +21,7 @@ import {
   VALIDATOR_SIZE,
 } from './constants.js';
 import { FrameWriter, PayloadReader, typeNamer, utf8Length } from './bytes.js';
+import { bad, checkBytes, checkFlags, checkInt, measure } from './checks.js';
 import { ProtocolError } from './errors.js';
 import type {
   End,
@@ -40,40 +41,15 @@ import type {
 const ZERO_VALIDATOR = Buffer.alloc(VALIDATOR_SIZE);
 const ZERO_DIGEST = Buffer.alloc(DIGEST_SIZE);
 
-function bad(message: string): never {
-  throw new ProtocolError('FT_ERR_BAD_VALUE', message);
-}
 function checkU(value: number, max: number, field: string): void {
-  if (!Number.isInteger(value) || value < 0 || value > max)
-    bad(`${field} must be an integer in 0..${max}, got ${value}`);
+  checkInt(value, 0, max, field);
 }
 function checkU64(value: number, field: string): void {
   checkU(value, MAX_U64, field);
 }
-function checkBytes(b: Uint8Array, size: number, field: string): void {
-  if (b.length !== size) bad(`${field} must be ${size} bytes, got ${b.length}`);
-}
-function measure(s: string, max: number, field: string): number {
-  const n = utf8Length(s);
-  if (n > max) {
-    throw new ProtocolError(
-      field === 'path' ? 'FT_ERR_PATH_TOO_LONG' : 'FT_ERR_BAD_LENGTH',
-      `${field} is ${n} bytes, limit ${max}`,
-    );
-  }
-  return n;
-}
 function checkKind(kind: number, what: string): void {
   if (kind !== EntryKind.FILE && kind !== EntryKind.DIRECTORY && kind !== EntryKind.OTHER) {
     throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown entry kind ${kind}`);
-  }
-}
-function checkFlags(flags: number, mask: number, what: string): void {
-  if ((flags & ~mask) !== 0) {
-    throw new ProtocolError(
-      'FT_ERR_BAD_FLAGS',
-      `${what}: unknown flag bits 0x${flags.toString(16)}`,
-    );
   }
 }
 function checkMagic(r: PayloadReader, what: string): void {

@@ -5,6 +5,7 @@
  * returns only the header (send it with the payload as two buffers) and the decoder returns a view.
  */
 import { PayloadReader, typeNamer, utf8Length } from '../bytes.js';
+import { bad, checkBytes, checkFlags, checkInt, measure } from '../checks.js';
 import { chunksOverlapping } from '../digest.js';
 import {
   DIGEST_SIZE,
@@ -77,33 +78,6 @@ export class UdpChecksumError extends FtError {
   }
 }
 
-function bad(message: string): never {
-  throw new ProtocolError('FT_ERR_BAD_VALUE', message);
-}
-function checkU(value: number, min: number, max: number, field: string): void {
-  if (!Number.isInteger(value) || value < min || value > max)
-    bad(`${field} must be an integer in ${min}..${max}, got ${value}`);
-}
-function checkBytes(b: Uint8Array, size: number, field: string): void {
-  if (b.length !== size) bad(`${field} must be ${size} bytes, got ${b.length}`);
-}
-function measure(s: string, max: number, field: string): number {
-  const n = utf8Length(s);
-  if (n > max) {
-    throw new ProtocolError(
-      field === 'path' ? 'FT_ERR_PATH_TOO_LONG' : 'FT_ERR_BAD_LENGTH',
-      `${field} is ${n} bytes, limit ${max}`,
-    );
-  }
-  return n;
-}
-function flagsOk(flags: number, mask: number, what: string): void {
-  if ((flags & ~mask) !== 0)
-    throw new ProtocolError(
-      'FT_ERR_BAD_FLAGS',
-      `${what}: unknown flag bits 0x${flags.toString(16)}`,
-    );
-}
 function fail(what: string, message: string): never {
   throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: ${message}`);
 }
@@ -111,13 +85,13 @@ function fail(what: string, message: string): never {
 // REQUEST: nonce u32 offset u64 length u64 validator[16] maxPayload u16 window u32
 //          tokenLen u8 token[tokenLen] path str16
 export function encodeUdpRequest(m: Omit<UdpRequest, 'type'>): Buffer {
-  checkU(m.nonce, 1, 0xffff_ffff, 'nonce');
-  checkU(m.offset, 0, MAX_U64, 'offset');
-  if (m.length !== undefined) checkU(m.length, 0, MAX_U64 - m.offset, 'length');
+  checkInt(m.nonce, 1, 0xffff_ffff, 'nonce');
+  checkInt(m.offset, 0, MAX_U64, 'offset');
+  if (m.length !== undefined) checkInt(m.length, 0, MAX_U64 - m.offset, 'length');
   if (m.validator !== undefined) checkBytes(m.validator, VALIDATOR_SIZE, 'validator');
-  checkU(m.maxPayload, UdpLimits.MIN_PAYLOAD, UdpLimits.MAX_PAYLOAD, 'maxPayload');
-  checkU(m.window, UdpLimits.MIN_WINDOW, UdpLimits.MAX_WINDOW, 'window');
-  checkU(m.token.length, 0, UdpLimits.MAX_TOKEN, 'token length');
+  checkInt(m.maxPayload, UdpLimits.MIN_PAYLOAD, UdpLimits.MAX_PAYLOAD, 'maxPayload');
+  checkInt(m.window, UdpLimits.MIN_WINDOW, UdpLimits.MAX_WINDOW, 'window');
+  checkInt(m.token.length, 0, UdpLimits.MAX_TOKEN, 'token length');
   const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
   let flags = 0;
   if (m.length !== undefined) flags |= UdpRequestFlags.HAS_LENGTH;
@@ -137,7 +111,7 @@ export function encodeUdpRequest(m: Omit<UdpRequest, 'type'>): Buffer {
     .done();
 }
 function decodeRequest(r: PayloadReader, flags: number): UdpRequest {
-  flagsOk(flags, UDP_REQUEST_FLAGS_MASK, 'REQUEST');
+  checkFlags(flags, UDP_REQUEST_FLAGS_MASK, 'REQUEST');
   const nonce = r.u32();
   if (nonce === 0) fail('REQUEST', 'nonce 0');
   const offset = r.u64('offset');
@@ -173,8 +147,8 @@ function readToken(r: PayloadReader, what: string): Buffer {
 
 // STAT: nonce u32 tokenLen u8 token path str16
 export function encodeUdpStat(m: Omit<UdpStat, 'type'>): Buffer {
-  checkU(m.nonce, 1, 0xffff_ffff, 'nonce');
-  checkU(m.token.length, 0, UdpLimits.MAX_TOKEN, 'token length');
+  checkInt(m.nonce, 1, 0xffff_ffff, 'nonce');
+  checkInt(m.token.length, 0, UdpLimits.MAX_TOKEN, 'token length');
   const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
   return new DatagramWriter(
     DatagramType.STAT,
@@ -188,7 +162,7 @@ export function encodeUdpStat(m: Omit<UdpStat, 'type'>): Buffer {
     .done();
 }
 function decodeStat(r: PayloadReader, flags: number): UdpStat {
-  flagsOk(flags, UDP_STAT_FLAGS_MASK, 'STAT');
+  checkFlags(flags, UDP_STAT_FLAGS_MASK, 'STAT');
   const nonce = r.u32();
   if (nonce === 0) fail('STAT', 'nonce 0');
   const token = readToken(r, 'STAT');
@@ -214,11 +188,11 @@ function checkRanges(ranges: readonly ByteRange[], cumulative: number, what: str
 
 // ACK: transferId u32 cumulative u64 windowEnd u64 tsEcho u32 count u8 count × (start u64 end u64)
 export function encodeUdpAck(m: Omit<UdpAck, 'type'>): Buffer {
-  checkU(m.transferId, 1, 0xffff_ffff, 'transferId');
-  checkU(m.cumulative, 0, MAX_U64, 'cumulative');
-  checkU(m.windowEnd, m.cumulative, MAX_U64, 'windowEnd');
-  checkU(m.tsEcho, 0, 0xffff_ffff, 'tsEcho');
-  checkU(m.ranges.length, 0, UdpLimits.MAX_ACK_RANGES, 'range count');
+  checkInt(m.transferId, 1, 0xffff_ffff, 'transferId');
+  checkInt(m.cumulative, 0, MAX_U64, 'cumulative');
+  checkInt(m.windowEnd, m.cumulative, MAX_U64, 'windowEnd');
+  checkInt(m.tsEcho, 0, 0xffff_ffff, 'tsEcho');
+  checkInt(m.ranges.length, 0, UdpLimits.MAX_ACK_RANGES, 'range count');
   checkRanges(m.ranges, m.cumulative, 'ACK');
   const w = new DatagramWriter(
     DatagramType.ACK,
@@ -234,7 +208,7 @@ export function encodeUdpAck(m: Omit<UdpAck, 'type'>): Buffer {
   return w.done();
 }
 function decodeAck(r: PayloadReader, flags: number): UdpAck {
-  flagsOk(flags, 0, 'ACK');
+  checkFlags(flags, 0, 'ACK');
   const transferId = readTransferId(r, 'ACK');
   const cumulative = r.u64('cumulative');
   const windowEnd = r.u64('windowEnd');
@@ -255,9 +229,9 @@ function readTransferId(r: PayloadReader, what: string): number {
 
 // DIGEST_REQUEST: transferId u32 firstChunk u32 count u16
 export function encodeUdpDigestRequest(m: Omit<UdpDigestRequest, 'type'>): Buffer {
-  checkU(m.transferId, 1, 0xffff_ffff, 'transferId');
-  checkU(m.firstChunk, 0, 0xffff_ffff, 'firstChunk');
-  checkU(m.count, 1, MAX_DIGESTS_PER_DATAGRAM, 'count');
+  checkInt(m.transferId, 1, 0xffff_ffff, 'transferId');
+  checkInt(m.firstChunk, 0, 0xffff_ffff, 'firstChunk');
+  checkInt(m.count, 1, MAX_DIGESTS_PER_DATAGRAM, 'count');
   return new DatagramWriter(DatagramType.DIGEST_REQUEST, 0, 4 + 4 + 2)
     .u32(m.transferId)
     .u32(m.firstChunk)
@@ -265,7 +239,7 @@ export function encodeUdpDigestRequest(m: Omit<UdpDigestRequest, 'type'>): Buffe
     .done();
 }
 function decodeDigestRequest(r: PayloadReader, flags: number): UdpDigestRequest {
-  flagsOk(flags, 0, 'DIGEST_REQUEST');
+  checkFlags(flags, 0, 'DIGEST_REQUEST');
   const transferId = readTransferId(r, 'DIGEST_REQUEST');
   const firstChunk = r.u32();
   const count = r.u16();
@@ -275,12 +249,12 @@ function decodeDigestRequest(r: PayloadReader, flags: number): UdpDigestRequest 
 
 // CLOSE: transferId u32 reason u8
 export function encodeUdpClose(m: Omit<UdpClose, 'type'>): Buffer {
-  checkU(m.transferId, 1, 0xffff_ffff, 'transferId');
+  checkInt(m.transferId, 1, 0xffff_ffff, 'transferId');
   if (m.reason !== CloseReason.DONE && m.reason !== CloseReason.CANCEL) bad('unknown reason');
   return new DatagramWriter(DatagramType.CLOSE, 0, 5).u32(m.transferId).u8(m.reason).done();
 }
 function decodeClose(r: PayloadReader, flags: number): UdpClose {
-  flagsOk(flags, 0, 'CLOSE');
+  checkFlags(flags, 0, 'CLOSE');
   const transferId = readTransferId(r, 'CLOSE');
   const reason = r.u8();
   if (reason !== CloseReason.DONE && reason !== CloseReason.CANCEL)
@@ -290,8 +264,8 @@ function decodeClose(r: PayloadReader, flags: number): UdpClose {
 
 // RETRY: nonce u32 tokenLen u8 token
 export function encodeUdpRetry(m: Omit<UdpRetry, 'type'>): Buffer {
-  checkU(m.nonce, 1, 0xffff_ffff, 'nonce');
-  checkU(m.token.length, 1, UdpLimits.MAX_TOKEN, 'token length');
+  checkInt(m.nonce, 1, 0xffff_ffff, 'nonce');
+  checkInt(m.token.length, 1, UdpLimits.MAX_TOKEN, 'token length');
   return new DatagramWriter(DatagramType.RETRY, 0, 4 + 1 + m.token.length)
     .u32(m.nonce)
     .u8(m.token.length)
@@ -299,7 +273,7 @@ export function encodeUdpRetry(m: Omit<UdpRetry, 'type'>): Buffer {
     .done();
 }
 function decodeRetry(r: PayloadReader, flags: number): UdpRetry {
-  flagsOk(flags, 0, 'RETRY');
+  checkFlags(flags, 0, 'RETRY');
   const nonce = r.u32();
   const token = readToken(r, 'RETRY');
   if (token.length === 0) fail('RETRY', 'empty token');
@@ -320,20 +294,20 @@ function checkDigestFields(
 //         algorithm u8 chunkSize u32 root[32] firstChunk u32 chunkCount u32
 //         payloadSize u16 window u32 livenessMs u32
 export function encodeUdpAccept(m: Omit<UdpAccept, 'type'>): Buffer {
-  checkU(m.nonce, 1, 0xffff_ffff, 'nonce');
-  checkU(m.transferId, 1, 0xffff_ffff, 'transferId');
-  checkU(m.size, 0, MAX_U64, 'size');
-  checkU(m.offset, 0, m.size, 'offset');
-  checkU(m.length, 0, m.size - m.offset, 'length');
-  checkU(m.mtimeMs, 0, MAX_U64, 'mtimeMs');
+  checkInt(m.nonce, 1, 0xffff_ffff, 'nonce');
+  checkInt(m.transferId, 1, 0xffff_ffff, 'transferId');
+  checkInt(m.size, 0, MAX_U64, 'size');
+  checkInt(m.offset, 0, m.size, 'offset');
+  checkInt(m.length, 0, m.size - m.offset, 'length');
+  checkInt(m.mtimeMs, 0, MAX_U64, 'mtimeMs');
   checkBytes(m.validator, VALIDATOR_SIZE, 'validator');
   checkBytes(m.root, DIGEST_SIZE, 'root');
-  checkU(m.chunkSize, 0, 0xffff_ffff, 'chunkSize');
+  checkInt(m.chunkSize, 0, 0xffff_ffff, 'chunkSize');
   checkDigestFields(m, 'ACCEPT');
   checkChunks(m, 'ACCEPT');
-  checkU(m.payloadSize, UdpLimits.MIN_PAYLOAD, UdpLimits.MAX_PAYLOAD, 'payloadSize');
-  checkU(m.window, UdpLimits.MIN_WINDOW, UdpLimits.MAX_WINDOW, 'window');
-  checkU(m.livenessMs, 1, UdpLimits.MAX_LIVENESS_MS, 'livenessMs');
+  checkInt(m.payloadSize, UdpLimits.MIN_PAYLOAD, UdpLimits.MAX_PAYLOAD, 'payloadSize');
+  checkInt(m.window, UdpLimits.MIN_WINDOW, UdpLimits.MAX_WINDOW, 'window');
+  checkInt(m.livenessMs, 1, UdpLimits.MAX_LIVENESS_MS, 'livenessMs');
   return new DatagramWriter(DatagramType.ACCEPT, 0, ACCEPT_PAYLOAD)
     .u32(m.nonce)
     .u32(m.transferId)
@@ -375,7 +349,7 @@ function checkChunks(
   if (count > Limits.MAX_CHUNKS) fail(what, `${count} chunks`);
 }
 function decodeAccept(r: PayloadReader, flags: number): UdpAccept {
-  flagsOk(flags, 0, 'ACCEPT');
+  checkFlags(flags, 0, 'ACCEPT');
   const nonce = r.u32();
   const transferId = readTransferId(r, 'ACCEPT');
   const size = r.u64('size');
@@ -442,7 +416,7 @@ export function encodeUdpDataHeader(
   return sealDatagram(head, payload);
 }
 function decodeData(buf: Buffer, flags: number): UdpData {
-  flagsOk(flags, 0, 'DATA');
+  checkFlags(flags, 0, 'DATA');
   const r = new PayloadReader(buf.subarray(UDP_HEADER_SIZE, DATA_HEADER_SIZE), 'DATA');
   const transferId = readTransferId(r, 'DATA');
   const offset = r.u64('offset');
@@ -457,9 +431,9 @@ function decodeData(buf: Buffer, flags: number): UdpData {
 
 // DIGESTS: transferId u32 firstChunk u32 count u16 digests[32 × count]
 export function encodeUdpDigests(m: Omit<UdpDigests, 'type'>): Buffer {
-  checkU(m.transferId, 1, 0xffff_ffff, 'transferId');
-  checkU(m.firstChunk, 0, 0xffff_ffff, 'firstChunk');
-  checkU(m.digests.length, 1, MAX_DIGESTS_PER_DATAGRAM, 'digest count');
+  checkInt(m.transferId, 1, 0xffff_ffff, 'transferId');
+  checkInt(m.firstChunk, 0, 0xffff_ffff, 'firstChunk');
+  checkInt(m.digests.length, 1, MAX_DIGESTS_PER_DATAGRAM, 'digest count');
   const w = new DatagramWriter(DatagramType.DIGESTS, 0, 10 + DIGEST_SIZE * m.digests.length)
     .u32(m.transferId)
     .u32(m.firstChunk)
@@ -471,7 +445,7 @@ export function encodeUdpDigests(m: Omit<UdpDigests, 'type'>): Buffer {
   return w.done();
 }
 function decodeDigests(r: PayloadReader, flags: number): UdpDigests {
-  flagsOk(flags, 0, 'DIGESTS');
+  checkFlags(flags, 0, 'DIGESTS');
   const transferId = readTransferId(r, 'DIGESTS');
   const firstChunk = r.u32();
   const count = r.u16();
@@ -483,9 +457,9 @@ function decodeDigests(r: PayloadReader, flags: number): UdpDigests {
 
 // FIN: transferId u32 status u8 end u64
 export function encodeUdpFin(m: Omit<UdpFin, 'type'>): Buffer {
-  checkU(m.transferId, 1, 0xffff_ffff, 'transferId');
+  checkInt(m.transferId, 1, 0xffff_ffff, 'transferId');
   if (m.status !== EndStatus.OK && m.status !== EndStatus.CHANGED) bad('unknown FIN status');
-  checkU(m.end, 0, MAX_U64, 'end');
+  checkInt(m.end, 0, MAX_U64, 'end');
   return new DatagramWriter(DatagramType.FIN, 0, 13)
     .u32(m.transferId)
     .u8(m.status)
@@ -493,7 +467,7 @@ export function encodeUdpFin(m: Omit<UdpFin, 'type'>): Buffer {
     .done();
 }
 function decodeFin(r: PayloadReader, flags: number): UdpFin {
-  flagsOk(flags, 0, 'FIN');
+  checkFlags(flags, 0, 'FIN');
   const transferId = readTransferId(r, 'FIN');
   const status = r.u8();
   if (status !== EndStatus.OK && status !== EndStatus.CHANGED)
@@ -508,12 +482,12 @@ function isKind(kind: number): boolean {
 
 // STAT_OK: nonce u32 kind u8 size u64 mtimeMs u64 validator[16] algorithm u8 chunkSize u32 root[32]
 export function encodeUdpStatOk(m: Omit<UdpStatOk, 'type'>): Buffer {
-  checkU(m.nonce, 1, 0xffff_ffff, 'nonce');
+  checkInt(m.nonce, 1, 0xffff_ffff, 'nonce');
   if (!isKind(m.kind)) bad(`unknown entry kind ${m.kind}`);
-  checkU(m.size, 0, MAX_U64, 'size');
-  checkU(m.mtimeMs, 0, MAX_U64, 'mtimeMs');
+  checkInt(m.size, 0, MAX_U64, 'size');
+  checkInt(m.mtimeMs, 0, MAX_U64, 'mtimeMs');
   checkBytes(m.validator, VALIDATOR_SIZE, 'validator');
-  checkU(m.chunkSize, 0, 0xffff_ffff, 'chunkSize');
+  checkInt(m.chunkSize, 0, 0xffff_ffff, 'chunkSize');
   checkBytes(m.root, DIGEST_SIZE, 'root');
   checkDigestFields(m, 'STAT_OK');
   return new DatagramWriter(
@@ -532,7 +506,7 @@ export function encodeUdpStatOk(m: Omit<UdpStatOk, 'type'>): Buffer {
     .done();
 }
 function decodeStatOk(r: PayloadReader, flags: number): UdpStatOk {
-  flagsOk(flags, 0, 'STAT_OK');
+  checkFlags(flags, 0, 'STAT_OK');
   const nonce = r.u32();
   const kind = r.u8();
   if (!isKind(kind)) fail('STAT_OK', `unknown entry kind ${kind}`);
@@ -567,10 +541,10 @@ function truncateUtf8(s: string, max: number): string {
 
 // ERROR: nonce u32 transferId u32 code u16 retryAfterMs u32 message str16
 export function encodeUdpError(m: Omit<UdpError, 'type'>): Buffer {
-  checkU(m.nonce, 0, 0xffff_ffff, 'nonce');
-  checkU(m.transferId, 0, 0xffff_ffff, 'transferId');
-  checkU(m.code, 0, 0xffff, 'code');
-  checkU(m.retryAfterMs, 0, 0xffff_ffff, 'retryAfterMs');
+  checkInt(m.nonce, 0, 0xffff_ffff, 'nonce');
+  checkInt(m.transferId, 0, 0xffff_ffff, 'transferId');
+  checkInt(m.code, 0, 0xffff, 'code');
+  checkInt(m.retryAfterMs, 0, 0xffff_ffff, 'retryAfterMs');
   const message = truncateUtf8(m.message, UdpLimits.MAX_ERROR_MESSAGE_BYTES);
   const n = utf8Length(message);
   return new DatagramWriter(DatagramType.ERROR, 0, 4 + 4 + 2 + 4 + 2 + n)
@@ -582,7 +556,7 @@ export function encodeUdpError(m: Omit<UdpError, 'type'>): Buffer {
     .done();
 }
 function decodeError(r: PayloadReader, flags: number): UdpError {
-  flagsOk(flags, 0, 'ERROR');
+  checkFlags(flags, 0, 'ERROR');
   const nonce = r.u32();
   const transferId = r.u32();
   const code = r.u16();

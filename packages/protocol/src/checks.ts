@@ -1,0 +1,42 @@
+/**
+ * Argument checks shared by the TCP and UDP encoders and decoders: each violation is a
+ * ProtocolError with a stable code, so an encoder never emits a frame its decoder would refuse.
+ */
+import { utf8Length } from './bytes.js';
+import { ProtocolError } from './errors.js';
+
+export function bad(message: string): never {
+  throw new ProtocolError('FT_ERR_BAD_VALUE', message);
+}
+
+/** `value` must be an integer in min..max. */
+export function checkInt(value: number, min: number, max: number, field: string): void {
+  if (!Number.isInteger(value) || value < min || value > max)
+    bad(`${field} must be an integer in ${min}..${max}, got ${value}`);
+}
+
+export function checkBytes(b: Uint8Array, size: number, field: string): void {
+  if (b.length !== size) bad(`${field} must be ${size} bytes, got ${b.length}`);
+}
+
+/** UTF-8 length of `s`, refused above `max` (paths with FT_ERR_PATH_TOO_LONG). */
+export function measure(s: string, max: number, field: string): number {
+  const n = utf8Length(s);
+  if (n > max) {
+    throw new ProtocolError(
+      field === 'path' ? 'FT_ERR_PATH_TOO_LONG' : 'FT_ERR_BAD_LENGTH',
+      `${field} is ${n} bytes, limit ${max}`,
+    );
+  }
+  return n;
+}
+
+/** Refuses flag bits outside `mask`: a v1 peer must not guess what a future bit means. */
+export function checkFlags(flags: number, mask: number, what: string): void {
+  if ((flags & ~mask) !== 0) {
+    throw new ProtocolError(
+      'FT_ERR_BAD_FLAGS',
+      `${what}: unknown flag bits 0x${flags.toString(16)}`,
+    );
+  }
+}
