@@ -7,7 +7,7 @@ import { constants as fsConstants, accessSync, realpathSync, statSync } from 'no
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { FRAME_HEADER_SIZE, Limits, VALIDATOR_SIZE } from '@ft/protocol';
-import { isInside } from './digest-store.js';
+import { isInside } from './files/digest-store.js';
 import { ExitCode, ServeError } from './exit-codes.js';
 
 export const LogFormat = { TEXT: 'text', JSON: 'json' } as const;

@@ -5,13 +5,18 @@
 export { Defaults, LogFormat, ProcessModel, resolveConfig, resolveRoot } from './config.js';
 export type { ServeFlags, ServerConfig } from './config.js';
 export { ExitCode, ServeError } from './exit-codes.js';
-export { FILE_CHANGED, FileService } from './file-service.js';
-export type { FileDigests, FileServiceOptions, OpenedFile, StatInfo } from './file-service.js';
-export { JailError, PathJail, parseRequestPath } from './path-jail.js';
+export { FILE_CHANGED, FileService } from './files/file-service.js';
+export type {
+  FileDigests,
+  FileServiceOptions,
+  OpenedFile,
+  StatInfo,
+} from './files/file-service.js';
+export { JailError, PathJail, parseRequestPath } from './files/path-jail.js';
 export { Logger, formatLine } from './logger.js';
 export type { LogFields, LoggerOptions } from './logger.js';
-export { Connection } from './connection.js';
-export type { ConnectionOptions } from './connection.js';
-export { ConnectionLimiter } from './limits.js';
-export { listeningLine, runServer } from './server.js';
-export type { RunOptions, UdpService, UdpStarter } from './server.js';
+export { Connection } from './tcp/connection.js';
+export type { ConnectionOptions } from './tcp/connection.js';
+export { ConnectionLimiter } from './net/limits.js';
+export { listeningLine, runServer } from './process/server.js';
+export type { RunOptions, UdpService, UdpStarter } from './process/server.js';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isFromChild, isToChild, shareOf } from '../src/ipc.js';
+import { isFromChild, isToChild, shareOf } from '../src/process/ipc.js';
 
 test('the workers’ shares of a limit add up to the limit and differ by at most one', (t) => {
   for (const [limit, workers] of [

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { WireError } from '@ft/protocol';
-import { JailError, PathJail, parseRequestPath } from '../src/path-jail.js';
+import { JailError, PathJail, parseRequestPath } from '../src/files/path-jail.js';
 
 const base = realpathSync(mkdtempSync(join(tmpdir(), 'ft-jail-unit-')));
 const root = join(base, 'root');

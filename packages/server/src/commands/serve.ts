@@ -1,8 +1,8 @@
 import { Command, Errors, Flags } from '@oclif/core';
 import { Defaults, resolveConfig } from '../config.js';
-import { daemonize } from '../daemon.js';
+import { daemonize } from '../process/daemon.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
-import { runServer } from '../server.js';
+import { runServer } from '../process/server.js';
 import { UdpLimitFlags, checkUdpFlags, udpStarter } from '../udp/supervisor.js';
 
 export default class Serve extends Command {

@@ -25,7 +25,7 @@ import {
   sameValidator,
 } from '@ft/protocol';
 import type { UdpMessage, UdpRequest, UdpStat } from '@ft/protocol';
-import type { FileService } from '../file-service.js';
+import type { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
 import { TokenMinter } from './token.js';
 import { ServerTransfer } from './transfer.js';

@@ -15,7 +15,7 @@ import {
   WireError,
 } from '@ft/protocol';
 import type { UdpAccept, UdpAck, UdpDigestRequest } from '@ft/protocol';
-import type { FileService, OpenedFile } from '../file-service.js';
+import type { FileService, OpenedFile } from '../files/file-service.js';
 import { BlockReader } from './block-reader.js';
 
 /** Datagrams one pump may send before yielding to the event loop (ACKs, other transfers). */

@@ -3,7 +3,7 @@
  * primary never serves data; it binds the UDP socket, reports where over IPC, serves until told
  * to stop (or until the primary goes away), then ends its transfers and exits.
  */
-import { FileService } from '../file-service.js';
+import { FileService } from '../files/file-service.js';
 import { Logger } from '../logger.js';
 import { UDP_CONFIG_ENV, isToUdpChild } from './ipc.js';
 import type { FromUdpChild, UdpChildConfig } from './ipc.js';

@@ -9,9 +9,9 @@ import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { WireError } from '@ft/protocol';
 import { refuseSocket } from './acceptor.js';
-import { ConnectionLimiter } from './limits.js';
-import type { Logger } from './logger.js';
-import { ipKey, peerOf } from './peer.js';
+import { ConnectionLimiter } from '../net/limits.js';
+import type { Logger } from '../logger.js';
+import { ipKey, peerOf } from '../net/peer.js';
 
 const LIMIT_RETRY_MS = 1000;
 const BACKLOG = 511;

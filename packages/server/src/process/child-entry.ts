@@ -6,11 +6,11 @@
  */
 import type { Server } from 'node:net';
 import { Socket } from 'node:net';
-import { Connection } from './connection.js';
-import { FileService } from './file-service.js';
+import { Connection } from '../tcp/connection.js';
+import { FileService } from '../files/file-service.js';
 import { CHILD_CONFIG_ENV, isToChild } from './ipc.js';
 import type { ChildConfig, FromChild, ToChild } from './ipc.js';
-import { Logger } from './logger.js';
+import { Logger } from '../logger.js';
 
 /** After the grace period, connections are cut; if we are somehow still alive this much later, exit anyway. */
 const EXIT_MARGIN_MS = 5000;

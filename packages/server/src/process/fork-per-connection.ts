@@ -12,9 +12,9 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Accepted, Refusal } from './acceptor.js';
-import type { ServerConfig } from './config.js';
+import type { ServerConfig } from '../config.js';
 import { isFromChild } from './ipc.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 import { sendTo, stopChildren } from './prefork.js';
 import type { ProcessPool } from './prefork.js';
 import { RestartBudget, spawnChild } from './spawn-child.js';

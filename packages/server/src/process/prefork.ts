@@ -8,11 +8,11 @@
  */
 import type { ChildProcess, SendHandle } from 'node:child_process';
 import type { Socket } from 'node:net';
-import type { ServerConfig } from './config.js';
+import type { ServerConfig } from '../config.js';
 import { isFromChild, shareOf } from './ipc.js';
 import type { ToChild } from './ipc.js';
-import type { SharedSocket } from './listen.js';
-import type { Logger } from './logger.js';
+import type { SharedSocket } from '../net/listen.js';
+import type { Logger } from '../logger.js';
 import { RestartBudget, exited, spawnChild } from './spawn-child.js';
 
 /** Common face of both forking models, as the primary drives them. */

@@ -1,9 +1,9 @@
 /** Entry point of the detached daemon process started by --daemon (see daemon.ts). */
 import { DAEMON_CONFIG_ENV } from './daemon.js';
 import type { DaemonPayload, DaemonReport } from './daemon.js';
-import { ExitCode, ServeError } from './exit-codes.js';
+import { ExitCode, ServeError } from '../exit-codes.js';
 import { runServer } from './server.js';
-import { udpStarter } from './udp/supervisor.js';
+import { udpStarter } from '../udp/supervisor.js';
 
 function report(message: DaemonReport): Promise<void> {
   return new Promise((resolve) => {

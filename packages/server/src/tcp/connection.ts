@@ -15,11 +15,11 @@ import {
   negotiateVersion,
 } from '@ft/protocol';
 import type { Request } from '@ft/protocol';
-import type { FileService } from './file-service.js';
-import { sharedBufferPool } from './file-sender.js';
+import type { FileService } from '../files/file-service.js';
+import { sharedBufferPool } from '../files/file-sender.js';
 import { serveGet } from './get-handler.js';
-import type { Logger } from './logger.js';
-import { peerOf } from './peer.js';
+import type { Logger } from '../logger.js';
+import { peerOf } from '../net/peer.js';
 import type { RequestContext } from './request-context.js';
 import { serveList, serveStat } from './stat-list-handlers.js';
 

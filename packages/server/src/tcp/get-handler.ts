@@ -15,8 +15,8 @@ import {
   sameValidator,
 } from '@ft/protocol';
 import type { GetRequest } from '@ft/protocol';
-import { FILE_CHANGED } from './file-service.js';
-import type { DigestLookup, FileDigests, OpenedFile } from './file-service.js';
+import { FILE_CHANGED } from '../files/file-service.js';
+import type { DigestLookup, FileDigests, OpenedFile } from '../files/file-service.js';
 import {
   SMALL_RANGE,
   TruncatedFileError,
@@ -24,7 +24,7 @@ import {
   sendRange,
   writeAll,
   writeTo,
-} from './file-sender.js';
+} from '../files/file-sender.js';
 import { ZERO_DIGEST, refuse } from './request-context.js';
 import type { RequestContext } from './request-context.js';
 

@@ -4,10 +4,10 @@
  */
 import type { Socket } from 'node:net';
 import { FtError, WireError, encodeError } from '@ft/protocol';
-import type { FileService } from './file-service.js';
-import { writeTo } from './file-sender.js';
-import type { BufferPool } from './file-sender.js';
-import type { Logger } from './logger.js';
+import type { FileService } from '../files/file-service.js';
+import { writeTo } from '../files/file-sender.js';
+import type { BufferPool } from '../files/file-sender.js';
+import type { Logger } from '../logger.js';
 
 /** The connection as its request handlers see it. */
 export interface RequestContext {

@@ -2,7 +2,7 @@
  * Messages between the primary and its workers or per-connection children, and how the
  * children are started. Kept free of heavy imports: the child entry loads this too.
  */
-import type { ServerConfig } from './config.js';
+import type { ServerConfig } from '../config.js';
 
 /** Environment variable that carries a child's configuration (JSON). */
 export const CHILD_CONFIG_ENV = 'FTSERVE_CHILD_CONFIG';

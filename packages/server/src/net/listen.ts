@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import { ExitCode, ServeError } from './exit-codes.js';
+import { ExitCode, ServeError } from '../exit-codes.js';
 import { hostPort } from './peer.js';
 
 function listenOn(host: string, port: number, backlog: number): Promise<Server> {

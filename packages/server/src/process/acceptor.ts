@@ -6,9 +6,9 @@
  */
 import type { Server, Socket } from 'node:net';
 import { WireError, encodeError } from '@ft/protocol';
-import type { ConnectionLimiter } from './limits.js';
-import type { Logger } from './logger.js';
-import { ipKey, peerOf } from './peer.js';
+import type { ConnectionLimiter } from '../net/limits.js';
+import type { Logger } from '../logger.js';
+import { ipKey, peerOf } from '../net/peer.js';
 
 /** A connection accepted and counted; call release() exactly once when it is over. */
 export interface Accepted {

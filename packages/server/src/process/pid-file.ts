@@ -3,7 +3,7 @@
  * taken over when stale, and removed on exit only if it still names us.
  */
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { ExitCode, ServeError } from './exit-codes.js';
+import { ExitCode, ServeError } from '../exit-codes.js';
 
 /** The live pid recorded in `path`, or undefined if there is none (missing, garbage or stale). */
 export function livePid(path: string): number | undefined {

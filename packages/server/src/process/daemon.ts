@@ -6,10 +6,10 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ServerConfig } from './config.js';
-import { ExitCode, ServeError } from './exit-codes.js';
+import type { ServerConfig } from '../config.js';
+import { ExitCode, ServeError } from '../exit-codes.js';
 import { checkPidFile } from './pid-file.js';
-import type { UdpFlags } from './udp/supervisor.js';
+import type { UdpFlags } from '../udp/supervisor.js';
 
 export const DAEMON_CONFIG_ENV = 'FTSERVE_DAEMON_CONFIG';
 

@@ -1,7 +1,7 @@
 /** STAT and LIST requests: describe a path, or list a directory in frames of bounded size. */
 import { DigestAlgorithm, Limits, encodeListResult, encodeStatResult } from '@ft/protocol';
 import type { ListRequest, StatRequest } from '@ft/protocol';
-import { writeTo } from './file-sender.js';
+import { writeTo } from '../files/file-sender.js';
 import { ZERO_DIGEST, refuse } from './request-context.js';
 import type { RequestContext } from './request-context.js';
 

@@ -4,17 +4,17 @@
  * serves a connection: prefork workers accept from the socket it shares with them; with
  * --fork-per-connection it accepts, counts and hands each connection to a child.
  */
-import type { ServerConfig } from './config.js';
-import { ProcessModel } from './config.js';
+import type { ServerConfig } from '../config.js';
+import { ProcessModel } from '../config.js';
 import { tmpdir } from 'node:os';
 import { acceptConnections } from './acceptor.js';
-import { openStoreDir } from './digest-store.js';
-import { ExitCode, ServeError } from './exit-codes.js';
+import { openStoreDir } from '../files/digest-store.js';
+import { ExitCode, ServeError } from '../exit-codes.js';
 import { ForkPerConnectionPool } from './fork-per-connection.js';
 import { serveInetd } from './inetd.js';
-import { ConnectionLimiter } from './limits.js';
-import { bindShared, boundAddress, listenTcp } from './listen.js';
-import { Logger, stderrIsStdinSocket } from './logger.js';
+import { ConnectionLimiter } from '../net/limits.js';
+import { bindShared, boundAddress, listenTcp } from '../net/listen.js';
+import { Logger, stderrIsStdinSocket } from '../logger.js';
 import { acquirePidFile } from './pid-file.js';
 import { PreforkPool } from './prefork.js';
 import type { ProcessPool } from './prefork.js';

@@ -4,11 +4,11 @@
  */
 import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
-import type { ServerConfig } from './config.js';
-import { Connection } from './connection.js';
-import { ExitCode, ServeError } from './exit-codes.js';
-import { FileService } from './file-service.js';
-import type { Logger } from './logger.js';
+import type { ServerConfig } from '../config.js';
+import { Connection } from '../tcp/connection.js';
+import { ExitCode, ServeError } from '../exit-codes.js';
+import { FileService } from '../files/file-service.js';
+import type { Logger } from '../logger.js';
 
 export async function serveInetd(
   config: ServerConfig,
