@@ -6,7 +6,7 @@ import { EntryKind, rootDigest } from '@ft/protocol';
 import { open } from 'node:fs/promises';
 import { openConnection } from './udp/transport.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import type { DownloadOptions, DownloadResult } from './download.js';
+import type { DownloadOptions, DownloadResult } from './download-types.js';
 import { hashLocalRange } from './verify.js';
 import { RemoteError, WireError } from '@ft/protocol';
 

@@ -16,7 +16,7 @@
  * ```
  */
 export { download } from './download.js';
-export type { DownloadOptions, DownloadProgress, DownloadResult } from './download.js';
+export type { DownloadOptions, DownloadProgress, DownloadResult } from './download-types.js';
 export { DownloadSession } from './session.js';
 export { stat } from './stat.js';
 export type { RemoteKind, RemoteStat, StatOptions } from './stat.js';

@@ -12,7 +12,7 @@ import type { End } from '@ft/protocol';
 import { openConnection } from './udp/transport.js';
 import type { TransferConnection } from './udp/transport.js';
 import { ClientError, ClientErrorCode, isRetryable } from './errors.js';
-import type { DownloadOptions, DownloadResult } from './download.js';
+import type { DownloadOptions, DownloadResult } from './download-types.js';
 import { ChunkDigester } from './hashing/chunk-digester.js';
 import { formatServer } from './remote.js';
 import { checkFileHeader } from './response-checks.js';

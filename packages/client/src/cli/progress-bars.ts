@@ -4,7 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import { basename } from 'node:path';
-import type { DownloadProgress } from '../download.js';
+import type { DownloadProgress } from '../download-types.js';
 import { humanBytes } from './report.js';
 
 export class ProgressBars {

@@ -4,7 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { download } from '../download.js';
-import type { DownloadProgress, DownloadResult } from '../download.js';
+import type { DownloadProgress, DownloadResult } from '../download-types.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { list } from '../list.js';

@@ -14,7 +14,7 @@ import { ClientError, ClientErrorCode, isRetryable } from '../errors.js';
 import { acquireOutputLock } from '../output-lock.js';
 import { removeState, syncDirectory } from '../partial-state.js';
 import { abortError } from '../retry.js';
-import type { DownloadOptions, DownloadResult } from '../download.js';
+import type { DownloadOptions, DownloadResult } from '../download-types.js';
 import { DownloadJob } from './job.js';
 import { checkLocal, openPartial } from './local-partial.js';
 import { attempt } from './transfer.js';

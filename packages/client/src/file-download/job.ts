@@ -22,7 +22,7 @@ import type { PartialState } from '../partial-state.js';
 import { formatServer } from '../remote.js';
 import { RetryBudget, abortError } from '../retry.js';
 import type { ChunkLedger } from '../verify.js';
-import type { DownloadOptions } from '../download.js';
+import type { DownloadOptions } from '../download-types.js';
 
 /** How often, at most, the state file is rewritten during a transfer. */
 export const STATE_INTERVAL_MS = 1000;

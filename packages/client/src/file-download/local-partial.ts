@@ -10,7 +10,7 @@ import { ClientError, ClientErrorCode } from '../errors.js';
 import { verifyCompleteFile } from '../complete-check.js';
 import { identityOf, readState, removeState, sameIdentity } from '../partial-state.js';
 import { ChunkLedger, hashLocalRange } from '../verify.js';
-import type { DownloadResult } from '../download.js';
+import type { DownloadResult } from '../download-types.js';
 import type { DownloadJob } from './job.js';
 import { runsOf } from './runs.js';
 
