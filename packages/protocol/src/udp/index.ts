@@ -67,9 +67,9 @@ export {
   MAX_ACCEPT_SENDS,
   MAX_FIN_SENDS,
   MIN_PTO_MS,
-  UdpSender,
   tsvalAt,
-} from './sender.js';
+} from './sender/types.js';
+export { UdpSender } from './sender/sender.js';
 export type {
   AckInput,
   AckVerdict,
@@ -77,6 +77,6 @@ export type {
   SenderOptions,
   SenderPhase,
   SenderStats,
-} from './sender.js';
+} from './sender/types.js';
 export { UdpReceiver } from './receiver.js';
 export type { AckFields, DataVerdict, ReceiverOptions } from './receiver.js';
