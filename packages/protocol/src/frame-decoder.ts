@@ -70,10 +70,17 @@ export class FrameDecoder {
     return this.state === 'header' && this.bufferedBytes === 0 && !this.awaitingEnd;
   }
 
-  /** Feeds bytes; returns the messages and body slices they complete, in order. */
-  push(chunk: Buffer): DecoderEvent[] {
+  /**
+   * Feeds bytes; returns the messages and body slices they complete, in order.
+   *
+   * Each event is appended to `into` (a new list unless given) as soon as it completes. When a
+   * frame in the chunk is bad, push throws, and `into` still holds every event decoded before
+   * that frame: a peer that writes good frames and a bad one in one go has the good ones
+   * delivered (PROTOCOL.md §5.4: requests received before a bad frame are answered first).
+   */
+  push(chunk: Buffer, into: DecoderEvent[] = []): DecoderEvent[] {
     if (this.failure !== undefined) throw this.failure;
-    const events: DecoderEvent[] = [];
+    const events = into;
     try {
       this.consume(chunk, events);
     } catch (error) {

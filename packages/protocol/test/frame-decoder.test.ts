@@ -15,13 +15,14 @@ import {
   encodeHello,
   encodeStat,
 } from '../src/index.js';
-import type { Message } from '../src/index.js';
+import type { DecoderEvent, Message } from '../src/index.js';
 import {
   SAMPLE_REQUESTS,
   SAMPLE_RESPONSES,
   decodeParts,
   encode,
   fileNoDigests,
+  flatten,
   fileWithDigests,
   hello,
   splitAt,
@@ -121,6 +122,85 @@ test('every sample message decodes alone split at every byte boundary', (t) => {
       t.deepEqual(decodeParts('responses', splitAt(bytes, [cut])), events);
     }
   }
+});
+
+/** Feeds `parts` with a sink list, as a server does: the events before a throw survive it. */
+function decodeUntilError(
+  accept: 'requests' | 'responses',
+  parts: readonly Buffer[],
+): { events: FlatEvent[]; code: string | undefined } {
+  const decoder = new FrameDecoder({ accept });
+  const events: DecoderEvent[] = [];
+  // Data events are views of the pushed chunk: copy them before the next push.
+  const keep = (sink: DecoderEvent[]) =>
+    events.push(
+      ...sink.map((e) => (e.kind === 'data' ? { ...e, chunk: Buffer.from(e.chunk) } : e)),
+    );
+  for (const p of parts) {
+    const sink: DecoderEvent[] = [];
+    try {
+      decoder.push(p, sink);
+    } catch (error) {
+      keep(sink);
+      return { events: flatten(events), code: (error as ProtocolError).code };
+    }
+    keep(sink);
+  }
+  return { events: flatten(events), code: undefined };
+}
+
+/** Bad frames of each kind: refused from the header, by the state machine, or in the payload. */
+function badFrames(accept: 'requests' | 'responses'): { bytes: Buffer; code: string }[] {
+  const unsafe = Buffer.from(encodeGet({ requestId: 1, path: 'x', offset: 0, wantDigests: false }));
+  unsafe.writeUInt32BE(0xffff_ffff, FRAME_HEADER_SIZE + 5);
+  const tooLarge = Buffer.alloc(FRAME_HEADER_SIZE);
+  tooLarge[0] = accept === 'requests' ? FrameType.STAT : FrameType.STAT_OK;
+  tooLarge.writeUInt32BE(0xffff_ffff, 2);
+  return [
+    { bytes: Buffer.from([0x5a, 0, 0, 0, 0, 0]), code: 'FT_ERR_UNKNOWN_FRAME_TYPE' },
+    { bytes: tooLarge, code: 'FT_ERR_FRAME_TOO_LARGE' },
+    accept === 'requests'
+      ? { bytes: encode(hello), code: 'FT_ERR_UNEXPECTED_FRAME' }
+      : { bytes: encode(welcome), code: 'FT_ERR_UNEXPECTED_FRAME' },
+    ...(accept === 'requests' ? [{ bytes: unsafe, code: 'FT_ERR_UNSAFE_INTEGER' }] : []),
+  ];
+}
+
+test('every complete frame before a bad one is delivered, split at every byte boundary', (t) => {
+  const streams = [
+    { accept: 'requests' as const, bytes: requestBytes, events: requestEvents },
+    { accept: 'responses' as const, bytes: responseBytes, events: RESPONSE_STREAM },
+  ];
+  for (const { accept, bytes: good, events: expected } of streams) {
+    for (const bad of badFrames(accept)) {
+      const bytes = Buffer.concat([good, bad.bytes]);
+      for (let cut = 0; cut <= bytes.length; cut++) {
+        const got = decodeUntilError(accept, splitAt(bytes, [cut]));
+        t.is(got.code, bad.code, `${accept} cut ${cut}`);
+        t.deepEqual(got.events, expected, `${accept} ${bad.code} cut ${cut}`);
+      }
+    }
+  }
+  // The issue's case: a HELLO in the same write as a bad frame is itself delivered.
+  const alone = decodeUntilError('requests', [
+    Buffer.concat([encode(hello), Buffer.from([0x5a, 0, 0, 0, 0, 0])]),
+  ]);
+  t.deepEqual(alone, {
+    events: [{ kind: 'message', message: hello }],
+    code: 'FT_ERR_UNKNOWN_FRAME_TYPE',
+  });
+});
+
+test('push returns the sink it was given, and without one a bad frame still just throws', (t) => {
+  const sink: DecoderEvent[] = [];
+  t.is(new FrameDecoder({ accept: 'requests' }).push(encode(hello), sink), sink);
+  t.is(sink.length, 1);
+  const decoder = new FrameDecoder({ accept: 'requests' });
+  throwsCode(
+    t,
+    () => decoder.push(Buffer.concat([encode(hello), Buffer.from([0x5a, 0, 0, 0, 0, 0])])),
+    'FT_ERR_UNKNOWN_FRAME_TYPE',
+  );
 });
 
 test('body bytes are handed through as views of the input, not copies', (t) => {

@@ -36,25 +36,26 @@ export type {
   UdpStatOk,
 } from './messages.js';
 export {
-  MAX_DIGESTS_PER_DATAGRAM,
   UdpChecksumError,
   UdpVersionError,
   checkDatagramHeader,
   datagramTypeName,
   decodeDatagram,
-  encodeUdpAccept,
+} from './codec/datagram.js';
+export {
+  MAX_DIGESTS_PER_DATAGRAM,
+  encodeUdpDigestRequest,
+  encodeUdpDigests,
+} from './codec/digests.js';
+export { encodeUdpError } from './codec/error.js';
+export { encodeUdpAccept, encodeUdpRequest, encodeUdpRetry } from './codec/handshake.js';
+export { encodeUdpStat, encodeUdpStatOk } from './codec/stat.js';
+export {
   encodeUdpAck,
   encodeUdpClose,
   encodeUdpDataHeader,
-  encodeUdpDigestRequest,
-  encodeUdpDigests,
-  encodeUdpError,
   encodeUdpFin,
-  encodeUdpRequest,
-  encodeUdpRetry,
-  encodeUdpStat,
-  encodeUdpStatOk,
-} from './codec.js';
+} from './codec/transfer.js';
 export { datagramChecksum } from './checksum.js';
 export { RttEstimator, RTT_DEFAULTS } from './rtt.js';
 export type { RttOptions } from './rtt.js';
@@ -66,9 +67,9 @@ export {
   MAX_ACCEPT_SENDS,
   MAX_FIN_SENDS,
   MIN_PTO_MS,
-  UdpSender,
   tsvalAt,
-} from './sender.js';
+} from './sender/types.js';
+export { UdpSender } from './sender/sender.js';
 export type {
   AckInput,
   AckVerdict,
@@ -76,6 +77,6 @@ export type {
   SenderOptions,
   SenderPhase,
   SenderStats,
-} from './sender.js';
+} from './sender/types.js';
 export { UdpReceiver } from './receiver.js';
 export type { AckFields, DataVerdict, ReceiverOptions } from './receiver.js';

@@ -14,7 +14,7 @@ import {
   encodeWelcome,
   negotiateVersion,
 } from '@ft/protocol';
-import type { Request } from '@ft/protocol';
+import type { DecoderEvent, Request } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
 import { sharedBufferPool } from '../files/file-sender.js';
 import { serveGet } from './get-handler.js';
@@ -134,11 +134,14 @@ export class Connection implements RequestContext {
 
   private onData(chunk: Buffer): void {
     if (this.stopReading || this.closing) return;
-    let events;
+    // Filled as frames complete, so the requests before a bad frame in this chunk survive the
+    // throw and are answered before the ERROR (PROTOCOL.md §5.4).
+    const events: DecoderEvent[] = [];
     try {
-      events = this.decoder.push(chunk);
+      this.decoder.push(chunk, events);
     } catch (error) {
       this.stopReading = true;
+      this.enqueueRequests(events);
       if (error instanceof ProtocolError) {
         this.enqueue({
           kind: 'fatal',
@@ -156,6 +159,10 @@ export class Connection implements RequestContext {
       }
       return;
     }
+    this.enqueueRequests(events);
+  }
+
+  private enqueueRequests(events: readonly DecoderEvent[]): void {
     for (const event of events) {
       if (event.kind === 'message')
         this.enqueue({ kind: 'request', request: event.message as Request });

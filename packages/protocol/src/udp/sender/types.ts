@@ -1,0 +1,67 @@
+/** Constants, options and result types of the UDP sending engine, and its DATA timestamp. */
+import type { RttOptions } from '../rtt.js';
+import type { ByteRange } from '../messages.js';
+
+/** Segments SACKed above a hole before it is deemed lost (RFC 5681's duplicate-ACK threshold). */
+export const DUP_THRESHOLD = 3;
+/** cwnd multiplier on a loss event (CUBIC's beta; Reno's 0.5 gives up too much on random loss). */
+export const LOSS_BETA = 0.7;
+/** Initial congestion window, in segments (RFC 6928). */
+export const INITIAL_CWND_SEGMENTS = 10;
+/** Shortest probe timeout (ms): scheduling jitter on a busy host is a few milliseconds. */
+export const MIN_PTO_MS = 10;
+/** FIN is sent at most this many times; then the sender gives up waiting for CLOSE. */
+export const MAX_FIN_SENDS = 6;
+/** ACCEPT is resent at most until the liveness limit; this caps the count as well. */
+export const MAX_ACCEPT_SENDS = 12;
+
+export interface SenderOptions extends RttOptions {
+  /** First and end (exclusive) absolute offsets to send. */
+  start: number;
+  end: number;
+  payloadSize: number;
+  /** Receiver's window in bytes: the most that may be unacknowledged. */
+  window: number;
+  /** End the transfer after this long without a valid datagram from the receiver. */
+  livenessMs: number;
+  /** Pace sends (default true). */
+  pacing?: boolean;
+}
+
+export type SenderPhase = 'accept' | 'data' | 'fin' | 'done' | 'failed';
+
+/** What the caller should transmit next. */
+export type SenderAction =
+  | { kind: 'accept' }
+  | { kind: 'fin' }
+  | { kind: 'data'; offset: number; length: number; tsval: number; retransmit: boolean };
+
+export interface AckInput {
+  cumulative: number;
+  windowEnd: number;
+  tsEcho: number;
+  ranges: readonly ByteRange[];
+}
+
+/** Result of feeding one ACK. */
+export type AckVerdict = 'new' | 'duplicate' | 'invalid';
+
+export interface SenderStats {
+  segmentsSent: number;
+  retransmits: number;
+  fastRetransmits: number;
+  timeouts: number;
+  acks: number;
+  duplicateAcks: number;
+  invalidAcks: number;
+  spuriousRetransmits: number;
+  /** Tail-loss probes sent. */
+  probes: number;
+  /** Retransmission timer expiries with nothing in flight and the receive window shut. */
+  windowProbes: number;
+}
+
+/** Microsecond timestamp for DATA.tsval: never 0 (0 means "no echo"). */
+export function tsvalAt(nowMs: number): number {
+  return Math.floor(nowMs * 1000) % 0x1_0000_0000 || 1;
+}
