@@ -47,7 +47,9 @@ export async function attempt(job: DownloadJob): Promise<void> {
     for (;;) {
       const bad = ledger.unverifiedBelow(ledger.count).filter((i) => ledger.hasExpected(i));
       if (bad.length > 0) {
-        await refetch(job, connection, bad);
+        // RECHECK: should the server's digests be stale, it drops them and says the version
+        // changed (PRECONDITION_FAILED), and the download starts over with fresh ones.
+        await refetch(job, connection, bad, true);
         continue;
       }
       const unknown = ledger.unknownChunks();
@@ -58,7 +60,7 @@ export async function attempt(job: DownloadJob): Promise<void> {
       }
       // The unverified prefix does not add up to the root: fetch it again, digests and all.
       for (const i of unknown) ledger.invalidate(i);
-      await refetch(job, connection, unknown);
+      await refetch(job, connection, unknown, false);
     }
     clean = true;
   } finally {
@@ -97,6 +99,7 @@ async function fetch(
   connection: TransferConnection,
   offset: number,
   length: number | undefined,
+  recheck = false,
 ): Promise<void> {
   const writer = job.writer!;
   const sequential = length === undefined;
@@ -110,6 +113,7 @@ async function fetch(
         length,
         validator: job.validator,
         wantDigests: true,
+        ...(recheck ? { recheck: true } : {}),
       },
       {
         onHeader: (h) => {
@@ -179,11 +183,12 @@ function acceptHeader(
   if (h.length > 0) job.ledger!.learn(h.firstChunk, h.chunkDigests);
 }
 
-/** Refetches the given chunks, one GET per run of consecutive chunks. */
+/** Refetches the given chunks, one GET per run of consecutive chunks (with RECHECK if asked). */
 async function refetch(
   job: DownloadJob,
   connection: TransferConnection,
   chunks: number[],
+  recheck: boolean,
 ): Promise<void> {
   const ledger = job.ledger!;
   for (const i of chunks) {
@@ -202,6 +207,6 @@ async function refetch(
   for (const run of runsOf(chunks)) {
     const first = ledger.rangeOf(run.first);
     const last = ledger.rangeOf(run.first + run.count - 1);
-    await fetch(job, connection, first.offset, last.offset + last.length - first.offset);
+    await fetch(job, connection, first.offset, last.offset + last.length - first.offset, recheck);
   }
 }
