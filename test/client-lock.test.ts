@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -86,4 +87,27 @@ test('a failed download releases its lock too', async (t) => {
   });
   t.is(res.code, 4, res.stderr);
   t.false(existsSync(env.lock));
+});
+
+test('on a full disk the lock cannot be written: exit 7, and no temporary lock file is left', async (t) => {
+  const env = await setup(t, () => ({}));
+  const mnt = join(env.dl, 'full');
+  await mkdir(mnt);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
+  t.teardown(() => {
+    execFileSync('umount', ['-l', mnt]);
+  });
+  // Fill it to the last block: creating a file still works, writing a byte into it does not.
+  const filler = await open(join(mnt, 'filler'), 'w');
+  try {
+    for (let i = 0; i < 64; i++) await filler.write(Buffer.alloc(4096));
+  } catch (error) {
+    t.is((error as NodeJS.ErrnoException).code, 'ENOSPC');
+  } finally {
+    await filler.close();
+  }
+  const res = await runFtget(env.args(), { cwd: mnt });
+  t.is(res.code, 7, res.stderr);
+  t.regex(res.stderr, /ENOSPC/);
+  t.deepEqual(await readdir(mnt), ['filler'], 'no f.bin.part.lock.<pid>.tmp, no lock, no partial');
 });

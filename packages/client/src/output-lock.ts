@@ -64,21 +64,24 @@ export async function acquireOutputLock(output: string): Promise<OutputLock> {
 /** Creates the lock with our pid in it; false when it already exists. */
 async function create(path: string): Promise<boolean> {
   const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w', 0o644);
+  // The temp file goes whatever happens, a failed write (disk full) included.
   try {
-    await handle.writeFile(`${process.pid}\n`);
-  } finally {
-    await handle.close();
-  }
-  try {
-    await link(temp, path);
-    return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP')
-      return createExclusive(path);
-    throw error;
+    const handle = await open(temp, 'w', 0o644);
+    try {
+      await handle.writeFile(`${process.pid}\n`);
+    } finally {
+      await handle.close();
+    }
+    try {
+      await link(temp, path);
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return false;
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP')
+        return await createExclusive(path);
+      throw error;
+    }
   } finally {
     await rm(temp, { force: true });
   }

@@ -83,6 +83,14 @@ export class ChunkLedger {
     });
   }
 
+  /** True if a known expected digest differs from one of `digests` (chunks from `firstChunk`). */
+  conflicts(firstChunk: number, digests: readonly Buffer[]): boolean {
+    return digests.some((d, k) => {
+      const known = this.expected[firstChunk + k];
+      return known !== undefined && !known.equals(d);
+    });
+  }
+
   /** Records the digest of the local bytes of chunk `index`. */
   record(index: number, digest: Buffer): ChunkVerdict {
     const expected = this.expected[index];

@@ -112,6 +112,7 @@ export function encodeGet(m: Omit<GetRequest, 'type'>): Buffer {
   if (m.length !== undefined) flags |= GetFlags.HAS_LENGTH;
   if (m.validator !== undefined) flags |= GetFlags.HAS_VALIDATOR;
   if (m.wantDigests) flags |= GetFlags.WANT_DIGESTS;
+  if (m.recheck === true) flags |= GetFlags.RECHECK;
   return new FrameWriter(FrameType.GET, 4 + 1 + 8 + 8 + VALIDATOR_SIZE + 2 + n)
     .u32(m.requestId)
     .u8(flags)
@@ -137,6 +138,7 @@ function decodeGet(r: PayloadReader): GetRequest {
     length: flags & GetFlags.HAS_LENGTH ? length : undefined,
     validator: flags & GetFlags.HAS_VALIDATOR ? validator : undefined,
     wantDigests: (flags & GetFlags.WANT_DIGESTS) !== 0,
+    ...((flags & GetFlags.RECHECK) !== 0 ? { recheck: true } : {}),
   };
 }
 

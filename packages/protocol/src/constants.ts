@@ -88,8 +88,10 @@ export const GetFlags = {
   HAS_LENGTH: 0x01,
   HAS_VALIDATOR: 0x02,
   WANT_DIGESTS: 0x04,
+  /** The client found bytes that did not match this version's digests: re-hash before answering. */
+  RECHECK: 0x08,
 } as const;
-export const GET_FLAGS_MASK = 0x07;
+export const GET_FLAGS_MASK = 0x0f;
 
 /** STAT flags. */
 export const StatFlags = {

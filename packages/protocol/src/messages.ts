@@ -28,6 +28,12 @@ export interface GetRequest {
   validator?: Buffer | undefined;
   /** Ask for the chunk digests of the range (costs the server one hash pass per file version). */
   wantDigests: boolean;
+  /**
+   * The client found bytes of this version that did not match the digests it was sent: the
+   * server re-hashes the range's chunks and, if its digests are stale, drops them and answers
+   * PRECONDITION_FAILED (PROTOCOL.md §4.3).
+   */
+  recheck?: boolean | undefined;
 }
 
 export interface StatRequest {

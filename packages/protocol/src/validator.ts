@@ -1,7 +1,9 @@
 /**
  * Validators: 16 opaque bytes naming one version of one file. Derived from device, inode, size
- * and modification time in nanoseconds, so they survive a server restart but change when the
- * file is replaced, rewritten, resized or touched.
+ * and the modification and status-change times in nanoseconds, so they survive a server restart
+ * but change when the file is replaced, rewritten, resized or touched. ctime matters because
+ * mtime can be set back (`cp -p`, `rsync -t`, `tar x`, reproducible builds): a same-size rewrite
+ * that restores the mtime still moves ctime, which no unprivileged process can set.
  */
 import { createHash } from 'node:crypto';
 import { VALIDATOR_SIZE } from './constants.js';
@@ -11,12 +13,13 @@ export interface VersionIdentity {
   ino: bigint;
   size: bigint;
   mtimeNs: bigint;
+  ctimeNs: bigint;
 }
 
 /** Validator of a file version; pass `fs.stat(path, { bigint: true })` or equivalent. */
 export function validatorOf(id: VersionIdentity): Buffer {
   return createHash('sha256')
-    .update(`ft-validator-v1:${id.dev}:${id.ino}:${id.size}:${id.mtimeNs}`)
+    .update(`ft-validator-v2:${id.dev}:${id.ino}:${id.size}:${id.mtimeNs}:${id.ctimeNs}`)
     .digest()
     .subarray(0, VALIDATOR_SIZE);
 }

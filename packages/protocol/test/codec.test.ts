@@ -101,6 +101,15 @@ test('GET without length or validator writes zeros in those fields and clears th
     wantDigests: true,
   }).subarray(FRAME_HEADER_SIZE);
   t.is(full[4], 0x07);
+  const recheck = encodeGet({
+    requestId: 7,
+    path: 'p',
+    offset: 3,
+    wantDigests: true,
+    recheck: true,
+  });
+  t.is(recheck.subarray(FRAME_HEADER_SIZE)[4], 0x0c);
+  t.like(decodePayload(FrameType.GET, recheck.subarray(FRAME_HEADER_SIZE)), { recheck: true });
 });
 
 test('GET ignores the length and validator fields when their flags are clear', (t) => {
@@ -223,7 +232,7 @@ test('HELLO and WELCOME with a wrong magic are refused', (t) => {
 test('unknown frame types, flag bits and enum values are refused', (t) => {
   throwsCode(t, () => decodePayload(0x55, Buffer.alloc(0)), 'FT_ERR_UNKNOWN_FRAME_TYPE');
   const get = Buffer.from(encode(SAMPLE_REQUESTS[2]!)).subarray(FRAME_HEADER_SIZE);
-  get[4] = 0x08;
+  get[4] = 0x10;
   throwsCode(t, () => decodePayload(FrameType.GET, get), 'FT_ERR_BAD_FLAGS');
   const stat = Buffer.from(encode(SAMPLE_REQUESTS[4]!)).subarray(FRAME_HEADER_SIZE);
   stat[4] = 0x02;

@@ -221,6 +221,7 @@ test('the worked example is exactly what the encoders produce', (t) => {
     ino: 1234n,
     size: 12n,
     mtimeNs: 1_700_000_000_000_000_000n,
+    ctimeNs: 1_700_000_000_000_000_000n,
   });
   const chunk = sha256(content);
   const client = Buffer.concat([

@@ -7,6 +7,7 @@ const base: VersionIdentity = {
   ino: 131_073n,
   size: 1000n,
   mtimeNs: 1_700_000_000_123_456_789n,
+  ctimeNs: 1_700_000_000_987_654_321n,
 };
 
 test('a validator is 16 bytes and stable for the same identity', (t) => {
@@ -16,7 +17,7 @@ test('a validator is 16 bytes and stable for the same identity', (t) => {
   t.true(sameValidator(v, validatorOf({ ...base })));
 });
 
-for (const field of ['dev', 'ino', 'size', 'mtimeNs'] as const) {
+for (const field of ['dev', 'ino', 'size', 'mtimeNs', 'ctimeNs'] as const) {
   test(`the validator changes when ${field} changes`, (t) => {
     const changed = validatorOf({ ...base, [field]: base[field] + 1n });
     t.false(sameValidator(validatorOf(base), changed));
@@ -29,8 +30,8 @@ test('a 1 ns change of mtime changes the validator (no millisecond rounding)', (
 
 test('fields do not run into each other', (t) => {
   // "1:23" and "12:3" must not collide.
-  const a = validatorOf({ dev: 1n, ino: 23n, size: 0n, mtimeNs: 0n });
-  const b = validatorOf({ dev: 12n, ino: 3n, size: 0n, mtimeNs: 0n });
+  const a = validatorOf({ dev: 1n, ino: 23n, size: 0n, mtimeNs: 0n, ctimeNs: 0n });
+  const b = validatorOf({ dev: 12n, ino: 3n, size: 0n, mtimeNs: 0n, ctimeNs: 0n });
   t.false(sameValidator(a, b));
 });
 

@@ -16,7 +16,7 @@ import { removeState, syncDirectory } from '../partial-state.js';
 import { abortError } from '../retry.js';
 import type { DownloadOptions, DownloadResult } from '../download-types.js';
 import { DownloadJob } from './job.js';
-import { checkLocal, openPartial } from './local-partial.js';
+import { UntrustedState, checkLocal, distrustState, openPartial } from './local-partial.js';
 import { attempt } from './transfer.js';
 
 /** Times the remote may change under one download before we give up. */
@@ -47,6 +47,10 @@ async function attemptUntilDone(job: DownloadJob): Promise<void> {
       return;
     } catch (caught) {
       const error = await settle(job, caught);
+      if (error instanceof UntrustedState) {
+        await distrustState(job, error.why);
+        continue;
+      }
       if (job.progressMark() > before) job.budget.progress();
       if (error instanceof RemoteError && error.code === 'FT_PRECONDITION_FAILED') {
         await onRemoteChanged(job);
@@ -152,6 +156,7 @@ async function restartFromZero(job: DownloadJob): Promise<void> {
   job.tail = undefined;
   job.ledger = undefined;
   job.validator = undefined;
+  job.stateAdopted = false;
   job.fillEnd = 0;
   job.unprimedBytes = 0;
   job.resumedFrom = 0;

@@ -48,6 +48,12 @@ export class DownloadJob {
   tail: ChunkDigester | undefined;
   /** The digester of the GET being received, if any (for backpressure). */
   receiving: ChunkDigester | undefined;
+  /**
+   * The ledger came from OUTPUT.part.json and no server answer has confirmed it yet: a header
+   * that contradicts it means the state is damaged (local-partial.ts distrustState), not that
+   * the server misbehaves.
+   */
+  stateAdopted = false;
   /** A partial found without a usable state: it must be hashed once the version is known. */
   unprimedBytes = 0;
   resumedFrom = 0;

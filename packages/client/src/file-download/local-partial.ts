@@ -5,10 +5,12 @@
  * rest, every chunk when the partial was touched since the state was written.
  */
 import { constants as fsConstants } from 'node:fs';
+import { rootDigest } from '@ft/protocol';
 import { lstat, open, rm } from 'node:fs/promises';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import { verifyCompleteFile } from '../complete-check.js';
 import { identityOf, readState, removeState, sameIdentity } from '../partial-state.js';
+import type { PartialState } from '../partial-state.js';
 import { ChunkLedger, hashLocalRange } from '../verify.js';
 import type { DownloadResult } from '../download-types.js';
 import type { DownloadJob } from './job.js';
@@ -76,7 +78,11 @@ export async function openPartial(job: DownloadJob): Promise<void> {
       { hint: 'use --force to discard it, or choose another output with -o' },
     );
   }
-  if (present > state.size) throw job.tooLarge(present, state.size);
+  const contradiction = selfContradiction(state, present);
+  if (contradiction !== undefined) {
+    await distrustState(job, contradiction);
+    return;
+  }
   const ledger = ChunkLedger.restore(
     state.size,
     state.chunkSize,
@@ -87,6 +93,7 @@ export async function openPartial(job: DownloadJob): Promise<void> {
   job.ledger = ledger;
   job.validator = Buffer.from(state.validator, 'hex');
   job.mtimeMs = state.mtimeMs;
+  job.stateAdopted = true;
   const untouched = sameIdentity(await identityOf(handle), state.partial);
   // Our own last write is on record: trust it and re-read at most the incomplete tail chunk.
   // Otherwise something changed the partial (or we died after writing more than we
@@ -101,6 +108,57 @@ export async function openPartial(job: DownloadJob): Promise<void> {
     await rehashChunks(job, ledger.unverifiedBelow(fromChunk));
   }
   await primeTail(job, fromChunk, present);
+}
+
+/**
+ * Why a readable state cannot describe this partial, judged without the server: it claims fewer
+ * bytes than the partial holds, or its chunk digests (all known) do not add up to its root.
+ */
+function selfContradiction(state: PartialState, present: number): string | undefined {
+  if (present > state.size)
+    return `says the file has ${state.size} bytes, but the partial holds ${present}`;
+  const digests = state.digests;
+  if (
+    digests.every((d) => d !== '') &&
+    !rootDigest(digests.map((d) => Buffer.from(d, 'hex'))).equals(Buffer.from(state.root, 'hex'))
+  ) {
+    return 'has chunk digests that do not add up to its root digest';
+  }
+  return undefined;
+}
+
+/**
+ * A state file that contradicts the server (size, chunk size, root or a chunk digest under the
+ * same validator) or the partial: local damage, not the server's fault. Raised from the FILE
+ * header check; the attempt loop answers it with distrustState() and tries again.
+ */
+export class UntrustedState extends Error {
+  constructor(readonly why: string) {
+    super(why);
+    this.name = 'UntrustedState';
+  }
+}
+
+/**
+ * Drops a state file that cannot be trusted, with a warning naming it: the partial's bytes are
+ * then unverified, and are checked against the server's digests as for a partial without state.
+ */
+export async function distrustState(job: DownloadJob, why: string): Promise<void> {
+  await job.writer?.drain().catch(() => {});
+  const present = (await job.handle!.stat()).size;
+  job.warn(
+    `${job.statePath} ${why}; ignoring it: the ${present} bytes of ${job.part} will be checked against the server's digests`,
+  );
+  await removeState(job.statePath);
+  job.tail?.dispose();
+  job.tail = undefined;
+  job.ledger = undefined;
+  job.validator = undefined;
+  job.stateAdopted = false;
+  job.fillEnd = present;
+  job.unprimedBytes = present;
+  job.fetchedSomething = false;
+  job.refetches.clear();
 }
 
 async function rehashChunks(job: DownloadJob, chunks: number[]): Promise<void> {

@@ -3,7 +3,7 @@
  * file, then refetch the chunks that failed verification, then settle chunks whose expected
  * digest was never sent (a partial found without its state) through the root digest.
  */
-import { EntryKind, RemoteError, WireError } from '@ft/protocol';
+import { EntryKind, RemoteError, WireError, sameValidator } from '@ft/protocol';
 import type { FileHeader } from '@ft/protocol';
 import { openConnection } from '../udp/transport.js';
 import type { TransferConnection } from '../udp/transport.js';
@@ -12,7 +12,7 @@ import type { ChunkDigester } from '../hashing/chunk-digester.js';
 import { checkFileHeader } from '../response-checks.js';
 import { ChunkLedger } from '../verify.js';
 import type { DownloadJob } from './job.js';
-import { primeTail } from './local-partial.js';
+import { UntrustedState, primeTail } from './local-partial.js';
 import { runsOf } from './runs.js';
 
 /** Times one chunk may be refetched after failing verification before we call it an integrity failure. */
@@ -47,7 +47,9 @@ export async function attempt(job: DownloadJob): Promise<void> {
     for (;;) {
       const bad = ledger.unverifiedBelow(ledger.count).filter((i) => ledger.hasExpected(i));
       if (bad.length > 0) {
-        await refetch(job, connection, bad);
+        // RECHECK: should the server's digests be stale, it drops them and says the version
+        // changed (PRECONDITION_FAILED), and the download starts over with fresh ones.
+        await refetch(job, connection, bad, true);
         continue;
       }
       const unknown = ledger.unknownChunks();
@@ -58,7 +60,7 @@ export async function attempt(job: DownloadJob): Promise<void> {
       }
       // The unverified prefix does not add up to the root: fetch it again, digests and all.
       for (const i of unknown) ledger.invalidate(i);
-      await refetch(job, connection, unknown);
+      await refetch(job, connection, unknown, false);
     }
     clean = true;
   } finally {
@@ -97,6 +99,7 @@ async function fetch(
   connection: TransferConnection,
   offset: number,
   length: number | undefined,
+  recheck = false,
 ): Promise<void> {
   const writer = job.writer!;
   const sequential = length === undefined;
@@ -110,6 +113,7 @@ async function fetch(
         length,
         validator: job.validator,
         wantDigests: true,
+        ...(recheck ? { recheck: true } : {}),
       },
       {
         onHeader: (h) => {
@@ -160,6 +164,20 @@ function acceptHeader(
   length: number | undefined,
 ): void {
   const ledger = job.ledger;
+  const sameVersion = job.validator !== undefined && sameValidator(h.validator, job.validator);
+  if (job.stateAdopted && ledger !== undefined && sameVersion) {
+    // Same validator, yet other facts than the state file's: the state is what is wrong.
+    if (h.size !== ledger.size)
+      throw new UntrustedState(`says the file has ${ledger.size} bytes, the server ${h.size}`);
+    if (h.chunkSize !== ledger.chunkSize)
+      throw new UntrustedState(
+        `says chunks of ${ledger.chunkSize} bytes, the server ${h.chunkSize}`,
+      );
+    if (!h.root.equals(ledger.root))
+      throw new UntrustedState('has a root digest other than the server’s');
+    if (h.length > 0 && ledger.conflicts(h.firstChunk, h.chunkDigests))
+      throw new UntrustedState('has chunk digests other than the server’s');
+  }
   checkFileHeader(h, {
     offset,
     length,
@@ -177,13 +195,15 @@ function acceptHeader(
     job.mtimeMs = h.mtimeMs;
   }
   if (h.length > 0) job.ledger!.learn(h.firstChunk, h.chunkDigests);
+  job.stateAdopted = false;
 }
 
-/** Refetches the given chunks, one GET per run of consecutive chunks. */
+/** Refetches the given chunks, one GET per run of consecutive chunks (with RECHECK if asked). */
 async function refetch(
   job: DownloadJob,
   connection: TransferConnection,
   chunks: number[],
+  recheck: boolean,
 ): Promise<void> {
   const ledger = job.ledger!;
   for (const i of chunks) {
@@ -202,6 +222,6 @@ async function refetch(
   for (const run of runsOf(chunks)) {
     const first = ledger.rangeOf(run.first);
     const last = ledger.rangeOf(run.first + run.count - 1);
-    await fetch(job, connection, first.offset, last.offset + last.length - first.offset);
+    await fetch(job, connection, first.offset, last.offset + last.length - first.offset, recheck);
   }
 }

@@ -6,7 +6,7 @@
  */
 import { read } from 'node:fs';
 import { promisify } from 'node:util';
-import { ChunkHasher, chunkSizeFor, rootDigest } from '@ft/protocol';
+import { ChunkHasher, chunkCountFor, chunkSizeFor, rootDigest } from '@ft/protocol';
 import type { DigestStore } from './digest-store.js';
 
 /** Chunk digests of one whole file version. */
@@ -28,16 +28,32 @@ const readAsync = promisify(read);
 /** Hashes `size` bytes of an open file from offset 0. Throws if the file is shorter than `size`. */
 export async function hashFile(fd: number, size: number): Promise<FileDigests> {
   const chunkSize = chunkSizeFor(size);
+  const chunkDigests = await hashChunks(fd, size, chunkSize, 0, chunkCountFor(size, chunkSize));
+  return { chunkSize, root: rootDigest(chunkDigests), chunkDigests };
+}
+
+/**
+ * Digests of chunks [first, first + count) of an open file of `size` bytes, read from the file
+ * with one bounded buffer. Throws if the file is shorter than `size`.
+ */
+export async function hashChunks(
+  fd: number,
+  size: number,
+  chunkSize: number,
+  first: number,
+  count: number,
+): Promise<Buffer[]> {
   const chunkDigests: Buffer[] = [];
-  const hasher = new ChunkHasher(chunkSize, 0, (_i, digest) => chunkDigests.push(digest));
-  const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(size, 1)));
-  let position = 0;
-  while (position < size) {
+  const hasher = new ChunkHasher(chunkSize, first, (_i, digest) => chunkDigests.push(digest));
+  const end = Math.min(size, (first + count) * chunkSize);
+  let position = Math.min(size, first * chunkSize);
+  const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(end - position, 1)));
+  while (position < end) {
     const { bytesRead } = await readAsync(
       fd,
       buffer,
       0,
-      Math.min(buffer.length, size - position),
+      Math.min(buffer.length, end - position),
       position,
     );
     if (bytesRead === 0)
@@ -46,7 +62,7 @@ export async function hashFile(fd: number, size: number): Promise<FileDigests> {
     position += bytesRead;
   }
   hasher.finish();
-  return { chunkSize, root: rootDigest(chunkDigests), chunkDigests };
+  return chunkDigests;
 }
 
 /** Digests and where they came from: `computed` means this lookup hashed the file. */
@@ -116,6 +132,20 @@ export class DigestCache {
     const digests = await compute();
     await this.store?.save(validator, size, digests);
     return { digests, source: 'computed' };
+  }
+
+  /**
+   * Drops the digests of `validator` from memory and from the store: they were found not to
+   * describe the file's bytes any more (see FileService.recheck), so the next lookup re-hashes.
+   */
+  async forget(validator: Buffer): Promise<void> {
+    const key = validator.toString('hex');
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      this.entries.delete(key);
+      this.bytes -= costOf(hit);
+    }
+    await this.store?.remove(validator);
   }
 
   private remember(key: string, digests: FileDigests): void {

@@ -80,6 +80,11 @@ export class DigestStore {
     }
   }
 
+  /** Deletes the entry of `validator` (stale digests: the bytes changed under the same validator). */
+  async remove(validator: Buffer): Promise<void> {
+    await unlink(this.pathOf(validator)).catch(() => {});
+  }
+
   /** Stores an entry atomically; failures (disk full, directory gone) only cost a future re-hash. */
   async save(validator: Buffer, size: number, digests: FileDigests): Promise<boolean> {
     const final = this.pathOf(validator);

@@ -6,9 +6,9 @@
 import { lstat, opendir, stat as fsStat } from 'node:fs/promises';
 import { closeSync, fstatSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
-import { EntryKind, FtError, WireError, validatorOf } from '@ft/protocol';
+import { EntryKind, FtError, WireError, chunksOverlapping, validatorOf } from '@ft/protocol';
 import type { ListEntry } from '@ft/protocol';
-import { DigestCache, hashFile } from './digest-cache.js';
+import { DigestCache, hashChunks, hashFile } from './digest-cache.js';
 import type { DigestLookup, FileDigests } from './digest-cache.js';
 import { DigestStore } from './digest-store.js';
 import { PathJail, parseRequestPath } from './path-jail.js';
@@ -31,8 +31,8 @@ export interface OpenedFile {
   readonly validator: Buffer;
   /** The file's real path (for logs). */
   readonly realPath: string;
-  /** Size and mtime (ns) at open, to detect a change while sending. */
-  readonly identity: { readonly size: bigint; readonly mtimeNs: bigint };
+  /** Size, mtime and ctime (ns) at open, to detect a change while sending. */
+  readonly identity: { readonly size: bigint; readonly mtimeNs: bigint; readonly ctimeNs: bigint };
   close(): Promise<void>;
 }
 
@@ -65,6 +65,12 @@ function refuse(wireCode: number, code: string, message: string): FtError {
 
 /** Raised by digestsFor when the file changed between open and the end of hashing. */
 export const FILE_CHANGED = 'FT_FILE_CHANGED';
+
+/** Code (and transfer-log result) of a RECHECK that found stale digests; the wire says PRECONDITION_FAILED. */
+export const STALE_DIGESTS = 'FT_STALE_DIGESTS';
+
+/** Chunks a RECHECK re-hashes at most (the first ones of the range). */
+export const RECHECK_CHUNKS = 4;
 
 function msOf(st: BigIntStats): number {
   const ms = st.mtimeNs / 1_000_000n;
@@ -117,7 +123,7 @@ export class FileService {
       mtimeMs: msOf(st),
       validator: validatorOf(st),
       realPath: real,
-      identity: { size: st.size, mtimeNs: st.mtimeNs },
+      identity: { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs },
       close: async () => {
         if (closed) return;
         closed = true;
@@ -126,11 +132,15 @@ export class FileService {
     };
   }
 
-  /** True if the opened file's size or mtime differ from what they were at open. */
+  /**
+   * True if the opened file's size, mtime or ctime differ from what they were at open (ctime:
+   * a rewrite that sets the mtime back still moves it).
+   */
   async hasChanged(opened: OpenedFile): Promise<boolean> {
     // fstat of an open descriptor never waits for the disk.
     const st = fstatSync(opened.handle.fd, { bigint: true });
-    return st.size !== opened.identity.size || st.mtimeNs !== opened.identity.mtimeNs;
+    const was = opened.identity;
+    return st.size !== was.size || st.mtimeNs !== was.mtimeNs || st.ctimeNs !== was.ctimeNs;
   }
 
   /**
@@ -141,8 +151,57 @@ export class FileService {
     return (await this.lookupDigests(opened)).digests;
   }
 
-  /** As digestsFor, and whether this call had to hash the file (for the transfer log). */
-  async lookupDigests(opened: OpenedFile): Promise<DigestLookup> {
+  /**
+   * As digestsFor, and whether this call had to hash the file (for the transfer log). With
+   * `recheck` (a GET with RECHECK: the client found bytes that did not match), cached digests of
+   * the range's first chunks are compared with the file first; stale ones are dropped and the
+   * lookup rejects with PRECONDITION_FAILED (PROTOCOL.md §4.3).
+   */
+  async lookupDigests(
+    opened: OpenedFile,
+    recheck?: { offset: number; length?: number | undefined },
+  ): Promise<DigestLookup> {
+    const lookup = await this.cachedOrComputed(opened);
+    if (recheck !== undefined && lookup.source === 'cached')
+      await this.recheck(opened, lookup.digests, recheck.offset, recheck.length);
+    return lookup;
+  }
+
+  /**
+   * Re-hashes at most RECHECK_CHUNKS chunks of [offset, offset + length) from the file: the work
+   * is bounded by what the GET is about to send, whatever a client asks. A digest that differs
+   * means the content changed without the validator showing it (see validatorOf).
+   */
+  private async recheck(
+    opened: OpenedFile,
+    digests: FileDigests,
+    offset: number,
+    length: number | undefined,
+  ): Promise<void> {
+    if (offset >= opened.size) return;
+    const wanted = Math.min(length ?? opened.size - offset, opened.size - offset);
+    const span = chunksOverlapping(offset, wanted, digests.chunkSize);
+    const count = Math.min(span.count, RECHECK_CHUNKS);
+    let fresh: Buffer[];
+    try {
+      fresh = await hashChunks(opened.handle.fd, opened.size, digests.chunkSize, span.first, count);
+    } catch (error) {
+      throw refuse(
+        WireError.INTERNAL,
+        FILE_CHANGED,
+        `cannot re-hash ${opened.realPath}: ${String(error)}`,
+      );
+    }
+    if (fresh.every((d, k) => d.equals(digests.chunkDigests[span.first + k]!))) return;
+    await this.cache.forget(opened.validator);
+    throw new FtError(
+      STALE_DIGESTS,
+      'the content no longer matches its digests (changed without a new validator): digests dropped',
+      { wireCode: WireError.PRECONDITION_FAILED },
+    );
+  }
+
+  private async cachedOrComputed(opened: OpenedFile): Promise<DigestLookup> {
     return this.cache.get(opened.validator, opened.size, async () => {
       let digests: FileDigests;
       try {

@@ -37,7 +37,8 @@ async function openWithDigests(
     const opened = await ctx.files.openForRead(request.path);
     if (!request.wantDigests) return { opened, lookup: undefined };
     try {
-      return { opened, lookup: await ctx.files.lookupDigests(opened) };
+      const recheck = request.recheck === true ? request : undefined;
+      return { opened, lookup: await ctx.files.lookupDigests(opened, recheck) };
     } catch (error) {
       await opened.close();
       if (!(error instanceof FtError && error.code === FILE_CHANGED) || attempt >= 3) throw error;
