@@ -65,7 +65,7 @@ test('several REMOTEs in one invocation use one connection and give identical fi
     '--port',
     String(proxy.port),
     '-o',
-    out,
+    `${out}/`,
     '--json',
   ]);
   t.is(r.code, 0, r.stderr);
@@ -88,7 +88,7 @@ test('a shared connection that drops mid-batch is replaced and the batch complet
     '--port',
     String(proxy.port),
     '-o',
-    out,
+    `${out}/`,
     '--quiet',
   ]);
   t.is(r.code, 0, r.stderr);

@@ -106,7 +106,7 @@ test('exit 0: FTGET_HOST / FTGET_PORT name the server; --quiet prints nothing', 
 
 test('exit 0: several REMOTEs into a directory, one JSON line each', async (t) => {
   const cwd = await workdir();
-  const res = await ftget(['get', 'f.bin', 'dir/a.txt', '-o', 'out', '--json', ...at()], cwd);
+  const res = await ftget(['get', 'f.bin', 'dir/a.txt', '-o', 'out/', '--json', ...at()], cwd);
   t.is(res.code, 0, res.stderr);
   const lines = res.stdout
     .toString()

@@ -109,7 +109,7 @@ test('fork-per-connection: the second child takes the digests from the shared st
   const store = join(tmp, stores[0]!);
   t.is(statSync(store).mode & 0o777, 0o700);
   t.deepEqual(readdirSync(store), [first.header.validator.toString('hex')]);
-  t.is((await server.stop()).code, 0);
+  t.is((await server.stop()).signal, 'SIGTERM');
   t.false(existsSync(store), 'the private store is removed at exit');
   t.deepEqual(readdirSync(root), ['f.bin'], 'nothing written under the root');
 });
@@ -139,7 +139,7 @@ test('--digest-cache: a corrupt entry is ignored, recomputed and rewritten; entr
     t.true(readFileSync(entry).equals(good));
   }
   t.is((await download(t, server)).source, 'cached');
-  t.is((await server.stop()).code, 0);
+  t.is((await server.stop()).signal, 'SIGTERM');
   t.true(existsSync(entry), 'a --digest-cache directory is kept at exit');
 
   const again = await start(t, ['--digest-cache', cache]);

@@ -52,6 +52,14 @@ interface Pending {
   reject(error: Error): void;
 }
 
+/** " (tried ::1, 127.0.0.1)" when several addresses were tried and all failed. */
+function triedAddresses(error: NodeJS.ErrnoException): string {
+  const errors = (error as { errors?: unknown }).errors;
+  if (!Array.isArray(errors) || errors.length < 2) return '';
+  const addresses = errors.map((e) => String((e as { address?: unknown }).address ?? '?'));
+  return ` (tried ${addresses.join(', ')})`;
+}
+
 export class Connection {
   private readonly decoder = new FrameDecoder({ accept: 'responses' });
   private pending: Pending | undefined;
@@ -84,7 +92,14 @@ export class Connection {
         return;
       }
       const server = formatServer(address);
-      const socket = net.connect({ host: address.host, port: address.port });
+      // Every address the name resolves to is tried, IPv6 and IPv4 interleaved, a new attempt
+      // every 250 ms while the earlier ones are pending (happy eyeballs, RFC 8305, as curl does).
+      const socket = net.connect({
+        host: address.host,
+        port: address.port,
+        autoSelectFamily: true,
+        autoSelectFamilyAttemptTimeout: 250,
+      });
       const cleanup = (): void => {
         clearTimeout(timer);
         socket.removeListener('error', onError);
@@ -96,7 +111,7 @@ export class Connection {
         reject(
           new ClientError(
             ClientErrorCode.CONNECT_FAILED,
-            `cannot connect to ${server}: ${error.code ?? error.message}`,
+            `cannot connect to ${server}: ${error.code ?? error.message}${triedAddresses(error)}`,
             { cause: error },
           ),
         );

@@ -4,6 +4,7 @@
  * file-download/ so that both import them and nothing imports download.ts back.
  */
 import type { Remote } from './remote.js';
+import type { RetryNotice } from './retry.js';
 import type { TransportKind } from './udp/transport.js';
 import type { DownloadSession } from './session.js';
 
@@ -34,8 +35,12 @@ export interface DownloadOptions {
   onProgress?: (progress: DownloadProgress) => void;
   /** Human warnings (e.g. "the remote file changed; starting over"). */
   onWarning?: (message: string) => void;
-  /** Consecutive failed attempts without progress before giving up (default 5). */
+  /** Consecutive failed attempts without progress before giving up (default: no count limit). */
   retries?: number;
+  /** Longest outage retried through, in ms (default DEFAULT_RETRY_MAX_TIME_MS, 2 min). */
+  retryMaxTimeMs?: number;
+  /** Called before each retry's backoff wait. */
+  onRetry?: (notice: RetryNotice) => void;
   /** Cap on one backoff delay in ms (default 30 000). */
   retryMaxWaitMs?: number;
   /** First backoff ceiling in ms (default 250). */

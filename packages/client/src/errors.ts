@@ -113,6 +113,8 @@ export function isRetryable(error: unknown): boolean {
 export interface ErrorContext {
   /** "host:port" of the server, IPv6 in brackets. */
   server?: string;
+  /** The command that continues this download (`ftget get -c …`), for network failures. */
+  continueWith?: string;
 }
 
 /** A one- or two-line human description: the message and an optional hint. */
@@ -138,7 +140,10 @@ export function describeError(
       error.code === ClientErrorCode.STALLED
     )
       hint = 'run again with --resume to continue from where it stopped';
-    else if (exitCode === ExitCode.PROTOCOL)
+    if (exitCode === ExitCode.NETWORK && context.continueWith !== undefined) {
+      const then = `"${context.continueWith}" continues from where it stopped`;
+      hint = error.code === ClientErrorCode.CONNECT_FAILED ? `${hint}; once it is, ${then}` : then;
+    } else if (exitCode === ExitCode.PROTOCOL)
       hint = `${server} does not behave like ftserve; nothing it sent was kept unverified`;
   } else if (exitCode === ExitCode.LOCAL_IO) {
     const errno = (error as { code?: string }).code;

@@ -4,11 +4,25 @@
  * if the lock exists), so a lock is never seen empty. A lock whose process is gone (ftget was
  * SIGKILLed, the machine crashed) is stale and taken over; a live holder is a local conflict.
  */
+import { rmSync } from 'node:fs';
 import { link, open, readFile, rename, rm } from 'node:fs/promises';
 import { ClientError, ClientErrorCode } from './errors.js';
 
 /** Attempts to create the lock before giving up (each failed one removed a stale lock). */
 const MAX_LOCK_ATTEMPTS = 5;
+
+/** Locks this process holds now, for releaseHeldLocksSync(). */
+const held = new Set<string>();
+
+/**
+ * Removes every lock this process holds, synchronously: for a signal that must end the
+ * process before the asynchronous cleanup is done (the partial and its state are consistent
+ * at any instant; only the lock would be left behind).
+ */
+export function releaseHeldLocksSync(): void {
+  for (const path of held) rmSync(path, { force: true });
+  held.clear();
+}
 
 /** Where the lock of `output` lives. */
 export function lockPathFor(output: string): string {
@@ -29,12 +43,14 @@ export async function acquireOutputLock(output: string): Promise<OutputLock> {
   const path = lockPathFor(output);
   for (let attempt = 0; attempt < MAX_LOCK_ATTEMPTS; attempt++) {
     if (await create(path)) {
-      let held = true;
+      held.add(path);
+      let holding = true;
       return {
         path,
         release: async () => {
-          if (!held) return;
-          held = false;
+          if (!holding) return;
+          holding = false;
+          held.delete(path);
           await rm(path, { force: true });
         },
       };

@@ -96,6 +96,34 @@ export function parseRemote(remote: string, server: ServerAddress): Remote {
   return { host: server.host, port: server.port, path: normalizeRemotePath(remote) };
 }
 
+/**
+ * Refuses a REMOTE URL that names another port (or host) than an explicit --port (--host):
+ * silently preferring one would download from a server the user did not mean.
+ */
+export function checkServerConflict(
+  remote: string,
+  flags: { host?: string | undefined; port?: string | undefined },
+): void {
+  const m = URL_PATTERN.exec(remote);
+  if (m === null) return;
+  const urlPort = m[2] === undefined || m[2] === '' ? undefined : parsePort(m[2]);
+  if (urlPort !== undefined && flags.port !== undefined && parsePort(flags.port) !== urlPort) {
+    throw new ClientError(
+      ClientErrorCode.USAGE,
+      `${remote} names port ${urlPort} but --port says ${flags.port.trim()}`,
+      { hint: 'drop --port, or the port from the URL' },
+    );
+  }
+  const urlHost = m[1] === '' || m[1] === undefined ? undefined : parseHost(m[1]);
+  if (urlHost !== undefined && flags.host !== undefined && parseHost(flags.host) !== urlHost) {
+    throw new ClientError(
+      ClientErrorCode.USAGE,
+      `${remote} names host ${urlHost} but --host says ${flags.host}`,
+      { hint: 'drop --host, or the host from the URL' },
+    );
+  }
+}
+
 /** "host:port" with IPv6 hosts in brackets, for messages. */
 export function formatServer(address: ServerAddress): string {
   return address.host.includes(':')

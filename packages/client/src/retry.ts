@@ -1,8 +1,10 @@
 /**
  * Retry policy: exponential backoff with full jitter, capped, honouring a server's
- * retry-after. The budget counts consecutive failures *without progress*: an attempt that
- * moved the download forward resets it, so a flaky link that drops every few megabytes still
- * finishes while a dead server gives up after `retries` tries.
+ * retry-after. The budget is spent per outage, i.e. by failures *without progress*: an attempt
+ * that moved the download forward starts it over, so a flaky link that drops every few
+ * megabytes still finishes. An outage ends the download once it has lasted `maxTimeMs` (like
+ * curl's --retry-max-time, so a server restarting for a minute is waited for however quickly
+ * it refuses) or, when `retries` is set, after that many consecutive failures.
  */
 import { ClientError, ClientErrorCode } from './errors.js';
 
@@ -55,9 +57,26 @@ export function abortError(): ClientError {
   });
 }
 
+/** Told before each retry's wait, for "retrying in 4 s (attempt 3): connection refused". */
+export interface RetryNotice {
+  /** The attempt about to be made (2 for the first retry). */
+  attempt: number;
+  delayMs: number;
+  /** The failure that caused the retry. */
+  error: unknown;
+}
+
+/** Default for RetryOptions.maxTimeMs: an outage of two minutes is waited out. */
+export const DEFAULT_RETRY_MAX_TIME_MS = 120_000;
+
 export interface RetryOptions {
-  /** Consecutive failed attempts without progress allowed before giving up. */
-  retries: number;
+  /** Consecutive failed attempts without progress allowed before giving up (default: no count limit). */
+  retries?: number | undefined;
+  /** Longest outage (time since the first failure without progress) retried through. */
+  maxTimeMs?: number | undefined;
+  onRetry?: ((notice: RetryNotice) => void) | undefined;
+  /** Monotonic clock in ms; injectable for tests. */
+  now?: () => number;
   /** Cap on one backoff delay, in ms. */
   maxWaitMs: number;
   /** First backoff ceiling, in ms (default 250). */
@@ -71,6 +90,8 @@ export class RetryBudget {
   /** Attempts started so far (1 for the first). */
   attempts = 0;
   private failuresInARow = 0;
+  private outageStart = 0;
+  private readonly now: () => number;
   private readonly backoff: BackoffOptions;
   private readonly sleepFn: (ms: number, signal?: AbortSignal) => Promise<void>;
 
@@ -81,6 +102,7 @@ export class RetryBudget {
       random: options.random ?? Math.random,
     };
     this.sleepFn = options.sleep ?? sleep;
+    this.now = options.now ?? (() => performance.now());
   }
 
   /** Call when an attempt starts. */
@@ -100,12 +122,44 @@ export class RetryBudget {
 
   /**
    * After a retryable failure: returns false when the budget is spent, otherwise waits the
-   * backoff delay (rejecting with FT_ABORTED if `signal` aborts) and returns true.
+   * backoff delay (rejecting with FT_ABORTED if `signal` aborts) and returns true. The last
+   * wait is shortened so that the final attempt starts when the outage budget ends.
    */
-  async shouldRetry(retryAfterMs: number | undefined, signal?: AbortSignal): Promise<boolean> {
+  async shouldRetry(
+    retryAfterMs: number | undefined,
+    signal?: AbortSignal,
+    error?: unknown,
+  ): Promise<boolean> {
     this.failuresInARow++;
-    if (this.failuresInARow > this.options.retries) return false;
-    await this.sleepFn(backoffDelay(this.failuresInARow, this.backoff, retryAfterMs ?? 0), signal);
+    const now = this.now();
+    if (this.failuresInARow === 1) this.outageStart = now;
+    const { retries, maxTimeMs = DEFAULT_RETRY_MAX_TIME_MS } = this.options;
+    if (retries !== undefined && this.failuresInARow > retries) return false;
+    const remaining = maxTimeMs - (now - this.outageStart);
+    if (remaining <= 0) return false;
+    const delayMs = Math.min(
+      remaining,
+      backoffDelay(this.failuresInARow, this.backoff, retryAfterMs ?? 0),
+    );
+    this.options.onRetry?.({ attempt: this.attempts + 1, delayMs, error });
+    await this.sleepFn(delayMs, signal);
     return true;
   }
+}
+
+/** The retry options of a download (one place, for files and for stdout alike). */
+export function retryOptionsOf(o: {
+  retries?: number | undefined;
+  retryMaxWaitMs?: number | undefined;
+  retryBaseDelayMs?: number | undefined;
+  retryMaxTimeMs?: number | undefined;
+  onRetry?: ((notice: RetryNotice) => void) | undefined;
+}): RetryOptions {
+  return {
+    retries: o.retries,
+    maxWaitMs: o.retryMaxWaitMs ?? 30_000,
+    baseDelayMs: o.retryBaseDelayMs ?? 250,
+    maxTimeMs: o.retryMaxTimeMs,
+    onRetry: o.onRetry,
+  };
 }

@@ -16,7 +16,7 @@ import type { DownloadOptions, DownloadResult } from './download-types.js';
 import { ChunkDigester } from './hashing/chunk-digester.js';
 import { formatServer } from './remote.js';
 import { checkFileHeader } from './response-checks.js';
-import { RetryBudget } from './retry.js';
+import { RetryBudget, retryOptionsOf } from './retry.js';
 
 /** Times the remote may change before anything was emitted, before we give up. */
 const MAX_RESTARTS = 3;
@@ -45,11 +45,7 @@ class StreamChanged extends Error {}
 export async function streamToWritable(o: DownloadOptions): Promise<DownloadResult> {
   const out = o.stdout ?? process.stdout;
   const started = performance.now();
-  const budget = new RetryBudget({
-    retries: o.retries ?? 5,
-    maxWaitMs: o.retryMaxWaitMs ?? 30_000,
-    baseDelayMs: o.retryBaseDelayMs ?? 250,
-  });
+  const budget = new RetryBudget(retryOptionsOf(o));
   let version: Version | undefined;
   let emitted = 0;
   let restarts = 0;
@@ -109,7 +105,11 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
         }
         if (!isRetryable(error)) throw error;
         if (
-          !(await budget.shouldRetry((error as { retryAfterMs?: number }).retryAfterMs, o.signal))
+          !(await budget.shouldRetry(
+            (error as { retryAfterMs?: number }).retryAfterMs,
+            o.signal,
+            error,
+          ))
         ) {
           throw error;
         }

@@ -3,7 +3,10 @@
  * managers match on the number, so never renumber.
  */
 export const ExitCode = {
-  /** Clean exit, including a graceful shutdown on SIGTERM/SIGINT. */
+  /**
+   * Clean exit. After a graceful shutdown on SIGTERM/SIGINT the foreground ftserve dies by
+   * that signal instead (the shell sees 143/130), so scripts stop as after any interrupted tool.
+   */
   OK: 0,
   /** Unexpected internal error (a bug), or workers that keep dying. */
   INTERNAL: 1,

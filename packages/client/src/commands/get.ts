@@ -1,17 +1,21 @@
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+import { FtgetCommand } from '../cli/base-command.js';
 import { EXIT_CODE_MEANINGS } from '../exit-codes.js';
+import type { ProgressMode } from '../cli/progress-bars.js';
 import { seconds, serverFlags, toMs } from '../cli/shared-flags.js';
 
 const exitCodeHelp = Object.entries(EXIT_CODE_MEANINGS)
   .map(([code, meaning]) => `  ${code.padStart(3)}  ${meaning}`)
   .join('\n');
 
-export default class Get extends Command {
+export default class Get extends FtgetCommand {
   static override summary = 'Download files, resumably and verified.';
 
   static override description = `Data goes to OUTPUT.part (with its state in OUTPUT.part.json); OUTPUT only ever appears complete and verified against the server's SHA-256 chunk digests, by an atomic rename.
 
-Failed connections, stalls and BUSY answers are retried with exponential backoff and jitter, resuming where the data stopped. --retries counts consecutive failed attempts WITHOUT progress: an attempt that moved the download forward resets the count, so a link that drops every few megabytes still finishes while a dead server is given up on after --retries attempts.
+Failed connections, stalls and BUSY answers are retried with exponential backoff and jitter, resuming where the data stopped. The retry budget is spent only WITHOUT progress: an outage is retried through for --retry-max-time seconds (default 120), and, with --retries N, for at most N consecutive failed attempts; an attempt that moved the download forward starts the budget over, so a link that drops every few megabytes still finishes. Each retry prints "retrying in 4 s (attempt 3): connection refused".
+
+Ctrl-C (SIGINT), SIGTERM and SIGHUP save the partial and its state, release the lock, print one line and end ftget by that same signal, so that shell loops and make stop too.
 
 Exit codes:
 ${exitCodeHelp}`;
@@ -39,7 +43,7 @@ ${exitCodeHelp}`;
     },
     {
       description: 'Machine-readable results, no progress',
-      command: '<%= config.bin %> <%= command.id %> a.bin b.bin -o downloads --json',
+      command: '<%= config.bin %> <%= command.id %> a.bin b.bin -o downloads/ --json',
     },
   ];
 
@@ -56,8 +60,23 @@ ${exitCodeHelp}`;
   static override flags = {
     output: Flags.string({
       char: 'o',
-      description: 'output file ("-" for stdout); a directory with several REMOTEs or -r',
+      description:
+        'output file ("-" for stdout); "DIR/" or an existing directory: into it (needed with several REMOTEs)',
       helpValue: 'OUTPUT',
+    }),
+    'output-dir': Flags.string({
+      description: 'put the files in DIR (created if its parent exists); -o is then relative to it',
+      helpValue: 'DIR',
+    }),
+    'remote-name': Flags.boolean({
+      char: 'O',
+      description: 'name the output after the remote file (the default without -o)',
+      default: false,
+      exclusive: ['output'],
+    }),
+    'create-dirs': Flags.boolean({
+      description: "create the output's missing parent directories",
+      default: false,
     }),
     resume: Flags.boolean({
       char: 'c',
@@ -82,10 +101,14 @@ ${exitCodeHelp}`;
     }),
     ...serverFlags,
     retries: Flags.integer({
-      description: 'consecutive failed attempts without progress before giving up',
-      default: 5,
+      description:
+        'give up after this many consecutive failed attempts without progress [default: no count limit]',
       min: 0,
       max: 1000,
+    }),
+    'retry-max-time': seconds({
+      description: 'give up on an outage (no progress) after this many seconds',
+      default: 120,
     }),
     'retry-max-wait': seconds({ description: 'cap on one backoff delay, in seconds', default: 30 }),
     'stall-timeout': seconds({
@@ -97,9 +120,13 @@ ${exitCodeHelp}`;
       default: false,
     }),
     quiet: Flags.boolean({ char: 'q', description: 'print only errors', default: false }),
+    progress: Flags.string({
+      description: 'progress display on stderr [default: bar on a terminal, else none]',
+      options: ['bar', 'line', 'none'],
+    }),
     json: Flags.boolean({
       description:
-        'print one JSON object per file on stdout: path, bytes, resumedFrom, durationMs, throughputMBps, digest, attempts',
+        'print one JSON object per file on stdout: path, bytes, resumedFrom, durationMs, throughputMBps, digest, attempts (not with -o -)',
       default: false,
     }),
   };
@@ -109,6 +136,9 @@ ${exitCodeHelp}`;
     const { runGet } = await import('../cli/run-get.js');
     const code = await runGet(argv as string[], {
       output: flags.output,
+      outputDir: flags['output-dir'],
+      remoteName: flags['remote-name'],
+      createDirs: flags['create-dirs'],
       resume: flags.resume,
       force: flags.force,
       restart: flags.restart,
@@ -117,10 +147,12 @@ ${exitCodeHelp}`;
       port: flags.port,
       retries: flags.retries,
       retryMaxWaitMs: toMs(flags['retry-max-wait']),
+      retryMaxTimeMs: toMs(flags['retry-max-time']),
       stallTimeoutMs: toMs(flags['stall-timeout']),
       quiet: flags.quiet,
       udp: flags.udp,
       json: flags.json,
+      progress: flags.progress as ProgressMode | undefined,
     });
     if (code !== 0) this.exit(code);
   }

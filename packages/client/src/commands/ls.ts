@@ -1,7 +1,8 @@
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+import { FtgetCommand } from '../cli/base-command.js';
 import { jsonFlag, seconds, serverFlags, toMs } from '../cli/shared-flags.js';
 
-export default class Ls extends Command {
+export default class Ls extends FtgetCommand {
   static override summary = 'List a remote directory (the server root by default).';
 
   static override examples = [
@@ -41,6 +42,7 @@ export default class Ls extends Command {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Ls);
     const { runLs } = await import('../cli/run-info.js');
+    (await import('../cli/stdout-pipe.js')).watchStdout();
     const code = await runLs(args.remote ?? '', { ...flags, timeout: toMs(flags.timeout) });
     if (code !== 0) this.exit(code);
   }

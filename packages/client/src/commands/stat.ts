@@ -1,7 +1,8 @@
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+import { FtgetCommand } from '../cli/base-command.js';
 import { jsonFlag, seconds, serverFlags, toMs } from '../cli/shared-flags.js';
 
-export default class Stat extends Command {
+export default class Stat extends FtgetCommand {
   static override summary = 'Show size, modification time, validator and digest of a remote path.';
 
   static override examples = [
@@ -35,6 +36,7 @@ export default class Stat extends Command {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Stat);
     const { runStat } = await import('../cli/run-info.js');
+    (await import('../cli/stdout-pipe.js')).watchStdout();
     const code = await runStat(args.remote, { ...flags, timeout: toMs(flags.timeout) });
     if (code !== 0) this.exit(code);
   }

@@ -59,7 +59,7 @@ async function attemptUntilDone(job: DownloadJob): Promise<void> {
       await job.saveStateNow();
       if (!isRetryable(error)) throw error;
       const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
-      if (!(await job.budget.shouldRetry(retryAfterMs, job.o.signal))) {
+      if (!(await job.budget.shouldRetry(retryAfterMs, job.o.signal, error))) {
         throw job.budget.attempts > 1
           ? Object.assign(error, {
               message: `${error.message} (gave up after ${job.budget.attempts} attempts)`,

@@ -20,7 +20,7 @@ import {
 } from '../partial-state.js';
 import type { PartialState } from '../partial-state.js';
 import { formatServer } from '../remote.js';
-import { RetryBudget, abortError } from '../retry.js';
+import { RetryBudget, abortError, retryOptionsOf } from '../retry.js';
 import type { ChunkLedger } from '../verify.js';
 import type { DownloadOptions } from '../download-types.js';
 
@@ -72,11 +72,7 @@ export class DownloadJob {
     this.part = partPathFor(o.output);
     this.statePath = statePathFor(o.output);
     this.server = formatServer(o.remote);
-    this.budget = new RetryBudget({
-      retries: o.retries ?? 5,
-      maxWaitMs: o.retryMaxWaitMs ?? 30_000,
-      baseDelayMs: o.retryBaseDelayMs ?? 250,
-    });
+    this.budget = new RetryBudget(retryOptionsOf(o));
   }
 
   /** Starts writing into the partial through a fresh FileWriter. */

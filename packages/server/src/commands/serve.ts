@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { Command, Errors, Flags } from '@oclif/core';
 import { Defaults, resolveConfig } from '../config.js';
 import { daemonize } from '../process/daemon.js';
@@ -129,9 +130,17 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
     };
     checkUdpFlags(udpFlags);
     const udp = udpStarter(udpFlags);
+    let stopSignal: NodeJS.Signals | undefined;
     const code = config.daemon
       ? await daemonize(config, serverName, udpFlags)
-      : await runServer(config, { serverName, ...(udp === undefined ? {} : { udp }) });
+      : await runServer(config, {
+          serverName,
+          ...(udp === undefined ? {} : { udp }),
+          onStopSignal: (signal) => (stopSignal = signal),
+        });
+    // Stopped by Ctrl-C or SIGTERM in the foreground: after the graceful shutdown, die by that
+    // signal, so that a shell script or make running ftserve sees a signal death, not success.
+    if (code === ExitCode.OK && stopSignal !== undefined) reraise(stopSignal);
     this.exit(code);
   }
 
@@ -158,6 +167,13 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
       process.stderr.write(error.stack + '\n');
     throw new Errors.ExitError(exit);
   }
+}
+
+/** Dies by `signal` with its default action (128 + its number should it somehow survive). */
+function reraise(signal: NodeJS.Signals): never {
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
+  process.exit(128 + constants.signals[signal]);
 }
 
 /** oclif's parse errors span lines ("Parsing --port \n\tExpected an integer …"); keep them on one. */

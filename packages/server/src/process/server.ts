@@ -45,6 +45,8 @@ export interface RunOptions {
   /** Receives the first line once listening; default: print it on stdout. */
   announce?: (line: string) => void;
   udp?: UdpStarter;
+  /** Told the signal that started a graceful shutdown (the foreground CLI re-raises it). */
+  onStopSignal?: (signal: NodeJS.Signals) => void;
 }
 
 /** The documented first line: `ftserve listening tcp=<host:port> udp=<host:port>|off pid=<pid> root=<root>`. */
@@ -164,6 +166,7 @@ async function runPrimary(
     const onSignal = (signal: NodeJS.Signals): void => {
       if (!stopping) {
         stopping = true;
+        options.onStopSignal?.(signal);
         resolve({ reason: signal, code: ExitCode.OK });
         return;
       }

@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Packs ftget (@ft/client) and ftserve (@ft/server) as npm tarballs that install anywhere with
+// `npm install -g`: each carries @ft/protocol inside it (a bundled dependency: it is not on the
+// registry, and npm does not understand pnpm's "workspace:" versions), while @oclif/core and the
+// other registry dependencies are fetched by npm as usual. Build first (`tsc -b`).
+//
+//   node scripts/pack-cli.mjs [OUTDIR]             writes OUTDIR/ft-client-*.tgz, ft-server-*.tgz
+//   node scripts/pack-cli.mjs --install [NPM ARGS]  packs into a temp dir, then npm install -g
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
+
+/** Copies a package's published files (its "files" list and package.json) into `to`. */
+function copyPackage(dir, to, pjson) {
+  mkdirSync(to, { recursive: true });
+  for (const entry of pjson.files ?? []) cpSync(join(dir, entry), join(to, entry), { recursive: true });
+  writeFileSync(join(to, 'package.json'), `${JSON.stringify(pjson, null, 2)}\n`);
+}
+
+function stage(name, outDir) {
+  const dir = join(root, 'packages', name);
+  const pjson = readJson(join(dir, 'package.json'));
+  if (!existsSync(join(dir, 'dist', 'src'))) throw new Error(`${dir}/dist is missing: build first (tsc -b)`);
+  const staging = mkdtempSync(join(tmpdir(), `ft-pack-${name}-`));
+  try {
+    const protocolDir = join(root, 'packages', 'protocol');
+    const protocol = readJson(join(protocolDir, 'package.json'));
+    delete protocol.private;
+    copyPackage(protocolDir, join(staging, 'node_modules', '@ft', 'protocol'), protocol);
+    const packed = { ...pjson, dependencies: { ...pjson.dependencies } };
+    delete packed.private;
+    delete packed.devDependencies;
+    packed.dependencies['@ft/protocol'] = protocol.version;
+    packed.bundleDependencies = ['@ft/protocol'];
+    copyPackage(dir, staging, packed);
+    const file = execFileSync(npm, ['pack', '--silent', '--pack-destination', outDir], {
+      cwd: staging,
+      encoding: 'utf8',
+    }).trim().split('\n').pop();
+    return join(outDir, file);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+const args = process.argv.slice(2);
+if (args[0] === '--install') {
+  const outDir = mkdtempSync(join(tmpdir(), 'ft-tarballs-'));
+  try {
+    const tarballs = ['client', 'server'].map((n) => stage(n, outDir));
+    execFileSync(npm, ['install', '-g', ...args.slice(1), ...tarballs], { stdio: 'inherit' });
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+} else {
+  const outDir = resolve(args[0] ?? '.');
+  mkdirSync(outDir, { recursive: true });
+  for (const n of ['client', 'server']) process.stdout.write(`${stage(n, outDir)}\n`);
+}
