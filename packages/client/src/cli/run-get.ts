@@ -11,6 +11,7 @@ import { list } from '../list.js';
 import { formatServer, parsePort, parseRemote, resolveServer } from '../remote.js';
 import { DownloadSession } from '../session.js';
 import { planDownloads } from './plan.js';
+import { makeLinks } from './tree-links.js';
 import { humanBytes, reportError, reportWarning } from './report.js';
 
 export interface GetFlags {
@@ -19,6 +20,10 @@ export interface GetFlags {
   force: boolean;
   restart: boolean;
   recursive: boolean;
+  /** -r: follow symlinks (each directory once) instead of recreating or skipping them. */
+  followLinks?: boolean;
+  /** -r: directory levels to descend. */
+  maxDepth?: number | undefined;
   host: string | undefined;
   port: string | undefined;
   retries: number;
@@ -64,15 +69,25 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
     );
     server = formatServer(defaults);
     const parsed = remotes.map((r) => parseRemote(r, defaults));
-    const plan = await planDownloads(parsed, flags.output, flags.recursive, (remote) => {
-      server = formatServer(remote);
-      return list({
-        remote,
-        recursive: true,
-        signal: controller.signal,
-        timeoutMs: flags.stallTimeoutMs,
-      });
-    });
+    const onNotice = flags.quiet ? undefined : reportWarning;
+    const tree = { followLinks: flags.followLinks === true, ...(onNotice ? { onNotice } : {}) };
+    const plan = await planDownloads(
+      parsed,
+      flags.output,
+      flags.recursive,
+      (remote) => {
+        server = formatServer(remote);
+        return list({
+          remote,
+          recursive: true,
+          signal: controller.signal,
+          timeoutMs: flags.stallTimeoutMs,
+          ...tree,
+          ...(flags.maxDepth === undefined ? {} : { maxDepth: flags.maxDepth }),
+        });
+      },
+      tree,
+    );
     for (const dir of plan.directories) await mkdir(dir, { recursive: true });
     const quiet = flags.quiet || flags.json;
     if (!quiet && process.stderr.isTTY && !plan.jobs.every((j) => j.output === '-')) {
@@ -115,7 +130,9 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
         if (exitCode === ExitCode.OK) exitCode = code;
       }
     }
-    if (plan.jobs.length === 0 && !flags.quiet) reportWarning('nothing to download');
+    await makeLinks(plan.links, onNotice ?? (() => {}));
+    if (plan.jobs.length === 0 && plan.links.length === 0 && !flags.quiet)
+      reportWarning('nothing to download');
     await session.close();
     return exitCode;
   } catch (error) {

@@ -1,6 +1,7 @@
 import { Args, Command, Flags } from '@oclif/core';
 import { EXIT_CODE_MEANINGS } from '../exit-codes.js';
 import { seconds, serverFlags, toMs } from '../cli/shared-flags.js';
+import { treeFlags } from '../cli/tree-flags.js';
 
 const exitCodeHelp = Object.entries(EXIT_CODE_MEANINGS)
   .map(([code, meaning]) => `  ${code.padStart(3)}  ${meaning}`)
@@ -80,6 +81,7 @@ ${exitCodeHelp}`;
       description: 'download directory trees',
       default: false,
     }),
+    ...treeFlags,
     ...serverFlags,
     retries: Flags.integer({
       description: 'consecutive failed attempts without progress before giving up',
@@ -113,6 +115,8 @@ ${exitCodeHelp}`;
       force: flags.force,
       restart: flags.restart,
       recursive: flags.recursive,
+      followLinks: flags['follow-links'],
+      maxDepth: flags['max-depth'],
       host: flags.host,
       port: flags.port,
       retries: flags.retries,

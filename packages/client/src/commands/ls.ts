@@ -1,5 +1,6 @@
 import { Args, Command, Flags } from '@oclif/core';
 import { jsonFlag, seconds, serverFlags, toMs } from '../cli/shared-flags.js';
+import { treeFlags } from '../cli/tree-flags.js';
 
 export default class Ls extends Command {
   static override summary = 'List a remote directory (the server root by default).';
@@ -32,6 +33,7 @@ export default class Ls extends Command {
       default: false,
     }),
     recursive: Flags.boolean({ char: 'R', description: 'list subdirectories too', default: false }),
+    ...treeFlags,
     timeout: seconds({
       description: 'connect timeout and longest silence, in seconds',
       default: 30,
@@ -41,7 +43,12 @@ export default class Ls extends Command {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Ls);
     const { runLs } = await import('../cli/run-info.js');
-    const code = await runLs(args.remote ?? '', { ...flags, timeout: toMs(flags.timeout) });
+    const code = await runLs(args.remote ?? '', {
+      ...flags,
+      followLinks: flags['follow-links'],
+      maxDepth: flags['max-depth'],
+      timeout: toMs(flags.timeout),
+    });
     if (code !== 0) this.exit(code);
   }
 }
