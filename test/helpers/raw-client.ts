@@ -68,20 +68,18 @@ export class RawClient {
     return new RawClient(socket);
   }
 
-  /** Sends HELLO and waits for WELCOME; throws (with `frame`) on anything else. */
-  async hello(): Promise<void> {
-    this.send(
-      encodeHello({
-        minVersion: PROTOCOL_VERSION,
-        maxVersion: PROTOCOL_VERSION,
-        name: 'test-client',
-      }),
-    );
+  /**
+   * Sends HELLO (offering `version`, this implementation's by default) and waits for WELCOME;
+   * throws (with `frame`) on anything else. Resolves with the version the server chose.
+   */
+  async hello(version = PROTOCOL_VERSION): Promise<number> {
+    this.send(encodeHello({ minVersion: version, maxVersion: version, name: 'test-client' }));
     const m = await this.nextMessage();
     if (m.type !== FrameType.WELCOME) {
       this.destroy();
       throw Object.assign(new Error(`expected WELCOME, got ${JSON.stringify(m)}`), { frame: m });
     }
+    return m.version;
   }
 
   /** Connects; with `hello` (default) also sends HELLO and waits for WELCOME. */
@@ -204,8 +202,9 @@ export class RawClient {
     return m;
   }
 
-  async list(path: string): Promise<ListEntry[] | ErrorFrame> {
-    this.send(encodeList({ requestId: this.nextId++, path }));
+  /** LIST; `wantLinks` sends the version-2 form (entries say which are symlinks). */
+  async list(path: string, wantLinks = false): Promise<ListEntry[] | ErrorFrame> {
+    this.send(encodeList({ requestId: this.nextId++, path, wantLinks }));
     const entries: ListEntry[] = [];
     for (;;) {
       const m = await this.nextMessage();

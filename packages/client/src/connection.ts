@@ -66,6 +66,9 @@ export class Connection {
   private failure: Error | undefined;
   private nextRequestId = 1;
   private welcomed = false;
+  /** The protocol version the server chose (valid once welcomed). */
+  private version = 1;
+  private welcomeWaiters: { resolve(version: number): void; reject(error: Error): void }[] = [];
   private paused = false;
   private readonly stallTimer: NodeJS.Timeout;
   private readonly onAbort = (): void => this.fail(abortError());
@@ -161,13 +164,41 @@ export class Connection {
     );
   }
 
-  /** LIST a directory: every entry, in the server's order (sorted by name). */
-  list(path: string): Promise<ListEntry[]> {
+  /**
+   * The protocol version the server chose; waits for WELCOME (at most the stall timeout), so
+   * a request that only some versions have is sent only to servers that speak it.
+   */
+  serverVersion(): Promise<number> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.welcomed) return Promise.resolve(this.version);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.onStall(true), this.options.timeoutMs);
+      this.welcomeWaiters.push({
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  /**
+   * LIST a directory: every entry, in the server's order (sorted by name). With `wantLinks`
+   * (protocol version 2; see serverVersion) the entries say which are symlinks.
+   */
+  list(path: string, options: { wantLinks?: boolean } = {}): Promise<ListEntry[]> {
     const entries: ListEntry[] = [];
     return this.request(
-      encodeList({ requestId: this.nextRequestId, path }),
+      encodeList({ requestId: this.nextRequestId, path, wantLinks: options.wantLinks }),
       (resolve) => (message) => {
         if (message.type !== FrameType.LIST_OK) throw this.unexpected(message, 'LIST_OK');
+        if ((message.links === true) !== (options.wantLinks === true)) {
+          throw this.bad('LIST_OK entries in the layout that was not asked for');
+        }
         if (entries.length + message.entries.length > MAX_LIST_ENTRIES) {
           throw this.bad(`listing has more than ${MAX_LIST_ENTRIES} entries`);
         }
@@ -295,6 +326,8 @@ export class Connection {
         throw this.bad(`server chose protocol version ${message.version}, which we never offered`);
       }
       this.welcomed = true;
+      this.version = message.version;
+      for (const w of this.welcomeWaiters.splice(0)) w.resolve(message.version);
       return;
     }
     if (message.type === FrameType.ERROR && message.requestId === 0) {
@@ -319,8 +352,9 @@ export class Connection {
     pending.onMessage(message);
   }
 
-  private onStall(): void {
-    if (this.failure !== undefined || this.paused || this.pending === undefined) return;
+  private onStall(awaitingWelcome = false): void {
+    if (this.failure !== undefined || this.paused) return;
+    if (this.pending === undefined && !awaitingWelcome) return;
     this.fail(
       new ClientError(
         ClientErrorCode.STALLED,
@@ -373,5 +407,6 @@ export class Connection {
     this.options.signal?.removeEventListener('abort', this.onAbort);
     this.socket.destroy();
     this.pending?.reject(this.failure);
+    for (const w of this.welcomeWaiters.splice(0)) w.reject(this.failure);
   }
 }

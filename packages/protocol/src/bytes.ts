@@ -72,6 +72,10 @@ export class PayloadReader {
       throw new ProtocolError('FT_ERR_BAD_UTF8', `${this.what}: ${field} is not valid UTF-8`);
     }
   }
+  /** Bytes not read yet (for layouts that end in an optional field). */
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
   /** Trailing bytes mean the peer and we disagree about the layout: refuse them. */
   end(): void {
     if (this.pos !== this.buf.length) {

@@ -6,10 +6,15 @@
 /** First four bytes of HELLO and WELCOME. The high bit catches 7-bit channels, the LF catches newline rewriting (the PNG trick). */
 export const MAGIC = Buffer.from([0x89, 0x46, 0x54, 0x0a]);
 
-/** Protocol versions this implementation speaks. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Protocol versions this implementation speaks. Version 2 adds link-aware listings (LIST flags,
+ * LIST_OK LINKS entries); everything else is version 1 unchanged, so a v2 peer serves v1 peers.
+ */
+export const PROTOCOL_VERSION = 2;
 export const MIN_PROTOCOL_VERSION = 1;
-export const MAX_PROTOCOL_VERSION = 1;
+export const MAX_PROTOCOL_VERSION = 2;
+/** First version in which LIST may carry flags (WANT_LINKS). */
+export const LINKS_MIN_VERSION = 2;
 
 /** Every frame starts with: type u8, flags u8 (must be 0 in v1), payload length u32 BE. */
 export const FRAME_HEADER_SIZE = 6;
@@ -99,11 +104,31 @@ export const StatFlags = {
 } as const;
 export const STAT_FLAGS_MASK = 0x01;
 
+/** LIST flags (version 2; a v1 LIST has no flags byte). */
+export const ListRequestFlags = {
+  /** Answer with LINKS entries: say which entries are symlinks, and where they lead. */
+  WANT_LINKS: 0x01,
+} as const;
+export const LIST_REQUEST_FLAGS_MASK = 0x01;
+
 /** LIST_OK flags. */
 export const ListFlags = {
   MORE: 0x01,
+  /** Entries use the version-2 layout with link and target fields (only in answer to WANT_LINKS). */
+  LINKS: 0x02,
 } as const;
-export const LIST_FLAGS_MASK = 0x01;
+export const LIST_FLAGS_MASK = 0x03;
+
+/** What a LINKS entry is, as a symlink. */
+export const LinkKind = {
+  /** Not a symlink. */
+  NONE: 0,
+  /** A symlink to a servable path inside the root; kind, size and mtime are its target's. */
+  INSIDE: 1,
+  /** A symlink leading outside the root, to a hidden name, or nowhere: nothing can be fetched through it. */
+  UNSERVABLE: 2,
+} as const;
+export type LinkKind = (typeof LinkKind)[keyof typeof LinkKind];
 
 /** END status: did the server send the announced bytes of the announced version? */
 export const EndStatus = {

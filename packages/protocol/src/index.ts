@@ -10,8 +10,11 @@ export {
   FRAME_HEADER_SIZE,
   FrameType,
   GetFlags,
+  LINKS_MIN_VERSION,
   Limits,
+  LinkKind,
   ListFlags,
+  ListRequestFlags,
   MAGIC,
   MAX_PROTOCOL_VERSION,
   MAX_U64,
@@ -52,6 +55,7 @@ export type {
 } from './messages.js';
 export {
   FILE_FIXED_PAYLOAD,
+  LIST_OK_FIXED_PAYLOAD,
   decodePayload,
   encodeEnd,
   encodeError,
@@ -64,6 +68,7 @@ export {
   encodeStatResult,
   encodeWelcome,
   frameTypeName,
+  listEntrySize,
 } from './codec.js';
 export { FrameDecoder } from './frame-decoder.js';
 export type { DecoderEvent, FrameDecoderOptions } from './frame-decoder.js';

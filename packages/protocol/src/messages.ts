@@ -1,5 +1,5 @@
 /** The decoded form of every TCP frame: a union discriminated by `type`. */
-import type { DigestAlgorithm, EndStatus, EntryKind, FrameType } from './constants.js';
+import type { DigestAlgorithm, EndStatus, EntryKind, FrameType, LinkKind } from './constants.js';
 
 export interface Hello {
   type: typeof FrameType.HELLO;
@@ -47,6 +47,11 @@ export interface ListRequest {
   type: typeof FrameType.LIST;
   requestId: number;
   path: string;
+  /**
+   * Ask for LINKS entries (version 2 only: the request then carries a flags byte). Absent or
+   * false: the version-1 layout, and symlinks listed as what they point to.
+   */
+  wantLinks?: boolean | undefined;
 }
 
 /** Digest information of one file version. */
@@ -94,6 +99,10 @@ export interface ListEntry {
   name: string;
   size: number;
   mtimeMs: number;
+  /** LINKS entries only: whether the entry is a symlink and whether it can be followed. */
+  link?: LinkKind | undefined;
+  /** LINKS entries with link INSIDE: the root-relative path the link resolves to ('' = the root). */
+  target?: string | undefined;
 }
 
 export interface ListResult {
@@ -101,6 +110,8 @@ export interface ListResult {
   requestId: number;
   /** More LIST_OK frames for the same request follow. */
   more: boolean;
+  /** Entries use the LINKS layout (link and target fields). */
+  links?: boolean | undefined;
   entries: ListEntry[];
 }
 

@@ -7,6 +7,9 @@ import {
   FRAME_HEADER_SIZE,
   FrameType,
   Limits,
+  LinkKind,
+  ListFlags,
+  ListRequestFlags,
   ProtocolError,
   decodePayload,
   encodeEnd,
@@ -211,14 +214,63 @@ test('every payload cut short is FT_ERR_TRUNCATED and every payload with a trail
   for (const m of [...SAMPLE_REQUESTS, ...SAMPLE_RESPONSES]) {
     const payload = encode(m).subarray(FRAME_HEADER_SIZE);
     for (let n = 0; n < payload.length; n++) {
+      // A version-2 LIST without its flags byte is a complete version-1 LIST (tested below).
+      if (m.type === FrameType.LIST && m.wantLinks === true && n === payload.length - 1) continue;
       throwsCode(t, () => decodePayload(m.type, payload.subarray(0, n)), 'FT_ERR_TRUNCATED');
     }
+    // A version-1 LIST plus one byte is the version-2 form (a flags byte): two bytes are too many.
+    const extra = m.type === FrameType.LIST && m.wantLinks !== true ? 2 : 1;
     throwsCode(
       t,
-      () => decodePayload(m.type, Buffer.concat([payload, Buffer.from([0])])),
+      () => decodePayload(m.type, Buffer.concat([payload, Buffer.alloc(extra)])),
       'FT_ERR_BAD_LENGTH',
     );
   }
+});
+
+test('LIST: the version-1 layout without flags, the version-2 one with a trailing flags byte', (t) => {
+  const v1 = encodeList({ requestId: 1, path: 'ab' });
+  t.is(v1.length, FRAME_HEADER_SIZE + 4 + 2 + 2);
+  t.is(encodeList({ requestId: 1, path: 'ab', wantLinks: false }).length, v1.length);
+  const v2 = encodeList({ requestId: 1, path: 'ab', wantLinks: true });
+  t.is(v2.length, v1.length + 1);
+  t.is(v2[v2.length - 1], ListRequestFlags.WANT_LINKS);
+  t.like(decodePayload(FrameType.LIST, v2.subarray(FRAME_HEADER_SIZE)), { wantLinks: true });
+  const reserved = Buffer.from(v2.subarray(FRAME_HEADER_SIZE));
+  reserved[reserved.length - 1] = 0x02;
+  throwsCode(t, () => decodePayload(FrameType.LIST, reserved), 'FT_ERR_BAD_FLAGS');
+});
+
+test('LIST_OK with LINKS: link kinds are checked and only INSIDE links carry a target', (t) => {
+  const links = SAMPLE_RESPONSES.at(-1)!;
+  const payload = Buffer.from(encode(links)).subarray(FRAME_HEADER_SIZE);
+  t.is(payload[4], ListFlags.LINKS);
+  // First entry: kind u8 size u64 mtimeMs u64, then link u8 at 7 + 17.
+  const badLink = Buffer.from(payload);
+  badLink[7 + 17] = 3;
+  throwsCode(t, () => decodePayload(FrameType.LIST_OK, badLink), 'FT_ERR_BAD_VALUE');
+  t.throws(() =>
+    encodeListResult({
+      requestId: 1,
+      more: false,
+      links: true,
+      entries: [{ kind: EntryKind.FILE, name: 'x', size: 0, mtimeMs: 0, target: 'y' }],
+    }),
+  );
+  // The same entries without LINKS: the version-1 layout, link fields dropped.
+  const v1 = encodeListResult({
+    requestId: 1,
+    more: false,
+    entries: [
+      { kind: EntryKind.FILE, name: 'x', size: 0, mtimeMs: 0, link: LinkKind.INSIDE, target: 'y' },
+    ],
+  });
+  t.deepEqual(decodePayload(FrameType.LIST_OK, v1.subarray(FRAME_HEADER_SIZE)), {
+    type: FrameType.LIST_OK,
+    requestId: 1,
+    more: false,
+    entries: [{ kind: EntryKind.FILE, name: 'x', size: 0, mtimeMs: 0 }],
+  });
 });
 
 test('HELLO and WELCOME with a wrong magic are refused', (t) => {

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import {
   DecodeError,
   DigestAlgorithm,
@@ -13,6 +14,9 @@ import {
   FrameDecoder,
   FrameType,
   Limits,
+  LinkKind,
+  ListFlags,
+  ListRequestFlags,
   WIRE_ERROR_MEANINGS,
   WireError,
   chunkSizeFor,
@@ -182,20 +186,42 @@ for (const name of Object.keys(FrameType)) {
   });
 }
 
-test('the LIST_OK entry table is contiguous and matches the encoder', (t) => {
-  const text = section(/^### 4\.9 LIST_OK/);
-  const table = rows(text).filter((r) => /^\+\d+$/.test(r[0]!));
+/** Sums the "+offset" rows of one entry table, checking that each starts where the last ended. */
+function entryTableSize(t: ExecutionContext, table: string): number {
   let at = 0;
-  for (const [offset, size] of table) {
-    t.is(Number(offset!.slice(1)), at);
-    at += fixedSize(size!);
+  for (const [offset, size] of rows(table).filter((r) => /^\+\d+( \+ n)?$/.test(r[0]!))) {
+    const m = /^\+(\d+)( \+ n)?$/.exec(offset!)!;
+    t.is(Number(m[1]), at, `entry field at ${offset}`);
+    at += fixedSize(size!.replace(/ \+ t$/, ''));
   }
-  const one = encodeListResult({
-    requestId: 1,
-    more: false,
-    entries: [{ kind: EntryKind.FILE, name: '', size: 0, mtimeMs: 0 }],
-  });
-  t.is(at, one.length - minimal.LIST_OK!.length);
+  return at;
+}
+
+test('the LIST_OK entry tables (version 1 and LINKS) are contiguous and match the encoder', (t) => {
+  const tables = section(/^### 4\.9 LIST_OK/)
+    .split('\n\n')
+    .filter((p) => p.startsWith('| offset') && p.includes('| +0 |'));
+  t.is(tables.length, 2);
+  const entry = { kind: EntryKind.FILE, name: '', size: 0, mtimeMs: 0 };
+  const one = encodeListResult({ requestId: 1, more: false, entries: [entry] });
+  t.is(entryTableSize(t, tables[0]!), one.length - minimal.LIST_OK!.length);
+  const linked = encodeListResult({ requestId: 1, more: false, links: true, entries: [entry] });
+  t.is(entryTableSize(t, tables[1]!), linked.length - minimal.LIST_OK!.length);
+  t.regex(section(/^### 4\.9 LIST_OK/), /7 \+ Σ \(22 \+ nᵢ \+ tᵢ\)/);
+});
+
+test('the LIST flags row follows the path and matches the version-2 encoder', (t) => {
+  const text = section(/^### 4\.5 LIST \(`/);
+  t.regex(text, /^\| 6 \+ n \| 1 \| `u8` \| flags \|/m);
+  const v2 = encodeList({ requestId: 1, path: '', wantLinks: true });
+  t.is(v2.length, minimal.LIST!.length + 1);
+  t.regex(text, /`0x01` \| `WANT_LINKS`/);
+  t.is(ListRequestFlags.WANT_LINKS, 0x01);
+  t.is(ListFlags.LINKS, 0x02);
+  t.regex(section(/^### 4\.9 LIST_OK/), /`0x02` LINKS/);
+  for (const [name, value] of Object.entries(LinkKind)) {
+    t.regex(section(/^### 4\.9 LIST_OK/), new RegExp(`${value} ${name}:`), name);
+  }
 });
 
 /** The bytes of the ```hex blocks of the worked example, in order (commentary after # removed). */

@@ -6,8 +6,11 @@
 import { stat as fsStat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ClientError, ClientErrorCode } from '../errors.js';
+import { normalizeRemotePath } from '../list.js';
 import type { RemoteEntry } from '../list.js';
 import type { Remote } from '../remote.js';
+import { linkFor } from './tree-links.js';
+import type { LocalLink } from './tree-links.js';
 
 export interface Job {
   remote: Remote;
@@ -18,6 +21,15 @@ export interface Plan {
   jobs: Job[];
   /** Local directories to create first, parents before children. */
   directories: string[];
+  /** Symlinks to recreate once the files are down (-r without --follow-links). */
+  links: LocalLink[];
+}
+
+export interface TreeOptions {
+  /** Links were followed by the listing: download what they lead to. */
+  followLinks?: boolean;
+  /** Told about every link skipped. */
+  onNotice?: (message: string) => void;
 }
 
 function usage(message: string, hint?: string): ClientError {
@@ -42,12 +54,14 @@ export async function planDownloads(
   output: string | undefined,
   recursive: boolean,
   listTree: (remote: Remote) => Promise<RemoteEntry[]>,
+  tree: TreeOptions = {},
 ): Promise<Plan> {
   if (output === '-' && (remotes.length > 1 || recursive)) {
     throw usage('-o - (stdout) takes exactly one file', 'drop -r or give a single REMOTE');
   }
   const jobs: Job[] = [];
   const directories: string[] = [];
+  const links: LocalLink[] = [];
   const many = remotes.length > 1 || recursive;
   if (many && output !== undefined) directories.push(output);
   for (const remote of remotes) {
@@ -73,9 +87,16 @@ export async function planDownloads(
     for (const entry of await listTree(remote)) {
       const local = join(root, ...entry.relativePath.split('/'));
       const path = remote.path === '' ? entry.relativePath : `${remote.path}/${entry.relativePath}`;
+      if (entry.link === 'unservable' || (entry.link === 'inside' && tree.followLinks !== true)) {
+        const link = linkFor(entry, normalizeRemotePath(remote.path), root);
+        if ('notice' in link) tree.onNotice?.(link.notice);
+        else links.push(link);
+        continue;
+      }
+      if (entry.loop === true) continue;
       if (entry.kind === 'directory') directories.push(local);
       else if (entry.kind === 'file') jobs.push({ remote: { ...remote, path }, output: local });
     }
   }
-  return { jobs, directories };
+  return { jobs, directories, links };
 }

@@ -25,6 +25,7 @@ import { planDownloads } from './plan.js';
 import type { ProgressMode } from './progress-bars.js';
 import { reportError, reportWarning } from './report.js';
 import { dieOfClosedStdout, isClosedStdout } from './stdout-pipe.js';
+import { makeLinks } from './tree-links.js';
 
 export interface GetFlags {
   output: string | undefined;
@@ -38,6 +39,10 @@ export interface GetFlags {
   force: boolean;
   restart: boolean;
   recursive: boolean;
+  /** -r: follow symlinks (each directory once) instead of recreating or skipping them. */
+  followLinks?: boolean;
+  /** -r: directory levels to descend. */
+  maxDepth?: number | undefined;
   host: string | undefined;
   port: string | undefined;
   /** Consecutive failures without progress before giving up (undefined: no count limit). */
@@ -92,18 +97,28 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       return parseRemote(r, defaults);
     });
     const output = await resolveOutput(flags, parsed.length, flags.recursive);
+    const onNotice = flags.quiet ? undefined : reportWarning;
+    const tree = { followLinks: flags.followLinks === true, ...(onNotice ? { onNotice } : {}) };
     let listedBytes = 0;
-    const plan = await planDownloads(parsed, output, flags.recursive, async (remote) => {
-      server = formatServer(remote);
-      const entries = await list({
-        remote,
-        recursive: true,
-        signal: interrupts.signal,
-        timeoutMs: flags.stallTimeoutMs,
-      });
-      for (const e of entries) if (e.kind === 'file') listedBytes += e.size;
-      return entries;
-    });
+    const plan = await planDownloads(
+      parsed,
+      output,
+      flags.recursive,
+      async (remote) => {
+        server = formatServer(remote);
+        const entries = await list({
+          remote,
+          recursive: true,
+          signal: interrupts.signal,
+          timeoutMs: flags.stallTimeoutMs,
+          ...tree,
+          ...(flags.maxDepth === undefined ? {} : { maxDepth: flags.maxDepth }),
+        });
+        for (const e of entries) if (e.kind === 'file') listedBytes += e.size;
+        return entries;
+      },
+      tree,
+    );
     for (const dir of plan.directories) await mkdir(dir, { recursive: true });
     reporter = new GetReporter({
       quiet: flags.quiet,
@@ -151,7 +166,9 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
         if (exitCode === ExitCode.OK) exitCode = code;
       }
     }
-    if (plan.jobs.length === 0 && !flags.quiet) reportWarning('nothing to download');
+    await makeLinks(plan.links, onNotice ?? (() => {}));
+    if (plan.jobs.length === 0 && plan.links.length === 0 && !flags.quiet)
+      reportWarning('nothing to download');
     await session.close();
     return exitCode;
   } catch (error) {

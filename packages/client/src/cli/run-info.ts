@@ -1,10 +1,11 @@
 /** `ftget stat` and `ftget ls`: one request each, human or JSON output on stdout. */
 import { ExitCode } from '../exit-codes.js';
 import { list } from '../list.js';
+import type { RemoteEntry } from '../list.js';
 import { formatServer, parsePort, parseRemote, resolveServer } from '../remote.js';
 import type { Remote } from '../remote.js';
 import { stat } from '../stat.js';
-import { humanBytes, reportError } from './report.js';
+import { humanBytes, reportError, reportWarning } from './report.js';
 
 interface InfoFlags {
   host: string | undefined;
@@ -53,24 +54,45 @@ export async function runStat(text: string, flags: InfoFlags): Promise<ExitCode>
   }
 }
 
+/** "dir/", "file", "self -> /looptree/" (a link's target is root-relative), "up -> ?" (unservable). */
+function showEntry(name: string, e: RemoteEntry): string {
+  const slash = e.kind === 'directory' ? '/' : '';
+  if (e.link === 'unservable') return `${name} -> ?`;
+  if (e.link === 'inside') return `${name} -> /${e.target ?? ''}${e.target === '' ? '' : slash}`;
+  return `${name}${slash}`;
+}
+
 export async function runLs(
   text: string,
-  flags: InfoFlags & { long: boolean; recursive: boolean },
+  flags: InfoFlags & {
+    long: boolean;
+    recursive: boolean;
+    followLinks: boolean;
+    maxDepth: number | undefined;
+  },
 ): Promise<ExitCode> {
   let server: string | undefined;
   try {
     const remote = remoteFor(text, flags);
     server = formatServer(remote);
-    const entries = await list({ remote, recursive: flags.recursive, timeoutMs: flags.timeout });
+    const entries = await list({
+      remote,
+      recursive: flags.recursive,
+      timeoutMs: flags.timeout,
+      followLinks: flags.followLinks,
+      ...(flags.maxDepth === undefined ? {} : { maxDepth: flags.maxDepth }),
+      onNotice: reportWarning,
+    });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(entries)}\n`);
       return ExitCode.OK;
     }
     const lines = entries.map((e) => {
       const name = flags.recursive ? e.relativePath : e.name;
-      const shown = e.kind === 'directory' ? `${name}/` : name;
+      const shown = showEntry(name, e);
       if (!flags.long) return shown;
-      const kind = e.kind === 'directory' ? 'd' : e.kind === 'file' ? '-' : '?';
+      const kind =
+        e.link !== 'none' ? 'l' : e.kind === 'directory' ? 'd' : e.kind === 'file' ? '-' : '?';
       return `${kind} ${String(e.size).padStart(12)} ${new Date(e.mtimeMs).toISOString()} ${shown}`;
     });
     if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);

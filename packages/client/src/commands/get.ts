@@ -3,6 +3,7 @@ import { FtgetCommand } from '../cli/base-command.js';
 import { EXIT_CODE_MEANINGS } from '../exit-codes.js';
 import type { ProgressMode } from '../cli/progress-bars.js';
 import { seconds, serverFlags, toMs } from '../cli/shared-flags.js';
+import { treeFlags } from '../cli/tree-flags.js';
 
 const exitCodeHelp = Object.entries(EXIT_CODE_MEANINGS)
   .map(([code, meaning]) => `  ${code.padStart(3)}  ${meaning}`)
@@ -99,6 +100,7 @@ ${exitCodeHelp}`;
       description: 'download directory trees',
       default: false,
     }),
+    ...treeFlags,
     ...serverFlags,
     retries: Flags.integer({
       description:
@@ -143,6 +145,8 @@ ${exitCodeHelp}`;
       force: flags.force,
       restart: flags.restart,
       recursive: flags.recursive,
+      followLinks: flags['follow-links'],
+      maxDepth: flags['max-depth'],
       host: flags.host,
       port: flags.port,
       retries: flags.retries,

@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { FtgetCommand } from '../cli/base-command.js';
 import { jsonFlag, seconds, serverFlags, toMs } from '../cli/shared-flags.js';
+import { treeFlags } from '../cli/tree-flags.js';
 
 export default class Ls extends FtgetCommand {
   static override summary = 'List a remote directory (the server root by default).';
@@ -33,6 +34,7 @@ export default class Ls extends FtgetCommand {
       default: false,
     }),
     recursive: Flags.boolean({ char: 'R', description: 'list subdirectories too', default: false }),
+    ...treeFlags,
     timeout: seconds({
       description: 'connect timeout and longest silence, in seconds',
       default: 30,
@@ -43,7 +45,12 @@ export default class Ls extends FtgetCommand {
     const { args, flags } = await this.parse(Ls);
     const { runLs } = await import('../cli/run-info.js');
     (await import('../cli/stdout-pipe.js')).watchStdout();
-    const code = await runLs(args.remote ?? '', { ...flags, timeout: toMs(flags.timeout) });
+    const code = await runLs(args.remote ?? '', {
+      ...flags,
+      followLinks: flags['follow-links'],
+      maxDepth: flags['max-depth'],
+      timeout: toMs(flags.timeout),
+    });
     if (code !== 0) this.exit(code);
   }
 }

@@ -8,6 +8,7 @@ import {
   EntryKind,
   FrameDecoder,
   FrameType,
+  LinkKind,
   WireError,
   encodeEnd,
   encodeError,
@@ -90,6 +91,7 @@ export const SAMPLE_REQUESTS: readonly Request[] = [
   { type: FrameType.STAT, requestId: 2, path: 'a', wantDigest: true },
   { type: FrameType.STAT, requestId: 3, path: '', wantDigest: false },
   { type: FrameType.LIST, requestId: 4, path: 'some/dir' },
+  { type: FrameType.LIST, requestId: 5, path: 'looptree', wantLinks: true },
 ];
 
 export const fileWithDigests: FileHeader = {
@@ -176,6 +178,46 @@ export const SAMPLE_RESPONSES: readonly Response[] = [
     message: 'no such file: x',
   },
   { type: FrameType.ERROR, requestId: 0, code: WireError.BUSY, retryAfterMs: 250, message: '' },
+  {
+    type: FrameType.LIST_OK,
+    requestId: 8,
+    more: false,
+    links: true,
+    entries: [
+      {
+        kind: EntryKind.FILE,
+        name: 'a.txt',
+        size: 3,
+        mtimeMs: 10,
+        link: LinkKind.NONE,
+        target: '',
+      },
+      {
+        kind: EntryKind.DIRECTORY,
+        name: 'self',
+        size: 0,
+        mtimeMs: 11,
+        link: LinkKind.INSIDE,
+        target: 'looptree',
+      },
+      {
+        kind: EntryKind.DIRECTORY,
+        name: 'up',
+        size: 0,
+        mtimeMs: 12,
+        link: LinkKind.INSIDE,
+        target: '',
+      },
+      {
+        kind: EntryKind.OTHER,
+        name: 'out',
+        size: 0,
+        mtimeMs: 13,
+        link: LinkKind.UNSERVABLE,
+        target: '',
+      },
+    ],
+  },
 ];
 
 /** A decoder event with body data merged: what a run means, independent of chunking. */

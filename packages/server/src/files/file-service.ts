@@ -6,7 +6,15 @@
 import { lstat, opendir, stat as fsStat } from 'node:fs/promises';
 import { closeSync, fstatSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
-import { EntryKind, FtError, WireError, chunksOverlapping, validatorOf } from '@ft/protocol';
+import { sep } from 'node:path';
+import {
+  EntryKind,
+  FtError,
+  LinkKind,
+  WireError,
+  chunksOverlapping,
+  validatorOf,
+} from '@ft/protocol';
 import type { ListEntry } from '@ft/protocol';
 import { DigestCache, hashChunks, hashFile } from './digest-cache.js';
 import type { DigestLookup, FileDigests } from './digest-cache.js';
@@ -253,10 +261,12 @@ export class FileService {
   }
 
   /**
-   * Entries of a directory sorted by name. Hidden and unservable names are left out, and so are
-   * symlinks that lead outside the root; a symlink that stays inside shows as what it points to.
+   * Entries of a directory sorted by name. Hidden and unservable names are left out. A symlink
+   * that stays inside shows as what it points to; with `links` it is marked INSIDE with its
+   * root-relative target, and one leading outside (or nowhere) is listed as UNSERVABLE instead
+   * of being left out.
    */
-  async list(path: string): Promise<ListEntry[]> {
+  async list(path: string, options: { links?: boolean } = {}): Promise<ListEntry[]> {
     const real = await this.jail.resolve(path);
     const st = await fsStat(real);
     if (!st.isDirectory())
@@ -280,7 +290,9 @@ export class FileService {
     const BATCH = 64;
     for (let i = 0; i < names.length; i += BATCH) {
       const batch = await Promise.all(
-        names.slice(i, i + BATCH).map((name) => this.describe(real, prefix, name)),
+        names
+          .slice(i, i + BATCH)
+          .map((name) => this.describe(real, prefix, name, options.links === true)),
       );
       for (const e of batch) if (e !== undefined) entries.push(e);
     }
@@ -300,18 +312,51 @@ export class FileService {
     dir: string,
     prefix: string,
     name: string,
+    links: boolean,
   ): Promise<ListEntry | undefined> {
+    let link: ListEntry['link'] = LinkKind.NONE;
+    let target = '';
+    let st: BigIntStats;
     try {
-      let st = await lstat(`${dir}/${name}`, { bigint: true });
-      if (st.isSymbolicLink()) {
-        // Follow it through the jail: links leading outside (or to dotfiles) are not listed.
-        const target = await this.jail.resolve(prefix === '' ? name : `${prefix}/${name}`);
-        st = await fsStat(target, { bigint: true });
-      }
-      const kind = kindOf(st);
-      return { kind, name, size: kind === EntryKind.FILE ? Number(st.size) : 0, mtimeMs: msOf(st) };
+      st = await lstat(`${dir}/${name}`, { bigint: true });
     } catch {
       return undefined;
     }
+    if (st.isSymbolicLink()) {
+      try {
+        // Follow it through the jail: links leading outside (or to dotfiles) are unservable.
+        const real = await this.jail.resolve(prefix === '' ? name : `${prefix}/${name}`);
+        st = await fsStat(real, { bigint: true });
+        link = LinkKind.INSIDE;
+        target = this.rootRelative(real);
+      } catch {
+        if (!links) return undefined;
+        return {
+          kind: EntryKind.OTHER,
+          name,
+          size: 0,
+          mtimeMs: msOf(st),
+          link: LinkKind.UNSERVABLE,
+        };
+      }
+    }
+    const kind = kindOf(st);
+    const entry: ListEntry = {
+      kind,
+      name,
+      size: kind === EntryKind.FILE ? Number(st.size) : 0,
+      mtimeMs: msOf(st),
+    };
+    return links ? { ...entry, link, target } : entry;
+  }
+
+  /** A real path inside the root as a request path ('' for the root itself). */
+  private rootRelative(real: string): string {
+    if (real === this.jail.root) return '';
+    const rest = real
+      .slice(this.jail.root.length)
+      .split(sep)
+      .filter((p) => p !== '');
+    return rest.join('/');
   }
 }

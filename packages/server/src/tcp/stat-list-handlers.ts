@@ -1,7 +1,15 @@
 /** STAT and LIST requests: describe a path, or list a directory in frames of bounded size. */
-import { DigestAlgorithm, Limits, encodeListResult, encodeStatResult } from '@ft/protocol';
-import type { ListRequest, StatRequest } from '@ft/protocol';
+import {
+  DigestAlgorithm,
+  LIST_OK_FIXED_PAYLOAD,
+  Limits,
+  encodeListResult,
+  encodeStatResult,
+  listEntrySize,
+} from '@ft/protocol';
+import type { ListEntry, ListRequest, StatRequest } from '@ft/protocol';
 import { writeTo } from '../files/file-sender.js';
+import { chargeList } from './list-budget.js';
 import { ZERO_DIGEST, refuse } from './request-context.js';
 import type { RequestContext } from './request-context.js';
 
@@ -38,7 +46,35 @@ export async function serveStat(ctx: RequestContext, request: StatRequest): Prom
   }
 }
 
-/** Answers LIST with LIST_OK frames of at most MAX_LIST_ENTRIES_PER_FRAME entries, or ERROR. */
+/**
+ * Splits entries into LIST_OK frames of at most MAX_LIST_ENTRIES_PER_FRAME entries and at most
+ * MAX_RESPONSE_FRAME payload bytes (LINKS entries with long targets can exceed it sooner).
+ */
+export function listFrames(entries: readonly ListEntry[], links: boolean): ListEntry[][] {
+  const frames: ListEntry[][] = [[]];
+  let bytes = LIST_OK_FIXED_PAYLOAD;
+  for (const e of entries) {
+    const size = listEntrySize(e, links);
+    const frame = frames[frames.length - 1]!;
+    if (
+      frame.length > 0 &&
+      (frame.length >= Limits.MAX_LIST_ENTRIES_PER_FRAME ||
+        bytes + size > Limits.MAX_RESPONSE_FRAME)
+    ) {
+      frames.push([e]);
+      bytes = LIST_OK_FIXED_PAYLOAD + size;
+    } else {
+      frame.push(e);
+      bytes += size;
+    }
+  }
+  return frames;
+}
+
+/**
+ * Answers LIST with LIST_OK frames (LINKS entries if asked), or ERROR: BUSY over the
+ * connection's LIST rate, TOO_LARGE for a path too deep (see list-budget.ts).
+ */
 export async function serveList(ctx: RequestContext, request: ListRequest): Promise<void> {
   ctx.pauseIdleTimer();
   const log = (result: string, entries?: number): void =>
@@ -49,23 +85,25 @@ export async function serveList(ctx: RequestContext, request: ListRequest): Prom
       entries,
       result,
     });
+  const links = request.wantLinks === true;
   let entries;
   try {
-    entries = await ctx.files.list(request.path);
+    chargeList(ctx, request.path);
+    entries = await ctx.files.list(request.path, { links });
   } catch (error) {
     ctx.resumeIdleTimer();
     return await refuse(ctx, request.requestId, error, log);
   }
   ctx.resumeIdleTimer();
-  const per = Limits.MAX_LIST_ENTRIES_PER_FRAME;
-  for (let i = 0; i === 0 || i < entries.length; i += per) {
-    const more = i + per < entries.length;
+  const frames = listFrames(entries, links);
+  for (let i = 0; i < frames.length; i++) {
     await writeTo(
       ctx.socket,
       encodeListResult({
         requestId: request.requestId,
-        more,
-        entries: entries.slice(i, i + per),
+        more: i + 1 < frames.length,
+        links,
+        entries: frames[i]!,
       }),
     );
   }
