@@ -5,112 +5,25 @@
  * valid token the only answers are RETRY (or a version ERROR), each no larger than three times
  * the datagram it answers, so the server cannot be used to amplify traffic at a spoofed address.
  */
-import { createSocket } from 'node:dgram';
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
-import { isIP } from 'node:net';
 import {
   DatagramType,
-  DigestAlgorithm,
-  FtError,
-  MAX_U64,
-  UdpLimits,
   UdpVersionError,
   WireError,
-  chunksOverlapping,
   decodeDatagram,
   encodeUdpError,
   encodeUdpRetry,
-  encodeUdpStatOk,
-  sameValidator,
 } from '@ft/protocol';
 import type { UdpMessage, UdpRequest, UdpStat } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
+import { answerStat, openTransfer, wireOf } from './answers.js';
+import { bindUdp } from './bind.js';
+import { AMPLIFICATION_FACTOR, UdpDefaults } from './config.js';
+import type { UdpServerOptions, UdpServerStats } from './config.js';
 import { TokenMinter } from './token.js';
-import { ServerTransfer } from './transfer.js';
-import type { TransferHost } from './transfer.js';
-
-/** Limits and tunables of the UDP service; docs/PROTOCOL.md lists the defaults. */
-export const UdpDefaults = {
-  maxTransfers: 256,
-  maxTransfersPerAddress: 16,
-  /** A transfer whose client sent nothing valid for this long is ended. */
-  livenessMs: 10_000,
-  /** Largest payload and window the server grants. */
-  maxPayload: UdpLimits.MAX_PAYLOAD,
-  maxWindow: 8 * 1024 * 1024,
-  socketBufferBytes: 4 * 1024 * 1024,
-  /** Datagrams queued in the socket before transfers pause their sending. */
-  maxSendQueue: 256,
-  /** Suggested wait in BUSY answers. */
-  busyRetryMs: 1000,
-} as const;
-
-/** Answers before validation may be at most this many times the size of what they answer. */
-export const AMPLIFICATION_FACTOR = 3;
-
-export interface UdpServerOptions {
-  /** Address to bind; undefined: all interfaces, dual stack. */
-  host: string | undefined;
-  port: number;
-  files: FileService;
-  logger: Logger;
-  maxTransfers?: number;
-  maxTransfersPerAddress?: number;
-  livenessMs?: number;
-  maxWindow?: number;
-}
-
-export interface UdpServerStats {
-  datagrams: number;
-  malformed: number;
-  strangers: number;
-  retries: number;
-  busy: number;
-  transfers: number;
-  bytesIn: number;
-  bytesOut: number;
-  sendErrors: number;
-}
-
-function bindSocket(type: 'udp4' | 'udp6', host: string, port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket({
-      type,
-      ipv6Only: false,
-      recvBufferSize: UdpDefaults.socketBufferBytes,
-      sendBufferSize: UdpDefaults.socketBufferBytes,
-    });
-    socket.once('error', (error) => {
-      socket.close();
-      reject(error);
-    });
-    socket.bind(port, host, () => {
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-  });
-}
-
-/** Binds like the TCP listener: the given host, or "::" dual stack falling back to "0.0.0.0". */
-export async function bindUdp(host: string | undefined, port: number): Promise<Socket> {
-  if (host !== undefined) return bindSocket(isIP(host) === 6 ? 'udp6' : 'udp4', host, port);
-  try {
-    return await bindSocket('udp6', '::', port);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw error;
-    return bindSocket('udp4', '0.0.0.0', port);
-  }
-}
-
-function wireOf(error: unknown): { code: number; message: string; retryAfterMs: number } {
-  if (error instanceof FtError && error.wireCode !== undefined) {
-    return { code: error.wireCode, message: error.message, retryAfterMs: error.retryAfterMs ?? 0 };
-  }
-  return { code: WireError.INTERNAL, message: 'internal error', retryAfterMs: 0 };
-}
+import type { ServerTransfer, TransferHost } from './transfer.js';
 
 export class UdpFileServer implements TransferHost {
   readonly stats: UdpServerStats = {
@@ -371,88 +284,29 @@ export class UdpFileServer implements TransferHost {
     );
   }
 
-  private async open(m: UdpRequest, rinfo: RemoteInfo): Promise<ServerTransfer> {
-    const opened = await this.files.openForRead(m.path);
-    try {
-      if (m.validator !== undefined && !sameValidator(m.validator, opened.validator)) {
-        throw new FtError('FT_PRECONDITION_FAILED', `${m.path} changed`, {
-          wireCode: WireError.PRECONDITION_FAILED,
-        });
-      }
-      if (m.offset > opened.size) {
-        throw new FtError('FT_OFFSET_BEYOND_EOF', `offset ${m.offset} > size ${opened.size}`, {
-          wireCode: WireError.OFFSET_BEYOND_EOF,
-        });
-      }
-      const length = Math.min(m.length ?? MAX_U64, opened.size - m.offset);
-      const digests = m.wantDigests ? await this.files.digestsFor(opened) : undefined;
-      if (this.closing !== undefined)
-        throw new FtError('FT_BUSY', 'server shutting down', {
-          wireCode: WireError.BUSY,
-          retryAfterMs: UdpDefaults.busyRetryMs,
-        });
-      const span =
-        digests === undefined
-          ? { first: 0, count: 0 }
-          : chunksOverlapping(m.offset, length, digests.chunkSize);
-      const id = this.newId();
-      const payloadSize = Math.min(m.maxPayload, UdpDefaults.maxPayload);
-      const transfer = new ServerTransfer(
-        this,
-        {
-          id,
-          address: rinfo.address,
-          port: rinfo.port,
-          nonce: m.nonce,
-          opened,
-          chunkDigests: digests?.chunkDigests ?? [],
-          accept: {
-            nonce: m.nonce,
-            transferId: id,
-            size: opened.size,
-            offset: m.offset,
-            length,
-            mtimeMs: opened.mtimeMs,
-            validator: opened.validator,
-            algorithm: digests === undefined ? DigestAlgorithm.NONE : DigestAlgorithm.SHA256_CHUNKS,
-            chunkSize: digests?.chunkSize ?? 0,
-            root: digests?.root ?? Buffer.alloc(32),
-            firstChunk: span.count === 0 ? 0 : span.first,
-            chunkCount: span.count,
-            payloadSize,
-            window: Math.max(Math.min(m.window, this.maxWindow), 2 * payloadSize),
-            livenessMs: this.livenessMs,
-          },
+  private open(m: UdpRequest, rinfo: RemoteInfo): Promise<ServerTransfer> {
+    return openTransfer(
+      {
+        host: this,
+        files: this.files,
+        livenessMs: this.livenessMs,
+        maxWindow: this.maxWindow,
+        newId: () => this.newId(),
+        shuttingDown: () => this.closing !== undefined,
+        register: (transfer) => {
+          this.byId.set(transfer.id, transfer);
+          this.byRequest.set(requestKey(rinfo.address, rinfo.port, m.nonce), transfer);
+          this.stats.transfers++;
         },
-        this.livenessMs,
-      );
-      this.byId.set(id, transfer);
-      this.byRequest.set(requestKey(rinfo.address, rinfo.port, m.nonce), transfer);
-      this.stats.transfers++;
-      return transfer;
-    } catch (error) {
-      await opened.close().catch(() => {});
-      throw error;
-    }
+      },
+      m,
+      rinfo,
+    );
   }
 
   private async onStat(m: UdpStat, rinfo: RemoteInfo): Promise<void> {
     try {
-      const st = await this.files.stat(m.path, { wantDigest: m.wantDigest });
-      this.send(
-        encodeUdpStatOk({
-          nonce: m.nonce,
-          kind: st.kind,
-          size: st.size,
-          mtimeMs: st.mtimeMs,
-          validator: st.validator,
-          algorithm: st.digest === undefined ? DigestAlgorithm.NONE : DigestAlgorithm.SHA256_CHUNKS,
-          chunkSize: st.digest?.chunkSize ?? 0,
-          root: st.digest?.root ?? Buffer.alloc(32),
-        }),
-        rinfo.port,
-        rinfo.address,
-      );
+      this.send(await answerStat(this.files, m), rinfo.port, rinfo.address);
     } catch (error) {
       this.error(rinfo, m.nonce, wireOf(error));
     }

@@ -13,7 +13,7 @@ import type { ServerConfig } from '../config.js';
 import type { UdpService } from '../process/server.js';
 import { RestartBudget, exited } from '../process/spawn-child.js';
 import { UDP_CONFIG_ENV, isFromUdpChild } from './ipc.js';
-import { UdpDefaults } from './service.js';
+import { UdpDefaults } from './config.js';
 import type { FromUdpChild, ToUdpChild, UdpChildConfig } from './ipc.js';
 
 const ENTRY = fileURLToPath(new URL('./udp-entry.js', import.meta.url));

@@ -1,0 +1,268 @@
+/**
+ * The transfer side of the UDP client, for GET: REQUEST → ACCEPT → DIGEST_REQUESTs for the
+ * chunk digests → first ACK, then DATA flows through a UdpReceiver and ACKs go back, until
+ * FIN; we answer CLOSE. ReceiveFlow holds what pause/resume/close act on between datagrams.
+ */
+import { randomInt } from 'node:crypto';
+import {
+  CloseReason,
+  DatagramType,
+  DigestAlgorithm,
+  FrameType,
+  RemoteError,
+  UdpReceiver,
+  digestsPerDatagram,
+  encodeUdpAck,
+  encodeUdpClose,
+  encodeUdpDigestRequest,
+  encodeUdpRequest,
+} from '@ft/protocol';
+import type { End, FileHeader, GetRequest, UdpAccept } from '@ft/protocol';
+import type { GetSink } from '../connection.js';
+import { startRequest } from './handshake.js';
+import type { Operation, UdpLink } from './link.js';
+
+/** Receive window we offer, in bytes (memory bound per transfer). */
+export const UDP_WINDOW = 4 * 1024 * 1024;
+/** DIGEST_REQUESTs in flight at once. */
+const DIGEST_PIPELINE = 8;
+/**
+ * How long an ACK that is not urgent may wait (delayed ACK). In bulk flow the receiver ACKs
+ * every 8 segments anyway; this only bounds the wait when fewer arrive. ACKing each read burst
+ * instead meant one ACK per datagram when they arrive spaced out, which cost both sides more
+ * CPU than the data.
+ */
+const ACK_DELAY_MS = 2;
+
+/** The receiving state of the GET in progress, shared with pause, resume and close. */
+export class ReceiveFlow {
+  receiver: UdpReceiver | undefined;
+  transferId = 0;
+  private paused = false;
+  private unreleased = 0;
+  private ackScheduled = false;
+
+  constructor(private readonly send: (datagram: Buffer) => void) {}
+
+  /** Backpressure: stop opening the window until resume(). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const r = this.receiver;
+    if (r === undefined) return;
+    r.release(this.unreleased);
+    this.unreleased = 0;
+    if (r.ackUrgent) this.sendAck();
+  }
+
+  /** Hands the bytes ready in order to the sink; the window reopens for them unless paused. */
+  deliver(sink: GetSink): void {
+    const r = this.receiver!;
+    for (const chunk of r.takeReady()) {
+      sink.onData(chunk);
+      if (this.paused) this.unreleased += chunk.length;
+      else r.release(chunk.length);
+    }
+  }
+
+  /** Sends an ACK of what has arrived (nothing when no transfer is open). */
+  sendAck(): void {
+    const r = this.receiver;
+    if (r === undefined || this.transferId === 0) return;
+    this.send(encodeUdpAck({ transferId: this.transferId, ...r.makeAck() }));
+  }
+
+  /** A pending, not urgent ACK goes out after ACK_DELAY_MS unless an urgent one overtakes it. */
+  scheduleAck(): void {
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
+    setTimeout(() => {
+      this.ackScheduled = false;
+      if (this.receiver?.ackPending) this.sendAck();
+    }, ACK_DELAY_MS);
+  }
+}
+
+/** GET a range; the sink sees a FILE header (with every chunk digest) and then the body in order. */
+export function getOperation(
+  link: UdpLink,
+  flow: ReceiveFlow,
+  request: Omit<GetRequest, 'type' | 'requestId'>,
+  sink: GetSink,
+  resolve: (value: End) => void,
+): Operation {
+  const nonce = randomInt(1, 0xffff_ffff);
+  const ask = startRequest(link, nonce, (token) =>
+    encodeUdpRequest({
+      nonce,
+      path: request.path,
+      offset: request.offset,
+      length: request.length,
+      validator: request.validator,
+      wantDigests: request.wantDigests,
+      maxPayload: link.payloadSize,
+      window: UDP_WINDOW,
+      token,
+    }),
+  );
+  let accept: UdpAccept | undefined;
+  let digests: Buffer[] = [];
+  /** Digest batches: first chunk → [count, sentAt, sends]. */
+  const batches = new Map<number, { count: number; sentAt: number; sends: number }>();
+  let nextBatch = 0;
+  let startAckAt = 0;
+  let lastHeard = performance.now();
+  let dataSeen = false;
+
+  const sendBatch = (first: number, count: number, now: number): void => {
+    const b = batches.get(first) ?? { count, sentAt: now, sends: 0 };
+    b.sentAt = now;
+    b.sends++;
+    batches.set(first, b);
+    link.send(encodeUdpDigestRequest({ transferId: flow.transferId, firstChunk: first, count }));
+  };
+  const fillDigestPipeline = (now: number): void => {
+    const a = accept!;
+    const per = digestsPerDatagram(a.payloadSize);
+    while (batches.size < DIGEST_PIPELINE && nextBatch < a.chunkCount) {
+      const count = Math.min(per, a.chunkCount - nextBatch);
+      sendBatch(a.firstChunk + nextBatch, count, now);
+      nextBatch += count;
+    }
+  };
+  const startData = (now: number): void => {
+    const a = accept!;
+    const header: FileHeader = {
+      type: FrameType.FILE,
+      requestId: 0,
+      size: a.size,
+      offset: a.offset,
+      length: a.length,
+      mtimeMs: a.mtimeMs,
+      validator: a.validator,
+      algorithm: a.algorithm,
+      chunkSize: a.chunkSize,
+      root: a.root,
+      firstChunk: a.firstChunk,
+      chunkDigests: digests,
+    };
+    sink.onHeader(header);
+    flow.receiver = new UdpReceiver({
+      start: a.offset,
+      end: a.offset + a.length,
+      payloadSize: a.payloadSize,
+      window: a.window,
+    });
+    startAckAt = now;
+    flow.sendAck();
+  };
+  const onAccept = (m: UdpAccept, now: number): void => {
+    if (accept !== undefined) return; // a repeat: we are past it
+    if (m.offset !== request.offset)
+      throw link.bad(`ACCEPT for offset ${m.offset}, asked for ${request.offset}`);
+    if (request.length !== undefined && m.length > request.length)
+      throw link.bad(`ACCEPT of ${m.length} bytes, asked for ${request.length}`);
+    if (m.payloadSize > link.payloadSize || m.window > UDP_WINDOW)
+      throw link.bad('ACCEPT grants more than was asked for');
+    if (request.wantDigests && m.length > 0 && m.algorithm !== DigestAlgorithm.SHA256_CHUNKS)
+      throw link.bad('ACCEPT without the chunk digests that were asked for');
+    accept = m;
+    flow.transferId = m.transferId;
+    digests = new Array<Buffer>(m.chunkCount);
+    if (m.chunkCount > 0) fillDigestPipeline(now);
+    else startData(now);
+  };
+  return {
+    onMessage: (m) => {
+      const now = performance.now();
+      if (accept === undefined) {
+        if (!ask.handles(m)) return;
+        if (m.type !== DatagramType.ACCEPT) throw link.bad(`expected ACCEPT, got type ${m.type}`);
+        lastHeard = now;
+        onAccept(m, now);
+        return;
+      }
+      if (m.type === DatagramType.ERROR && m.transferId === flow.transferId) {
+        throw new RemoteError(m.code, m.message, 0, m.retryAfterMs);
+      }
+      if (!('transferId' in m) || m.transferId !== flow.transferId) {
+        link.drop();
+        return;
+      }
+      lastHeard = now;
+      switch (m.type) {
+        case DatagramType.DIGESTS: {
+          const b = batches.get(m.firstChunk);
+          if (b === undefined || flow.receiver !== undefined) return; // late duplicate
+          if (m.digests.length !== b.count) throw link.bad('DIGESTS with the wrong count');
+          if (b.sends === 1) link.rtt.sample(now - b.sentAt);
+          batches.delete(m.firstChunk);
+          m.digests.forEach((d, i) => (digests[m.firstChunk - accept!.firstChunk + i] = d));
+          fillDigestPipeline(now);
+          if (batches.size === 0 && nextBatch >= accept.chunkCount) startData(now);
+          return;
+        }
+        case DatagramType.DATA: {
+          const r = flow.receiver;
+          if (r === undefined) return;
+          dataSeen = true;
+          const verdict = r.onData(m.offset, m.payload, m.tsval);
+          if (verdict === 'invalid') throw link.bad(`DATA at ${m.offset} is off the segment grid`);
+          flow.deliver(sink);
+          if (r.ackUrgent) flow.sendAck();
+          else if (r.ackPending) flow.scheduleAck();
+          return;
+        }
+        case DatagramType.FIN: {
+          const r = flow.receiver;
+          if (r === undefined || !r.complete) throw link.bad('FIN before all data arrived');
+          const close = encodeUdpClose({
+            transferId: flow.transferId,
+            reason: CloseReason.DONE,
+          });
+          // Twice: a lost CLOSE only costs the server a few FIN resends, but why pay.
+          link.send(close);
+          link.send(close);
+          flow.transferId = 0;
+          flow.receiver = undefined;
+          resolve({
+            type: FrameType.END,
+            requestId: 0,
+            bytesSent: accept.length,
+            status: m.status,
+          });
+          return;
+        }
+        default:
+          link.drop();
+      }
+    },
+    onTimer: (now) => {
+      if (accept === undefined) {
+        ask.onTimer(now);
+        return;
+      }
+      const liveness = Math.min(link.livenessMs, accept.livenessMs);
+      if (now - lastHeard >= liveness) throw link.silent(liveness);
+      for (const [first, b] of batches) {
+        if (now - b.sentAt >= link.retryDelay(b.sends)) sendBatch(first, b.count, now);
+      }
+      // Our first ACK starts the data; until DATA shows up, it may have been lost.
+      if (flow.receiver !== undefined && !dataSeen && now - startAckAt >= link.rtt.rto) {
+        startAckAt = now;
+        flow.sendAck();
+      }
+    },
+    fail: () => {
+      if (flow.transferId !== 0) {
+        link.send(encodeUdpClose({ transferId: flow.transferId, reason: CloseReason.CANCEL }));
+      }
+      flow.transferId = 0;
+      flow.receiver = undefined;
+    },
+  };
+}

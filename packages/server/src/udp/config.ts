@@ -1,0 +1,47 @@
+/** Limits, defaults, options and counters of the UDP service. */
+import { UdpLimits } from '@ft/protocol';
+import type { FileService } from '../files/file-service.js';
+import type { Logger } from '../logger.js';
+
+/** Limits and tunables of the UDP service; docs/PROTOCOL.md lists the defaults. */
+export const UdpDefaults = {
+  maxTransfers: 256,
+  maxTransfersPerAddress: 16,
+  /** A transfer whose client sent nothing valid for this long is ended. */
+  livenessMs: 10_000,
+  /** Largest payload and window the server grants. */
+  maxPayload: UdpLimits.MAX_PAYLOAD,
+  maxWindow: 8 * 1024 * 1024,
+  socketBufferBytes: 4 * 1024 * 1024,
+  /** Datagrams queued in the socket before transfers pause their sending. */
+  maxSendQueue: 256,
+  /** Suggested wait in BUSY answers. */
+  busyRetryMs: 1000,
+} as const;
+
+/** Answers before validation may be at most this many times the size of what they answer. */
+export const AMPLIFICATION_FACTOR = 3;
+
+export interface UdpServerOptions {
+  /** Address to bind; undefined: all interfaces, dual stack. */
+  host: string | undefined;
+  port: number;
+  files: FileService;
+  logger: Logger;
+  maxTransfers?: number;
+  maxTransfersPerAddress?: number;
+  livenessMs?: number;
+  maxWindow?: number;
+}
+
+export interface UdpServerStats {
+  datagrams: number;
+  malformed: number;
+  strangers: number;
+  retries: number;
+  busy: number;
+  transfers: number;
+  bytesIn: number;
+  bytesOut: number;
+  sendErrors: number;
+}
