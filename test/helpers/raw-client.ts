@@ -82,12 +82,19 @@ export class RawClient {
     return m.version;
   }
 
-  /** Connects; with `hello` (default) also sends HELLO and waits for WELCOME. */
+  /**
+   * Connects; with `hello` (default) also sends HELLO and waits for WELCOME. `localAddress`
+   * binds the client's end (127.0.0.2, 127.0.0.3, … are extra loopback source addresses).
+   */
   static async connect(
     port: number,
-    options: { host?: string; hello?: boolean } = {},
+    options: { host?: string; hello?: boolean; localAddress?: string } = {},
   ): Promise<RawClient> {
-    const socket = connect({ port, host: options.host ?? '127.0.0.1' });
+    const socket = connect({
+      port,
+      host: options.host ?? '127.0.0.1',
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+    });
     const client = new RawClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);

@@ -28,6 +28,7 @@ export const Defaults = {
   maxConnections: 1024,
   maxConnectionsPerIp: 64,
   idleTimeoutSeconds: 60,
+  requestTimeoutSeconds: 5,
   maxRequestSize: Limits.MAX_REQUEST_FRAME,
   graceSeconds: 30,
 } as const;
@@ -47,6 +48,7 @@ export interface ServeFlags {
   'max-connections'?: number | undefined;
   'max-connections-per-ip'?: number | undefined;
   'idle-timeout'?: number | undefined;
+  'request-timeout'?: number | undefined;
   'max-request-size'?: number | undefined;
   grace?: number | undefined;
   dotfiles?: boolean | undefined;
@@ -70,6 +72,8 @@ export interface ServerConfig {
   maxConnections: number;
   maxConnectionsPerIp: number;
   idleTimeoutMs: number;
+  /** Deadline of the handshake and of each request frame, from its first byte to its last. */
+  requestTimeoutMs: number;
   maxRequestSize: number;
   graceMs: number;
   dotfiles: boolean;
@@ -191,6 +195,13 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     idleTimeoutMs:
       positiveInt(flags['idle-timeout'], Defaults.idleTimeoutSeconds, 'idle-timeout', 86_400) *
       1000,
+    requestTimeoutMs:
+      positiveInt(
+        flags['request-timeout'],
+        Defaults.requestTimeoutSeconds,
+        'request-timeout',
+        3600,
+      ) * 1000,
     maxRequestSize,
     graceMs: grace * 1000,
     dotfiles: flags.dotfiles === true,

@@ -62,6 +62,13 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
       min: 1,
       max: 86_400,
     }),
+    'request-timeout': Flags.integer({
+      description:
+        'seconds the handshake, and each request frame from its first byte to its last, may take',
+      default: Defaults.requestTimeoutSeconds,
+      min: 1,
+      max: 3600,
+    }),
     'max-request-size': Flags.integer({
       description: 'largest request frame in bytes',
       default: Defaults.maxRequestSize,

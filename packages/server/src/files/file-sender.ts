@@ -1,9 +1,9 @@
 /**
- * Streams a byte range of an open file to a socket. Up to two buffers are in use per transfer:
- * one is being written to the socket while the next is read from disk, and a buffer goes back to
- * the process's pool only after the socket has taken all of it. The socket therefore throttles
- * the disk reads, memory per transfer is at most two buffers whatever the file size, memory per
- * process is bounded by the pool's budget, and file bytes are never copied into frames.
+ * Streams a byte range of an open file to a socket. One buffer is in use per transfer: it is
+ * read from disk, written to the socket, and goes back to the process's pool once the socket has
+ * taken all of it, before the next read. The socket therefore throttles the disk reads, memory
+ * per transfer is at most one buffer whatever the file size, memory per process is bounded by
+ * the pool's budget, and file bytes are never copied into frames.
  */
 import { read, readSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -57,27 +57,41 @@ export function writeTo(socket: Socket, data: Buffer): Promise<void> {
 
 /** Bytes of read buffers one process may hold at once (16 MiB: 32 buffers of 512 KiB). */
 export const READ_BUFFER_BUDGET = 16 * 1024 * 1024;
+/** Fraction of a pool one client address may hold at once (8 of the 32 buffers by default). */
+export const ADDRESS_SHARE = 1 / 4;
+
+interface Waiter {
+  address: string;
+  resolve: (buffer: Buffer) => void;
+}
 
 /**
  * The read buffers of one process, shared by all its connections under a memory budget. A
- * transfer borrows a buffer for each read and gives it back once the socket has taken it, so a
- * connection holds at most two at a time (one being sent, one being filled) and a stalled client
- * holds no more than that; when the budget is spent, transfers wait in turn (FIFO) for a buffer.
- * Memory for reads therefore stays at most the budget, whatever the number of connections or the
- * file sizes, and buffers are reused instead of left to the garbage collector.
+ * transfer borrows one buffer at a time and gives it back once the socket has taken it, so a
+ * stalled client holds at most one. No client address may hold more than its share of the
+ * pool at once: the stalled downloads of one address can never take the buffers the others
+ * need. When the budget is spent, or an address is at its share, transfers wait in turn (FIFO
+ * among those allowed a buffer). Memory for reads therefore stays at most the budget, whatever
+ * the number of connections or the file sizes, and buffers are reused instead of left to the
+ * garbage collector.
  */
 export class BufferPool {
   private readonly free: Buffer[] = [];
-  private readonly waiters: ((buffer: Buffer) => void)[] = [];
+  private readonly waiters: Waiter[] = [];
+  private readonly held = new Map<string, number>();
   private allocated = 0;
-  private readonly max: number;
+  /** Most buffers allocated at once. */
+  readonly max: number;
+  /** Most buffers one address may hold at once. */
+  readonly perAddress: number;
 
   constructor(
     readonly bufferSize = READ_BUFFER_SIZE,
     budget = READ_BUFFER_BUDGET,
+    share = ADDRESS_SHARE,
   ) {
-    // At least two, so one transfer can always overlap a read with a send.
-    this.max = Math.max(2, Math.floor(budget / bufferSize));
+    this.max = Math.max(1, Math.floor(budget / bufferSize));
+    this.perAddress = Math.max(1, Math.min(this.max, Math.floor(this.max * share)));
   }
 
   /** Buffers currently allocated (free or lent). */
@@ -85,22 +99,47 @@ export class BufferPool {
     return this.allocated;
   }
 
-  /** A buffer, now if one is free or the budget allows another, else once one is released. */
-  acquire(): Promise<Buffer> {
-    const ready = this.free.pop();
-    if (ready !== undefined) return Promise.resolve(ready);
-    if (this.allocated < this.max) {
-      this.allocated++;
-      return Promise.resolve(Buffer.allocUnsafeSlow(this.bufferSize));
-    }
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /** Buffers lent to `address` now. */
+  heldBy(address: string): number {
+    return this.held.get(address) ?? 0;
   }
 
-  /** Gives a buffer back; the caller must not touch it afterwards. */
-  release(buffer: Buffer): void {
-    const next = this.waiters.shift();
-    if (next !== undefined) next(buffer);
-    else this.free.push(buffer);
+  /**
+   * A buffer for a transfer to `address`: now if the address is within its share and a buffer
+   * is free or the budget allows another, else once one is released.
+   */
+  acquire(address: string): Promise<Buffer> {
+    if (this.heldBy(address) < this.perAddress) {
+      let buffer = this.free.pop();
+      if (buffer === undefined && this.allocated < this.max) {
+        this.allocated++;
+        buffer = Buffer.allocUnsafeSlow(this.bufferSize);
+      }
+      if (buffer !== undefined) {
+        this.lend(address);
+        return Promise.resolve(buffer);
+      }
+    }
+    return new Promise((resolve) => this.waiters.push({ address, resolve }));
+  }
+
+  /** Gives back a buffer lent to `address`; the caller must not touch it afterwards. */
+  release(buffer: Buffer, address: string): void {
+    const n = this.heldBy(address);
+    if (n <= 1) this.held.delete(address);
+    else this.held.set(address, n - 1);
+    const i = this.waiters.findIndex((w) => this.heldBy(w.address) < this.perAddress);
+    if (i < 0) {
+      this.free.push(buffer);
+      return;
+    }
+    const [next] = this.waiters.splice(i, 1);
+    this.lend(next!.address);
+    next!.resolve(buffer);
+  }
+
+  private lend(address: string): void {
+    this.held.set(address, this.heldBy(address) + 1);
   }
 }
 
@@ -108,9 +147,12 @@ export class BufferPool {
 export const sharedBufferPool = new BufferPool();
 
 /**
- * Writes `header`, then bytes [offset, offset + length) of the file `fd`, to `socket`. The header and
- * the first data buffer leave in one write (cork). Resolves with the byte count once the socket
- * has taken everything; `onProgress` is told the bytes handed over so far.
+ * Writes `header`, then bytes [offset, offset + length) of the file `fd`, to `socket`, one pool
+ * buffer at a time: the next read waits until the socket has taken the previous buffer (the
+ * kernel's send buffer keeps the connection busy meanwhile), so a socket that is not draining
+ * holds one buffer, never data read ahead for it. The header and the first data buffer leave in
+ * one write (cork). Resolves with the byte count once the socket has taken everything;
+ * `onTaken` is told the bytes the socket has taken so far, after each buffer.
  */
 export async function sendRange(
   socket: Socket,
@@ -119,50 +161,30 @@ export async function sendRange(
   offset: number,
   length: number,
   pool: BufferPool,
-  onProgress: (bytes: number) => void = () => {},
+  address: string,
+  onTaken: (bytes: number) => void = () => {},
 ): Promise<number> {
   if (length === 0) {
     await writeTo(socket, header);
     return 0;
   }
-  const inFlight: [Promise<void>, Promise<void>] = [Promise.resolve(), Promise.resolve()];
-  // Unobserved rejections of the idle slot would be reported as unhandled; errors surface on await.
-  const quiet = (p: Promise<void>): Promise<void> => (p.catch(() => {}), p);
-  socket.cork();
-  let corked = true;
-  const headerWritten = quiet(writeTo(socket, header));
   const end = offset + length;
   let position = offset;
-  let slot = 0;
-  try {
-    while (position < end) {
-      await inFlight[slot];
-      const buffer = await pool.acquire();
-      let bytesRead: number;
-      try {
-        const want = Math.min(buffer.length, end - position);
-        ({ bytesRead } = await readAsync(fd, buffer, 0, want, position));
-        if (bytesRead === 0) throw new TruncatedFileError(position);
-      } catch (error) {
-        pool.release(buffer);
-        throw error;
-      }
+  while (position < end) {
+    const buffer = await pool.acquire(address);
+    let bytesRead: number;
+    try {
+      const want = Math.min(buffer.length, end - position);
+      ({ bytesRead } = await readAsync(fd, buffer, 0, want, position));
+      if (bytesRead === 0) throw new TruncatedFileError(position);
+      const data = buffer.subarray(0, bytesRead);
       // The buffer goes back to the pool once the socket is done with it, sent or failed.
-      inFlight[slot] = quiet(
-        writeTo(socket, buffer.subarray(0, bytesRead)).finally(() => pool.release(buffer)),
-      );
-      if (corked) {
-        socket.uncork();
-        corked = false;
-      }
-      position += bytesRead;
-      onProgress(position - offset);
-      slot ^= 1;
+      await (position === offset ? writeAll(socket, [header, data]) : writeTo(socket, data));
+    } finally {
+      pool.release(buffer, address);
     }
-  } finally {
-    if (corked) socket.uncork();
+    position += bytesRead;
+    onTaken(position - offset);
   }
-  await headerWritten;
-  await Promise.all(inFlight);
   return length;
 }

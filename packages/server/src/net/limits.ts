@@ -21,6 +21,11 @@ export class ConnectionLimiter {
     return this.total;
   }
 
+  /** Whether `ip` has as many connections as it may have. */
+  atIpLimit(ip: string): boolean {
+    return (this.perIp.get(ip) ?? 0) >= this.maxPerIp;
+  }
+
   /** Counts a new connection from `ip` if the limits allow it; the caller must release() it later. */
   tryAcquire(ip: string): Admission {
     if (this.total >= this.maxConnections) return 'max-connections';

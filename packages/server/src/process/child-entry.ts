@@ -27,7 +27,8 @@ const files = new FileService({
   dotfiles: server.dotfiles,
   digestStoreDir: server.digestCacheDir,
 });
-const connections = new Set<Connection>();
+/** Live connections, each with the callback that frees its place in the accept limits. */
+const connections = new Map<Connection, () => void>();
 let listener: Server | undefined;
 let served = 0;
 let draining = false;
@@ -51,10 +52,10 @@ function drain(): void {
   draining = true;
   // Stop accepting: the primary, or a replacement worker, may go on without us.
   listener?.close();
-  for (const c of connections) c.drain();
+  for (const c of connections.keys()) c.drain();
   // Transfers still running when the grace period ends are cut.
   setTimeout(() => {
-    for (const c of connections) c.destroy('shutdown');
+    for (const c of connections.keys()) c.destroy('shutdown');
   }, server.graceMs).unref();
   setTimeout(exit, server.graceMs + EXIT_MARGIN_MS).unref();
   maybeExit();
@@ -66,23 +67,50 @@ function serve(socket: Socket, done: () => void = () => {}): void {
     files,
     logger,
     idleTimeoutMs: server.idleTimeoutMs,
+    requestTimeoutMs: server.requestTimeoutMs,
     maxRequestSize: server.maxRequestSize,
     serverName: config!.serverName,
   });
-  connections.add(connection);
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    done();
+  };
+  connections.set(connection, release);
   if (draining) connection.drain();
   void connection.closed.then(() => {
     connections.delete(connection);
-    done();
+    release();
     maybeExit();
   });
+}
+
+/**
+ * Closes the connection that has been idle longest (see Connection.idleSince) to make room for
+ * a new client, and frees its place at once; false if no connection is idle.
+ */
+function shedOldestIdle(): boolean {
+  let oldest: Connection | undefined;
+  let since = Infinity;
+  for (const c of connections.keys()) {
+    const s = c.idleSince();
+    if (s !== undefined && s < since) {
+      since = s;
+      oldest = c;
+    }
+  }
+  if (oldest === undefined) return false;
+  oldest.shed();
+  connections.get(oldest)?.();
+  return true;
 }
 
 function listen(message: Extract<ToChild, { t: 'listen' }>, handle: unknown): void {
   if (listener !== undefined || draining || typeof handle !== 'object' || handle === null) return;
   // Loaded here, not at the top: one-shot children never listen, and each module costs start-up time.
   import('./worker-listener.js')
-    .then(({ listenShared }) => listenShared(handle, message, logger, serve))
+    .then(({ listenShared }) => listenShared(handle, message, logger, serve, shedOldestIdle))
     .then(
       (s) => {
         listener = s;

@@ -31,6 +31,7 @@ export async function serveInetd(
     }),
     logger,
     idleTimeoutMs: config.idleTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
     maxRequestSize: config.maxRequestSize,
     serverName,
   });

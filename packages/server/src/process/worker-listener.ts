@@ -3,7 +3,10 @@
  * every worker; each worker listens on it and accepts directly (as nginx workers do), so a
  * connection costs no hand-over between processes. Each worker enforces its share of the
  * connection limits (overall and per client IP): without shared memory between processes that
- * is the cheap way to keep the totals within the limits.
+ * is the cheap way to keep the totals within the limits. A worker at its share of
+ * --max-connections first sheds its oldest idle connection (see `shed`) so that a server full
+ * of slow or idle clients still admits new ones; only a worker whose connections are all busy
+ * answers BUSY.
  */
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
@@ -23,18 +26,23 @@ export interface WorkerLimits {
 
 /**
  * Listens on the shared socket `handle` and passes each admitted connection to `serve`, which
- * must call `done` once when the connection is over. Rejects with the errno code if listen fails.
+ * must call `done` once when the connection is over. At the overall limit `shed` is asked to
+ * close one idle connection and call its `done` at once (false: none is idle). Rejects with the
+ * errno code if listen fails.
  */
 export function listenShared(
   handle: object,
   limits: WorkerLimits,
   logger: Logger,
   serve: (socket: Socket, done: () => void) => void,
+  shed: () => boolean = () => false,
 ): Promise<Server> {
   const limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIp);
   const server = createServer((socket) => {
     const ip = ipKey(socket.remoteAddress);
-    const admission = limiter.tryAcquire(ip);
+    let admission = limiter.tryAcquire(ip);
+    if (admission === 'max-connections' && !limiter.atIpLimit(ip) && shed())
+      admission = limiter.tryAcquire(ip);
     if (admission !== 'ok') {
       logger.warn('refused', { peer: peerOf(socket), reason: admission, active: limiter.active });
       refuseSocket(socket, WireError.BUSY, LIMIT_RETRY_MS, `server busy (${admission})`);

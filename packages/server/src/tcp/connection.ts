@@ -1,7 +1,8 @@
 /**
  * One client connection: decode requests, answer them strictly in order, one at a time, and
- * close on protocol errors, idleness or shutdown. Reading from the client pauses while enough
- * pipelined requests are waiting, so a client cannot make the server buffer without bound.
+ * close on protocol errors, idleness, a request that takes too long to arrive, or shutdown.
+ * Reading from the client pauses while enough pipelined requests are waiting, so a client
+ * cannot make the server buffer without bound.
  */
 import type { Socket } from 'node:net';
 import {
@@ -19,15 +20,22 @@ import type { FileService } from '../files/file-service.js';
 import { sharedBufferPool } from '../files/file-sender.js';
 import { serveGet } from './get-handler.js';
 import type { Logger } from '../logger.js';
-import { peerOf } from '../net/peer.js';
+import { ipKey, peerOf } from '../net/peer.js';
 import type { RequestContext } from './request-context.js';
 import { serveList, serveStat } from './stat-list-handlers.js';
+import { sharedStallWatch } from './stall-watch.js';
+import type { Stallable } from './stall-watch.js';
 
 export interface ConnectionOptions {
   files: FileService;
   logger: Logger;
   /** Close a client that sends nothing, or takes nothing we write, for this long. */
   idleTimeoutMs: number;
+  /**
+   * Close a client whose handshake (connect to HELLO) or any request frame (first byte to
+   * last) takes longer than this, however steadily its bytes trickle in.
+   */
+  requestTimeoutMs: number;
   /** Largest request frame payload accepted (announced in WELCOME). */
   maxRequestSize: number;
   /** Our name in WELCOME, e.g. "ftserve/0.1.0". */
@@ -38,20 +46,35 @@ export interface ConnectionOptions {
 const MAX_QUEUED = 32;
 /** How long a closing connection may take to deliver its last frame before it is cut. */
 const LINGER_MS = 2000;
+/** Retry-after hint sent to an idle connection shed to make room for a new client. */
+const SHED_RETRY_MS = 1000;
 
 type Work =
   | { kind: 'request'; request: Request }
   | { kind: 'fatal'; wireCode: number; message: string; why: string };
 
 /** Serves one accepted socket until it closes; `closed` resolves then. */
-export class Connection implements RequestContext {
+export class Connection implements RequestContext, Stallable {
   /** Resolves once the socket is closed and the connection is logged. */
   readonly closed: Promise<void>;
   private readonly decoder: FrameDecoder;
   private readonly queue: Work[] = [];
   readonly buffers = sharedBufferPool;
   readonly peer: string;
+  readonly address: string;
   private readonly startedAt = performance.now();
+  /** When the connection last started or finished a request (or connected): see idleSince. */
+  private lastActiveAt = performance.now();
+  /** When the client last took something we wrote (or a response's sending began). */
+  private lastProgressAt = performance.now();
+  /**
+   * Fires when the client has sent nothing and taken nothing we wrote for --idle-timeout. Our
+   * own timer, not socket.setTimeout: Node's re-arms once more when a pending write moved at
+   * all during the period, which let a client that stopped reading stay for twice the timeout.
+   */
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Deadline of the handshake, then of each request frame in progress. */
+  private frameTimer: NodeJS.Timeout | undefined;
   private running = false;
   private inRequest = false;
   private closing = false;
@@ -67,6 +90,7 @@ export class Connection implements RequestContext {
     private readonly options: ConnectionOptions,
   ) {
     this.peer = peerOf(socket);
+    this.address = ipKey(socket.remoteAddress);
     this.decoder = new FrameDecoder({ accept: 'requests', maxFrameSize: options.maxRequestSize });
     this.closed = new Promise((resolve) => {
       socket.once('close', () => {
@@ -80,12 +104,19 @@ export class Connection implements RequestContext {
         resolve();
       });
     });
+    sharedStallWatch.add(this);
+    socket.once('close', () => {
+      clearTimeout(this.idleTimer);
+      clearTimeout(this.frameTimer);
+      sharedStallWatch.delete(this);
+    });
     // A client may send its last request and half-close while it still reads the answers; the
     // default (end our side on the peer's FIN) would make every later write fail with EPIPE.
     socket.allowHalfOpen = true;
     socket.setNoDelay(true);
-    socket.setTimeout(options.idleTimeoutMs);
-    socket.on('timeout', () => this.onTimeout());
+    this.resumeIdleTimer();
+    // The handshake: HELLO must have arrived within the request deadline of connecting.
+    this.armFrameDeadline();
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (this.outcome === 'closed') this.outcome = error.code ?? 'socket-error';
     });
@@ -93,6 +124,15 @@ export class Connection implements RequestContext {
     socket.on('end', () => this.onEnd());
     // Handed-over sockets arrive paused (pauseOnConnect in the accepting process).
     socket.resume();
+  }
+
+  /** Cuts the connection with a reset (a socket that is not TCP, e.g. an inetd pipe, just closes). */
+  private reset(): void {
+    try {
+      this.socket.resetAndDestroy();
+    } catch {
+      this.socket.destroy();
+    }
   }
 
   /** Graceful shutdown: finish the response in progress, then close; idle connections close now. */
@@ -125,15 +165,74 @@ export class Connection implements RequestContext {
   }
 
   pauseIdleTimer(): void {
-    this.socket.setTimeout(0);
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
   resumeIdleTimer(): void {
-    this.socket.setTimeout(this.options.idleTimeoutMs);
+    if (this.closing || this.socket.destroyed) return;
+    this.lastProgressAt = performance.now();
+    if (this.idleTimer === undefined)
+      this.idleTimer = setTimeout(() => this.onTimeout(), this.options.idleTimeoutMs);
+    else this.idleTimer.refresh();
+  }
+
+  noteProgress(): void {
+    this.lastProgressAt = performance.now();
+    this.idleTimer?.refresh();
+  }
+
+  stalledSince(): number | undefined {
+    // Paused idle timer: the server itself is busy (opening, hashing), not waiting for the client.
+    if (!this.inRequest || this.idleTimer === undefined || this.socket.writableLength === 0)
+      return undefined;
+    return this.lastProgressAt;
+  }
+
+  cutStalled(): void {
+    if (this.outcome === 'closed') this.outcome = 'stalled';
+    this.reset();
+  }
+
+  /**
+   * Since when the connection has been idle (no request in progress or queued, not closing),
+   * or undefined if it is busy: the oldest idle connection is the first shed when the server
+   * is full. A client trickling a request that never completes counts as idle.
+   */
+  idleSince(): number | undefined {
+    if (this.closing || this.running || this.queue.length > 0) return undefined;
+    return this.lastActiveAt;
+  }
+
+  /** Closes an idle connection to make room for a new client: BUSY with a retry-after hint. */
+  shed(): void {
+    if (this.closing) return;
+    this.outcome = 'shed';
+    this.sendFatal(WireError.BUSY, 'server full: idle connection closed', SHED_RETRY_MS);
+  }
+
+  private armFrameDeadline(): void {
+    clearTimeout(this.frameTimer);
+    this.frameTimer = setTimeout(() => this.onRequestTimeout(), this.options.requestTimeoutMs);
+  }
+
+  /** A frame (or the handshake) did not complete in time: close once earlier answers are out. */
+  private onRequestTimeout(): void {
+    this.frameTimer = undefined;
+    if (this.stopReading || this.closing) return;
+    this.stopReading = true;
+    this.socket.pause();
+    this.enqueue({
+      kind: 'fatal',
+      wireCode: WireError.TIMEOUT,
+      message: `request not complete within ${this.options.requestTimeoutMs / 1000} s`,
+      why: 'request-timeout',
+    });
   }
 
   private onData(chunk: Buffer): void {
     if (this.stopReading || this.closing) return;
+    if (!this.running) this.idleTimer?.refresh();
     // Filled as frames complete, so the requests before a bad frame in this chunk survive the
     // throw and are answered before the ERROR (PROTOCOL.md §5.4).
     const events: DecoderEvent[] = [];
@@ -159,14 +258,27 @@ export class Connection implements RequestContext {
       }
       return;
     }
-    this.enqueueRequests(events);
+    const complete = this.enqueueRequests(events);
+    // A deadline runs from the first byte of each frame (from connecting, for the first one)
+    // until its last: bytes that trickle in do not extend it.
+    if (this.decoder.idle) {
+      clearTimeout(this.frameTimer);
+      this.frameTimer = undefined;
+    } else if (complete || this.frameTimer === undefined) {
+      this.armFrameDeadline();
+    }
   }
 
-  private enqueueRequests(events: readonly DecoderEvent[]): void {
+  /** Queues the requests among `events`; true if there was at least one. */
+  private enqueueRequests(events: readonly DecoderEvent[]): boolean {
+    let complete = false;
     for (const event of events) {
-      if (event.kind === 'message')
+      if (event.kind === 'message') {
+        complete = true;
         this.enqueue({ kind: 'request', request: event.message as Request });
+      }
     }
+    return complete;
   }
 
   private onEnd(): void {
@@ -194,8 +306,10 @@ export class Connection implements RequestContext {
     }
     this.outcome = 'timeout';
     if (this.inRequest) {
-      // Mid-response the client stopped reading: a frame now would land inside a body.
-      this.socket.destroy();
+      // Mid-response the client stopped reading: a frame now would land inside a body. A reset,
+      // not a FIN: the kernel then drops the send queue at once (up to its send buffer, 4 MiB by
+      // default) instead of keeping it, orphaned, while it probes the client's closed window.
+      this.reset();
       return;
     }
     this.sendFatal(
@@ -224,10 +338,12 @@ export class Connection implements RequestContext {
           break;
         }
         this.inRequest = true;
+        this.lastActiveAt = performance.now();
         try {
           await this.serve(work.request);
         } finally {
           this.inRequest = false;
+          this.lastActiveAt = performance.now();
         }
         if (this.draining) this.closeGracefully();
       }
@@ -280,10 +396,10 @@ export class Connection implements RequestContext {
   }
 
   /** Sends a connection-level ERROR (requestId 0) and closes. */
-  private sendFatal(wireCode: number, message: string): void {
+  private sendFatal(wireCode: number, message: string, retryAfterMs = 0): void {
     if (this.closing) return;
     this.socket.write(
-      encodeError({ requestId: 0, code: wireCode, retryAfterMs: 0, message }),
+      encodeError({ requestId: 0, code: wireCode, retryAfterMs, message }),
       () => {},
     );
     this.closeGracefully();
@@ -294,9 +410,10 @@ export class Connection implements RequestContext {
     if (this.closing) return;
     this.closing = true;
     this.stopReading = true;
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.frameTimer);
     this.socket.end();
     this.socket.resume();
-    this.socket.setTimeout(LINGER_MS);
     const timer = setTimeout(() => this.socket.destroy(), LINGER_MS);
     this.socket.once('close', () => clearTimeout(timer));
   }

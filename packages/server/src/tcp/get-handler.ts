@@ -132,6 +132,8 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
         request.offset,
         length,
         ctx.buffers,
+        ctx.address,
+        () => ctx.noteProgress(),
       );
     } catch (error) {
       // The announced bytes cannot all be sent: the client must see a short body, not a lie.

@@ -16,6 +16,8 @@ export interface RequestContext {
   readonly logger: Logger;
   /** The client, as logs show it. */
   readonly peer: string;
+  /** The client's IP (see ipKey): what its share of the read buffers is counted by. */
+  readonly address: string;
   /** The process's read buffers, which large transfers borrow from. */
   readonly buffers: BufferPool;
   /** How the connection ends so far ('closed' until something else happened). */
@@ -28,6 +30,8 @@ export interface RequestContext {
   pauseIdleTimer(): void;
   /** Restarts the idle timer. */
   resumeIdleTimer(): void;
+  /** The client took some of what we wrote: it is not idle (restarts the idle timer). */
+  noteProgress(): void;
 }
 
 /** Digest root sent when there are no digests. */

@@ -1,0 +1,153 @@
+/**
+ * Clients that stop reading must not take the server's memory from others: one address's
+ * stalled downloads may not starve the read-buffer pool of a worker, and the kernel send
+ * buffers of a stalled connection are freed when it is cut.
+ */
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { servedFile } from './helpers/fixtures.js';
+import { runFtget } from './helpers/ftget.js';
+import { startFtserve } from './helpers/ftserve.js';
+import { waitFor } from './helpers/procfs.js';
+import { RawClient } from './helpers/raw-client.js';
+import { serverSendQueued, serverSockets } from './helpers/tcp-queues.js';
+
+const bigDir = mkdtempSync(join(tmpdir(), 'ft-pool-'));
+const BIG = 1024 * 1024 * 1024;
+writeFileSync(join(bigDir, 'big.bin'), '');
+truncateSync(join(bigDir, 'big.bin'), BIG);
+
+test.after.always(() => rmSync(bigDir, { recursive: true, force: true }));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `count` connections from `localAddress` that each ask for a large file and read nothing. */
+async function nonReading(
+  port: number,
+  localAddress: string,
+  count: number,
+  path: string,
+): Promise<RawClient[]> {
+  const clients: RawClient[] = [];
+  for (let i = 0; i < count; i++) {
+    const c = await RawClient.connect(port, { localAddress });
+    c.socket.pause();
+    c.sendGet({ path, offset: 0 });
+    clients.push(c);
+  }
+  return clients;
+}
+
+/** Waits (bounded) until the kernel send queues of the server's connections stop growing. */
+async function untilStalled(port: number): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 60; i++) {
+    const now = serverSendQueued(port);
+    if (now === last && now > 0) return;
+    last = now;
+    await sleep(500);
+  }
+}
+
+for (const count of [32, 64]) {
+  test(`${count} non-reading downloads from one address leave buffers for another address`, async (t) => {
+    const { root, dl, data } = await servedFile(t, 'ft-pool-dl-', 10 * 1024 * 1024);
+    writeFileSync(join(root, 'big.bin'), '');
+    truncateSync(join(root, 'big.bin'), BIG);
+    const server = await startFtserve([
+      '--root',
+      root,
+      '--port',
+      '0',
+      '--workers',
+      '1',
+      '--no-udp',
+    ]);
+    t.teardown(() => server.stop());
+    const stalled = await nonReading(server.port, '127.0.0.2', count, 'big.bin');
+    t.teardown(() => stalled.forEach((c) => c.destroy()));
+    await untilStalled(server.port);
+    t.true(serverSendQueued(server.port) > 0, 'the non-reading downloads have started');
+    const r = await runFtget(
+      [
+        'get',
+        'f.bin',
+        '-o',
+        'out.bin',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(server.port),
+      ].concat(['--stall-timeout', '10', '--retries', '0']),
+      { cwd: dl },
+    );
+    t.is(r.code, 0, r.stderr);
+    t.true((await readFile(join(dl, 'out.bin'))).equals(data));
+  });
+}
+
+test('the kernel send buffers of a client that stopped reading are freed when it is cut', async (t) => {
+  const server = await startFtserve([
+    '--root',
+    bigDir,
+    '--port',
+    '0',
+    '--workers',
+    '1',
+    '--no-udp',
+    '--idle-timeout',
+    '2',
+  ]);
+  t.teardown(() => server.stop());
+  const stalled = await nonReading(server.port, '127.0.0.2', 8, 'big.bin');
+  t.teardown(() => stalled.forEach((c) => c.destroy()));
+  await untilStalled(server.port);
+  t.true(serverSendQueued(server.port) > 8 * 1024 * 1024, 'the stalled sends filled the kernel');
+  t.true(
+    await waitFor(() => (server.stderr().match(/result=timeout/g) ?? []).length >= 8, 30_000),
+    'the server cut the stalled connections',
+  );
+  // The clients still hold their ends open and read nothing: nothing more can be delivered.
+  t.true(
+    await waitFor(() => serverSendQueued(server.port) === 0, 5000),
+    `still queued: ${serverSendQueued(server.port)} bytes`,
+  );
+});
+
+/** net.ipv4.tcp_wmem's maximum: the most a kernel send buffer grows to by itself. */
+function kernelSendBufferMax(): number {
+  return Number(readFileSync('/proc/sys/net/ipv4/tcp_wmem', 'utf8').trim().split(/\s+/)[2]);
+}
+
+test('stalled downloads from many addresses are cut down to a few: buffers and kernel memory stay available', async (t) => {
+  const { root, dl, data } = await servedFile(t, 'ft-pool-many-', 10 * 1024 * 1024);
+  writeFileSync(join(root, 'big.bin'), '');
+  truncateSync(join(root, 'big.bin'), BIG);
+  const server = await startFtserve(['--root', root, '--port', '0', '--workers', '1', '--no-udp']);
+  t.teardown(() => server.stop());
+  // 40 stalled downloads, 8 per address: more than the whole pool (32 buffers).
+  const stalled: RawClient[] = [];
+  t.teardown(() => stalled.forEach((c) => c.destroy()));
+  for (const address of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6'])
+    stalled.push(...(await nonReading(server.port, address, 8, 'big.bin')));
+  await untilStalled(server.port);
+  const r = await runFtget(
+    ['get', 'f.bin', '-o', 'out.bin', '--host', '127.0.0.1', '--port', String(server.port)].concat([
+      '--stall-timeout',
+      '10',
+      '--retries',
+      '0',
+    ]),
+    { cwd: dl },
+  );
+  t.is(r.code, 0, r.stderr);
+  t.true((await readFile(join(dl, 'out.bin'))).equals(data));
+  const cut = () => (server.stderr().match(/connection peer=\S+ .*result=stalled/g) ?? []).length;
+  t.true(await waitFor(() => cut() >= 32, 30_000), `${cut()} stalled connections cut`);
+  const holding = serverSockets(server.port).filter((s) => s.sendQueue > 0);
+  t.true(holding.length <= 8, `${holding.length} connections still hold kernel send buffers`);
+  t.true(serverSendQueued(server.port) <= 8 * kernelSendBufferMax());
+});
