@@ -69,8 +69,13 @@ function sig3(t: ExecutionContext, line: string): void {
 }
 
 test('the bar fits 80 columns, then 50 after a resize (SIGWINCH), numbers intact; Ctrl-C clears it and ftget dies by SIGINT', async (t) => {
-  const { term, cwd } = await inTerminal(t, () => ({ stallAfter: 6 * MiB }), () => 'get f.bin');
-  const FILE_LINE = /^f\.bin [█░]+ +\d+% [\d.]+\/[\d.]+ MiB [\d.]+ (B|KiB|MiB)\/s ETA (\d+:\d\d|--:--)$/;
+  const { term, cwd } = await inTerminal(
+    t,
+    () => ({ stallAfter: 6 * MiB }),
+    () => 'get f.bin',
+  );
+  const FILE_LINE =
+    /^f\.bin [█░]+ +\d+% [\d.]+\/[\d.]+ MiB [\d.]+ (B|KiB|MiB)\/s ETA (\d+:\d\d|--:--)$/;
   let screen = await term.waitFor((s) => barLines(s, 'f.bin ').some((l) => / [1-9]\d*% /.test(l)));
   let bars = barLines(screen, 'f.bin ');
   t.is(bars.length, 1, screen.join('\n'));
@@ -92,8 +97,14 @@ test('the bar fits 80 columns, then 50 after a resize (SIGWINCH), numbers intact
   await term.waitFor((s) => s.some((l) => l.includes('Pane is dead')));
   screen = term.capture(true);
   const text = screen.join('\n').replace(/\n(?!ftget|Pane|$)/g, '');
-  t.regex(text, /^ftget: interrupted by SIGINT; "ftget get -c ft:\/\/127\.0\.0\.1:\d+\/f\.bin -o f\.bin"/m);
-  t.false(screen.some((l) => l.startsWith('ftget') && BAR.test(l)), `message over a bar:\n${text}`);
+  t.regex(
+    text,
+    /^ftget: interrupted by SIGINT; "ftget get -c ft:\/\/127\.0\.0\.1:\d+\/f\.bin -o f\.bin"/m,
+  );
+  t.false(
+    screen.some((l) => l.startsWith('ftget') && BAR.test(l)),
+    `message over a bar:\n${text}`,
+  );
   t.false(
     term.capture().some((l) => BAR.test(l)),
     'the bar is cleared',
@@ -116,7 +127,10 @@ test('a retry line is printed above the bar, not over it, and the bar comes back
   });
   const text = screen.join('\n');
   t.regex(text, /^ftget: f\.bin: retrying in \d+(\.\d)? s \(attempt 2\): connection lost$/m);
-  t.false(screen.some((l) => l.startsWith('ftget') && BAR.test(l)), `message over a bar:\n${text}`);
+  t.false(
+    screen.some((l) => l.startsWith('ftget') && BAR.test(l)),
+    `message over a bar:\n${text}`,
+  );
   const i = screen.findIndex((l) => l.startsWith('ftget: f.bin: retrying'));
   t.true(
     screen.slice(i + 1).some((l) => l.startsWith('f.bin ') && BAR.test(l)),
@@ -125,7 +139,11 @@ test('a retry line is printed above the bar, not over it, and the bar comes back
 });
 
 test('-r: a line for the current file, labelled by its relative path, and a total line', async (t) => {
-  const { term } = await inTerminal(t, () => ({ stallAfter: 3 * MiB }), () => 'get -r dir');
+  const { term } = await inTerminal(
+    t,
+    () => ({ stallAfter: 3 * MiB }),
+    () => 'get -r dir',
+  );
   const screen = await term.waitFor(
     (s) =>
       barLines(s, 'dir/sub/b.bin ').some((l) => /\d+% /.test(l)) &&
@@ -134,7 +152,11 @@ test('-r: a line for the current file, labelled by its relative path, and a tota
   const text = screen.join('\n');
   t.regex(barLines(screen, 'dir/sub/b.bin ')[0] ?? '', /\d+% .* ETA /, text);
   const total = barLines(screen, 'total ')[0] ?? '';
-  t.regex(total, /^total [█░]+ +1\/2 files [\d.]+ (KiB|MiB)\/[\d.]+ MiB [\d.]+ (B|KiB|MiB)\/s ETA /, text);
+  t.regex(
+    total,
+    /^total [█░]+ +1\/2 files [\d.]+ (KiB|MiB)\/[\d.]+ MiB [\d.]+ (B|KiB|MiB)\/s ETA /,
+    text,
+  );
   t.true(total.length <= 79);
   sig3(t, total.replace('1/2 files', ''));
   t.regex(text, /^ftget: dir\/a\.bin: 64\.0 KiB in /m, 'the finished file has its summary line');

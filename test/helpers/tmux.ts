@@ -33,22 +33,17 @@ export interface Terminal {
 }
 
 /** Starts `command` (run by the shell tmux uses, no prompt) in a `columns`×`rows` terminal with `cwd` as working directory. */
-export function startTerminal(command: string, columns: number, rows: number, cwd: string): Terminal {
+export function startTerminal(
+  command: string,
+  columns: number,
+  rows: number,
+  cwd: string,
+): Terminal {
   ensureTmux();
   const socket = `ft-test-${process.pid}-${sessions++}`;
   const tmux = (...args: string[]): string =>
     execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
-  tmux(
-    'new-session',
-    '-d',
-    '-x',
-    String(columns),
-    '-y',
-    String(rows),
-    '-c',
-    cwd,
-    command,
-  );
+  tmux('new-session', '-d', '-x', String(columns), '-y', String(rows), '-c', cwd, command);
   // Keep the pane (and its last screen) after the command exits, even by a signal.
   tmux('set-option', '-g', 'remain-on-exit', 'on');
   tmux('set-option', '-g', 'window-size', 'manual');
