@@ -335,6 +335,7 @@ test('--progress=line prints a plain progress line every few seconds into a log'
     stderr,
     /^ftget: f\.bin: +\d+% [\d.]+\/8\.00 MiB [\d.]+ (B|KiB|MiB)\/s ETA (\d+:\d\d|--:--)$/m,
   );
+  // eslint-disable-next-line no-control-regex
   t.notRegex(stderr, /[█░\r\x1b]/, 'plain text, no bar, no escapes');
   t.true((await stat(join(cwd, 'f.bin.part'))).size > 0);
 });
