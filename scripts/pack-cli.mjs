@@ -7,7 +7,15 @@
 //   node scripts/pack-cli.mjs [OUTDIR]             writes OUTDIR/ft-client-*.tgz, ft-server-*.tgz
 //   node scripts/pack-cli.mjs --install [NPM ARGS]  packs into a temp dir, then npm install -g
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,14 +27,16 @@ const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
 /** Copies a package's published files (its "files" list and package.json) into `to`. */
 function copyPackage(dir, to, pjson) {
   mkdirSync(to, { recursive: true });
-  for (const entry of pjson.files ?? []) cpSync(join(dir, entry), join(to, entry), { recursive: true });
+  for (const entry of pjson.files ?? [])
+    cpSync(join(dir, entry), join(to, entry), { recursive: true });
   writeFileSync(join(to, 'package.json'), `${JSON.stringify(pjson, null, 2)}\n`);
 }
 
 function stage(name, outDir) {
   const dir = join(root, 'packages', name);
   const pjson = readJson(join(dir, 'package.json'));
-  if (!existsSync(join(dir, 'dist', 'src'))) throw new Error(`${dir}/dist is missing: build first (tsc -b)`);
+  if (!existsSync(join(dir, 'dist', 'src')))
+    throw new Error(`${dir}/dist is missing: build first (tsc -b)`);
   const staging = mkdtempSync(join(tmpdir(), `ft-pack-${name}-`));
   try {
     const protocolDir = join(root, 'packages', 'protocol');
@@ -42,7 +52,10 @@ function stage(name, outDir) {
     const file = execFileSync(npm, ['pack', '--silent', '--pack-destination', outDir], {
       cwd: staging,
       encoding: 'utf8',
-    }).trim().split('\n').pop();
+    })
+      .trim()
+      .split('\n')
+      .pop();
     return join(outDir, file);
   } finally {
     rmSync(staging, { recursive: true, force: true });

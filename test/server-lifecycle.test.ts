@@ -187,7 +187,11 @@ for (const model of [['--workers', '1'], ['--fork-per-connection']]) {
     t.is(rest.bytes, BIG);
     t.true(rest.endOk);
     const status = await server.exited;
-    t.deepEqual(status, { code: null, signal: 'SIGTERM' }, 'a graceful stop, then the signal re-raised');
+    t.deepEqual(
+      status,
+      { code: null, signal: 'SIGTERM' },
+      'a graceful stop, then the signal re-raised',
+    );
   });
 }
 

@@ -124,6 +124,8 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
     if (outError === undefined) await drained(out);
     out.removeListener('error', onOutError);
   }
+  // The reader may have gone away while the last verified chunks were written.
+  if (outError !== undefined) throw outError;
   const v = version!;
   return {
     path: '-',

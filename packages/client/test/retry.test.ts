@@ -1,5 +1,5 @@
 import test from 'ava';
-import { RetryBudget, backoffDelay, sleep } from '../src/retry.js';
+import { DEFAULT_RETRY_MAX_TIME_MS, RetryBudget, backoffDelay, sleep } from '../src/retry.js';
 
 const opts = { baseDelayMs: 100, maxWaitMs: 1000, random: () => 0.999999 };
 
@@ -56,4 +56,41 @@ test('sleep rejects with FT_ABORTED when the signal aborts', async (t) => {
   const aborted = AbortSignal.abort();
   const error = await t.throwsAsync(sleep(1, aborted));
   t.is((error as { code?: string }).code, 'FT_ABORTED');
+});
+
+test('by default an outage of 60 s is retried through, with the existing backoff and cap; 120 s ends it', async (t) => {
+  let now = 0;
+  const notices: { attempt: number; delayMs: number }[] = [];
+  const budget = new RetryBudget({
+    maxWaitMs: 30_000,
+    random: () => 0.999,
+    now: () => now,
+    sleep: async (ms) => {
+      now += ms;
+    },
+    onRetry: (n) => notices.push({ attempt: n.attempt, delayMs: n.delayMs }),
+  });
+  budget.start();
+  while (now < 60_000) {
+    t.true(await budget.shouldRetry(undefined), `still retrying ${now} ms into the outage`);
+    budget.start();
+  }
+  // Delays double from 250 ms up to the 30 s cap; attempts are numbered from 2.
+  t.deepEqual(
+    notices.slice(0, 4).map((n) => n.attempt),
+    [2, 3, 4, 5],
+  );
+  t.true(notices.every((n) => n.delayMs <= 30_000));
+  t.true(notices[3]!.delayMs > notices[0]!.delayMs);
+  while (await budget.shouldRetry(undefined)) budget.start();
+  t.is(now, DEFAULT_RETRY_MAX_TIME_MS, 'the last wait ends exactly at the budget');
+  budget.progress();
+  t.true(await budget.shouldRetry(undefined), 'progress starts a new outage budget');
+});
+
+test('--retries still caps the count of consecutive failures', async (t) => {
+  const budget = new RetryBudget({ retries: 2, maxWaitMs: 10, sleep: async () => {} });
+  t.true(await budget.shouldRetry(undefined));
+  t.true(await budget.shouldRetry(undefined));
+  t.false(await budget.shouldRetry(undefined));
 });

@@ -136,6 +136,7 @@ ${exitCodeHelp}`;
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Get);
     const { runGet } = await import('../cli/run-get.js');
+    (await import('../cli/stdout-pipe.js')).watchStdout();
     const code = await runGet(argv as string[], {
       output: flags.output,
       outputDir: flags['output-dir'],

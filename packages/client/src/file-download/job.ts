@@ -67,6 +67,7 @@ export class DownloadJob {
   private lastStateSave = this.started;
   private stateSaved = false;
   private lastProgress = 0;
+  private trailingReport: NodeJS.Timeout | undefined;
 
   constructor(readonly o: DownloadOptions) {
     this.part = partPathFor(o.output);
@@ -112,6 +113,7 @@ export class DownloadJob {
 
   /** Releases the connection, the partial's handle and the lock. */
   async close(): Promise<void> {
+    clearTimeout(this.trailingReport);
     this.connection?.close();
     this.tail?.dispose();
     this.tail = undefined;
@@ -179,6 +181,17 @@ export class DownloadJob {
     const now = performance.now();
     if (!this.writer!.besideBusy && this.stateDue(now)) this.enqueueStateSave();
     if (now - this.lastProgress >= PROGRESS_INTERVAL_MS) this.report(false);
+    else if (this.trailingReport === undefined && this.o.onProgress !== undefined) {
+      // Report the last bytes too, even when no more arrive (a stall must not freeze an old figure).
+      this.trailingReport = setTimeout(
+        () => {
+          this.trailingReport = undefined;
+          if (this.handle !== undefined) this.report(false);
+        },
+        PROGRESS_INTERVAL_MS - (now - this.lastProgress),
+      );
+      this.trailingReport.unref();
+    }
   }
 
   /**
