@@ -89,8 +89,9 @@ async function learnVersionByStat(job: DownloadJob, connection: TransferConnecti
 
 /**
  * GET [offset, offset+length) (to EOF when length is undefined) into the partial. Every
- * received buffer is written as it is (no copy) and copied once for the hashing thread; the
- * digests land in the ledger, all of them before this resolves.
+ * received buffer is written as it is (no copy) and hashed where it is (TCP's receive ring is
+ * shared with the hashing thread; other buffers are copied for it once); the digests land in
+ * the ledger, all of them before this resolves.
  */
 async function fetch(
   job: DownloadJob,
@@ -121,9 +122,11 @@ async function fetch(
           }
           job.receiving = digester;
         },
-        onData: (chunk) => {
-          digester!.update(chunk);
-          writer.write(chunk, position);
+        onData: (chunk, pin) => {
+          // Receive-ring bytes are hashed and written in place, each use under its own pin.
+          if (pin === undefined) digester!.update(chunk);
+          else digester!.updateShared(chunk, pin());
+          writer.write(chunk, position, pin?.());
           position += chunk.length;
           if (sequential) job.fillEnd = position;
           job.fetchedSomething = true;
