@@ -10,7 +10,7 @@ import type { TransferConnection } from '../udp/transport.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import type { ChunkDigester } from '../hashing/chunk-digester.js';
 import { checkFileHeader } from '../response-checks.js';
-import { ChunkLedger } from '../verify.js';
+import { ChunkLedger, hashLocalRange } from '../verify.js';
 import type { DownloadJob } from './job.js';
 import { primeTail } from './local-partial.js';
 import { runsOf } from './runs.js';
@@ -33,6 +33,7 @@ export async function attempt(job: DownloadJob): Promise<void> {
     if (job.ledger === undefined || job.fillEnd < job.ledger.size || !job.fetchedSomething) {
       await fetch(job, connection, job.fillEnd, undefined);
     }
+    await job.partialHashed();
     const ledger = job.ledger!;
     const tail = job.tail;
     job.tail = undefined;
@@ -62,6 +63,8 @@ export async function attempt(job: DownloadJob): Promise<void> {
     }
     clean = true;
   } finally {
+    // A failed attempt still lets the partial's hashing end before anything else touches it.
+    await job.partialHashed().catch(() => {});
     job.connection = undefined;
     // Every request on it completed: the next download of the batch may reuse it.
     if (clean && o.session !== undefined)
@@ -81,10 +84,26 @@ async function learnVersionByStat(job: DownloadJob, connection: TransferConnecti
   if (st.chunkSize === 0) {
     throw new ClientError(ClientErrorCode.BAD_RESPONSE, 'protocol error: STAT without a digest');
   }
-  job.ledger = new ChunkLedger(st.size, st.chunkSize, st.root);
+  const ledger = new ChunkLedger(st.size, st.chunkSize, st.root);
+  job.ledger = ledger;
   job.validator = st.validator;
   job.mtimeMs = st.mtimeMs;
-  await primeTail(job, 0, job.unprimedBytes);
+  // Only the incomplete last chunk must be read before the fetch (it primes the tail); the
+  // whole chunks are hashed beside the fetch, and checked once both are done.
+  const whole = Math.floor(job.unprimedBytes / st.chunkSize);
+  await primeTail(job, whole, job.unprimedBytes);
+  if (whole > 0) {
+    job.hashPartialBeside(
+      hashLocalRange(
+        job.handle!,
+        st.chunkSize,
+        0,
+        whole * st.chunkSize,
+        (index, digest) => ledger.record(index, digest),
+        job.o.signal,
+      ).then((digester) => digester.dispose()),
+    );
+  }
 }
 
 /**
