@@ -25,6 +25,8 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
 import type { ServerAddress } from './remote.js';
 import { abortError } from './retry.js';
+import { ReceiveRing } from './receive/receive-ring.js';
+import type { Pin } from './receive/receive-ring.js';
 
 /** Most entries one LIST may return before we refuse it (memory bound). */
 export const MAX_LIST_ENTRIES = 1_000_000;
@@ -41,14 +43,18 @@ export interface ConnectOptions {
 /** Receives a GET response as it streams. Throwing from either callback fails the connection. */
 export interface GetSink {
   onHeader(header: FileHeader): void;
-  /** Raw body bytes, a view of the received buffer; do not mutate. */
-  onData(chunk: Buffer): void;
+  /**
+   * Raw body bytes; do not mutate. With a `pin`, the chunk views receive memory that is
+   * reused as soon as this returns: keep it longer only under a pin (see Pin). Without one
+   * it is the sink's to keep.
+   */
+  onData(chunk: Buffer, pin?: Pin): void;
 }
 
 interface Pending {
   requestId: number;
   onMessage(message: Message): boolean;
-  onData?(chunk: Buffer): void;
+  onData?(chunk: Buffer, pin: Pin | undefined): void;
   reject(error: Error): void;
 }
 
@@ -70,6 +76,8 @@ export class Connection {
   private version = 1;
   private welcomeWaiters: { resolve(version: number): void; reject(error: Error): void }[] = [];
   private paused = false;
+  /** FILE body bytes the decoder still expects: those may be passed on without a copy. */
+  private bodyLeft = 0;
   private readonly stallTimer: NodeJS.Timeout;
   private readonly onAbort = (): void => this.fail(abortError());
 
@@ -77,10 +85,14 @@ export class Connection {
     private readonly socket: net.Socket,
     private readonly address: ServerAddress,
     private readonly options: ConnectOptions,
+    private readonly ring: ReceiveRing,
   ) {
     this.stallTimer = setTimeout(() => this.onStall(), options.timeoutMs);
     this.stallTimer.unref();
-    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    ring.attach(
+      (bytes, pin) => this.onSocketData(bytes, pin),
+      () => this.resumeSocket(),
+    );
     socket.on('end', () => this.onSocketEnd());
     socket.on('close', () => this.onSocketEnd());
     socket.on('error', (error) => this.fail(this.lost(error.message, error)));
@@ -97,11 +109,13 @@ export class Connection {
       const server = formatServer(address);
       // Every address the name resolves to is tried, IPv6 and IPv4 interleaved, a new attempt
       // every 250 ms while the earlier ones are pending (happy eyeballs, RFC 8305, as curl does).
+      const ring = new ReceiveRing();
       const socket = net.connect({
         host: address.host,
         port: address.port,
         autoSelectFamily: true,
         autoSelectFamilyAttemptTimeout: 250,
+        onread: ring.onread,
       });
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -139,7 +153,7 @@ export class Connection {
       socket.once('connect', () => {
         cleanup();
         socket.setNoDelay(true);
-        const connection = new Connection(socket, address, options);
+        const connection = new Connection(socket, address, options, ring);
         socket.write(
           encodeHello({
             minVersion: MIN_PROTOCOL_VERSION,
@@ -234,7 +248,7 @@ export class Connection {
         resolve(message);
         return true;
       },
-      (chunk) => sink.onData(chunk),
+      (chunk, pin) => sink.onData(chunk, pin),
     );
   }
 
@@ -253,6 +267,12 @@ export class Connection {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
+    this.resumeSocket();
+  }
+
+  /** Reads again unless the caller paused or the receive ring is full. */
+  private resumeSocket(): void {
+    if (this.paused || this.ring.starved || this.failure !== undefined) return;
     this.stallTimer.refresh();
     this.socket.resume();
   }
@@ -265,7 +285,7 @@ export class Connection {
   private request<T>(
     frame: Buffer,
     handler: (resolve: (value: T) => void) => (message: Message) => boolean,
-    onData?: (chunk: Buffer) => void,
+    onData?: (chunk: Buffer, pin: Pin | undefined) => void,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.failure !== undefined) {
@@ -295,29 +315,48 @@ export class Connection {
     });
   }
 
-  private onSocketData(chunk: Buffer): void {
+  /**
+   * One read, a view of the receive ring. Body bytes go to the sink as views with the pin;
+   * everything else is copied first, because the decoder keeps partial frames, and decoded
+   * messages keep views of their payload, beyond this call.
+   */
+  private onSocketData(bytes: Buffer, pin: Pin | undefined): void {
     if (this.failure !== undefined) return;
     this.stallTimer.refresh();
+    let rest = bytes;
+    if (this.bodyLeft > 0) {
+      const body = Math.min(this.bodyLeft, rest.length);
+      if (!this.feed(body === rest.length ? rest : rest.subarray(0, body), pin)) return;
+      rest = rest.subarray(body);
+    }
+    if (rest.length > 0) this.feed(pin === undefined ? rest : Buffer.from(rest), undefined);
+  }
+
+  /** Decodes `chunk` and dispatches what it completes; false once the connection failed. */
+  private feed(chunk: Buffer, pin: Pin | undefined): boolean {
     let events;
     try {
       events = this.decoder.push(chunk);
     } catch (error) {
       this.fail(error as Error);
-      return;
+      return false;
     }
     for (const event of events) {
-      if (this.failure !== undefined) return;
+      if (this.failure !== undefined) return false;
       try {
         if (event.kind === 'data') {
-          this.pending?.onData?.(event.chunk);
+          this.bodyLeft -= event.chunk.length;
+          this.pending?.onData?.(event.chunk, pin);
         } else {
+          if (event.message.type === FrameType.FILE) this.bodyLeft = event.message.length;
           this.dispatch(event.message);
         }
       } catch (error) {
         this.fail(error as Error);
-        return;
+        return false;
       }
     }
+    return this.failure === undefined;
   }
 
   private dispatch(message: Message): void {
@@ -353,7 +392,7 @@ export class Connection {
   }
 
   private onStall(awaitingWelcome = false): void {
-    if (this.failure !== undefined || this.paused) return;
+    if (this.failure !== undefined || this.paused || this.ring.starved) return;
     if (this.pending === undefined && !awaitingWelcome) return;
     this.fail(
       new ClientError(

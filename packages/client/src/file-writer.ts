@@ -17,6 +17,8 @@ export const LOW_WATER = 2 * 1024 * 1024;
 
 export class FileWriter {
   private batch: Buffer[] = [];
+  /** Called once the batch's write is over (receive memory the buffers pin goes back). */
+  private releases: (() => void)[] = [];
   private batchBytes = 0;
   private batchPosition = 0;
   private chain: Promise<void> = Promise.resolve();
@@ -53,11 +55,15 @@ export class FileWriter {
     return this.sideRunning > 0;
   }
 
-  /** Queues `chunk` to be written at `position`. The buffer must not be modified afterwards. */
-  write(chunk: Buffer, position: number): void {
+  /**
+   * Queues `chunk` to be written at `position`. The buffer must not be modified until
+   * `release` is called, once the write is over (done, failed or skipped after a failure).
+   */
+  write(chunk: Buffer, position: number, release?: () => void): void {
     if (this.batchBytes > 0 && this.batchPosition + this.batchBytes !== position) this.flush();
     if (this.batchBytes === 0) this.batchPosition = position;
     this.batch.push(chunk);
+    if (release !== undefined) this.releases.push(release);
     this.batchBytes += chunk.length;
     // The buffer count is capped too: many tiny reads must not exceed the iovec limit.
     if (this.batchBytes >= WRITE_BATCH_BYTES || this.batch.length >= 512) this.flush();
@@ -69,7 +75,9 @@ export class FileWriter {
     const buffers = this.batch;
     const bytes = this.batchBytes;
     const position = this.batchPosition;
+    const releases = this.releases;
     this.batch = [];
+    this.releases = [];
     this.batchBytes = 0;
     this.queued += bytes;
     this.runAfterQueued(async () => {
@@ -79,7 +87,7 @@ export class FileWriter {
         this.queued -= bytes;
         if (this.queued < LOW_WATER) this.onLow();
       }
-    });
+    }, releases);
   }
 
   /** Runs `op` after every write queued so far (the pending batch is flushed first). */
@@ -105,8 +113,14 @@ export class FileWriter {
     });
   }
 
-  private runAfterQueued(op: () => Promise<void>): void {
-    this.chain = this.chain.then(() => this.guarded(op));
+  private runAfterQueued(op: () => Promise<void>, releases: (() => void)[] = []): void {
+    this.chain = this.chain.then(async () => {
+      try {
+        await this.guarded(op);
+      } finally {
+        for (const release of releases) release();
+      }
+    });
   }
 
   private async guarded(op: () => Promise<void>): Promise<void> {

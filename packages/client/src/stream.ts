@@ -15,6 +15,7 @@ import { ClientError, ClientErrorCode, isRetryable } from './errors.js';
 import type { DownloadOptions, DownloadResult } from './download-types.js';
 import { ChunkDigester } from './hashing/chunk-digester.js';
 import { formatServer } from './remote.js';
+import { fitsPinned } from './receive/receive-ring.js';
 import { checkFileHeader } from './response-checks.js';
 import { RetryBudget, retryOptionsOf } from './retry.js';
 
@@ -141,6 +142,8 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
 interface HeldChunk {
   index: number;
   pieces: Buffer[];
+  /** One per piece when the pieces are pinned receive memory: run once the piece is written. */
+  releases: (() => void)[];
   bytes: number;
 }
 
@@ -170,7 +173,9 @@ async function streamOnce(
       throw new ChunkMismatch(index);
     }
     let ok = true;
-    for (const piece of chunk.pieces) ok = out.write(piece) && ok;
+    chunk.pieces.forEach((piece, k) => {
+      ok = out.write(piece, chunk.releases[k]) && ok;
+    });
     heldBytes -= chunk.bytes;
     events.onEmitted(chunk.bytes);
     if (!ok && !outBlocked) {
@@ -216,14 +221,19 @@ async function streamOnce(
           }
           h.chunkDigests.forEach((d, k) => (version!.digests[h.firstChunk + k] = d));
           const first = Math.floor(offset / h.chunkSize);
-          held.push({ index: first, pieces: [], bytes: 0 });
+          held.push({ index: first, pieces: [], releases: [], bytes: 0 });
           digester = new ChunkDigester(h.chunkSize, first, onChunk, {
             onLow: resumeIfClear,
             onError: () => connection.close(),
           });
         },
-        onData: (data) => {
+        onData: (received, pin) => {
           const v = version!;
+          // Pieces are held until their chunk verifies: in the receive ring under a pin when a
+          // whole chunk fits there (else the ring would wait for the chunk and the chunk for the
+          // ring; the ring's backpressure then bounds what is held), else copied out of it.
+          const keep = pin !== undefined && fitsPinned(v.chunkSize) ? pin : undefined;
+          const data = pin !== undefined && keep === undefined ? Buffer.from(received) : received;
           let rest = data;
           while (rest.length > 0) {
             const current = held[held.length - 1]!;
@@ -231,13 +241,15 @@ async function streamOnce(
             const need = chunkEnd - (current.index * v.chunkSize + current.bytes);
             const piece = rest.length > need ? rest.subarray(0, need) : rest;
             current.pieces.push(piece);
+            if (keep !== undefined) current.releases.push(keep());
             current.bytes += piece.length;
             heldBytes += piece.length;
             rest = rest.subarray(piece.length);
             if (piece.length === need)
-              held.push({ index: current.index + 1, pieces: [], bytes: 0 });
+              held.push({ index: current.index + 1, pieces: [], releases: [], bytes: 0 });
           }
-          digester!.update(data);
+          if (keep === undefined) digester!.update(data);
+          else digester!.updateShared(data, keep());
           if (outBlocked || digester!.congested || heldBytes > holdLimit()) connection.pause();
         },
       },

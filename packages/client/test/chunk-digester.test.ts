@@ -107,3 +107,50 @@ test('a chunk size that is not a positive integer is refused', (t) => {
   t.throws(() => new ChunkDigester(0, 0, () => {}), { instanceOf: RangeError });
   t.throws(() => new ChunkDigester(1.5, 0, () => {}), { instanceOf: RangeError });
 });
+
+test('shared memory is hashed in place, mixed with copied bytes, and released once hashed', async (t) => {
+  const data = randomBytes(5 * MiB + 321);
+  const shared = Buffer.from(new SharedArrayBuffer(data.length));
+  data.copy(shared);
+  for (const chunkSize of [MiB, 3 * MiB, 1000]) {
+    const input = shared;
+    const seen: [number, string][] = [];
+    const d = new ChunkDigester(chunkSize, 0, (i, digest) =>
+      seen.push([i, digest.toString('hex')]),
+    );
+    const released: number[] = [];
+    let at = 0;
+    let id = 0;
+    for (const n of [1, 300_000, 7, 2 * MiB, 12_345, 999_999]) {
+      const view = input.subarray(at, Math.min(at + n, input.length));
+      const mine = id++;
+      // Every third piece is copied instead: the order across both paths is the hash.
+      if (mine % 3 === 2) d.update(view);
+      else d.updateShared(view, () => released.push(mine));
+      at += view.length;
+    }
+    d.updateShared(input.subarray(at), () => released.push(-1));
+    // Answers from the thread arrive asynchronously: nothing can be released yet.
+    t.deepEqual(released, [], 'shared bytes stay pinned until hashed');
+    d.finish();
+    await d.flushed();
+    d.dispose();
+    t.deepEqual(seen, expected(Buffer.from(input), chunkSize), `chunk size ${chunkSize}`);
+    t.deepEqual(
+      [...released].sort((a, b) => a - b),
+      [-1, 0, 1, 3, 4],
+      'every shared view released once',
+    );
+  }
+});
+
+test('dispose releases shared bytes not yet sent to the thread', async (t) => {
+  const shared = Buffer.from(new SharedArrayBuffer(4096));
+  const d = new ChunkDigester(MiB, 0, () => t.fail('no chunk completes'));
+  let releases = 0;
+  d.updateShared(shared.subarray(0, 1000), () => releases++);
+  d.updateShared(shared.subarray(1000, 3000), () => releases++);
+  t.is(releases, 0, 'kept while gathered');
+  d.dispose();
+  t.is(releases, 2);
+});

@@ -63,6 +63,8 @@ export class DownloadJob {
   /** This run created OUTPUT.part: remove it again if the server never named a version. */
   createdPart = false;
   connection: TransferConnection | undefined;
+  /** Hashing of a stateless partial's whole chunks, running beside the fetch of the rest. */
+  private partialHash: Promise<void> | undefined;
   /** When the state was last saved (or, before the first save, when the download started). */
   private lastStateSave = this.started;
   private stateSaved = false;
@@ -111,10 +113,34 @@ export class DownloadJob {
     this.connection?.resume();
   }
 
+  /** Lets `hashing` (digests of bytes already in the partial) run beside the fetch. */
+  hashPartialBeside(hashing: Promise<void>): void {
+    // Awaited by partialHashed() or close(); never an unhandled rejection meanwhile.
+    hashing.catch(() => {});
+    this.partialHash = hashing;
+  }
+
+  /**
+   * Waits for the hashing started by hashPartialBeside, if any, and throws its failure. A
+   * failed hashing leaves chunks without a digest: the next attempt hashes the partial again.
+   */
+  async partialHashed(): Promise<void> {
+    const hashing = this.partialHash;
+    this.partialHash = undefined;
+    try {
+      await hashing;
+    } catch (error) {
+      this.unprimedBytes = this.fillEnd;
+      throw error;
+    }
+  }
+
   /** Releases the connection, the partial's handle and the lock. */
   async close(): Promise<void> {
     clearTimeout(this.trailingReport);
     this.connection?.close();
+    // It reads through the handle: let it end before the handle closes.
+    await this.partialHash?.catch(() => {});
     this.tail?.dispose();
     this.tail = undefined;
     const handle = this.handle;

@@ -10,7 +10,7 @@ import type { TransferConnection } from '../udp/transport.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import type { ChunkDigester } from '../hashing/chunk-digester.js';
 import { checkFileHeader } from '../response-checks.js';
-import { ChunkLedger } from '../verify.js';
+import { ChunkLedger, hashLocalRange } from '../verify.js';
 import type { DownloadJob } from './job.js';
 import { UntrustedState, primeTail } from './local-partial.js';
 import { runsOf } from './runs.js';
@@ -33,6 +33,7 @@ export async function attempt(job: DownloadJob): Promise<void> {
     if (job.ledger === undefined || job.fillEnd < job.ledger.size || !job.fetchedSomething) {
       await fetch(job, connection, job.fillEnd, undefined);
     }
+    await job.partialHashed();
     const ledger = job.ledger!;
     const tail = job.tail;
     job.tail = undefined;
@@ -64,6 +65,8 @@ export async function attempt(job: DownloadJob): Promise<void> {
     }
     clean = true;
   } finally {
+    // A failed attempt still lets the partial's hashing end before anything else touches it.
+    await job.partialHashed().catch(() => {});
     job.connection = undefined;
     // Every request on it completed: the next download of the batch may reuse it.
     if (clean && o.session !== undefined)
@@ -83,16 +86,33 @@ async function learnVersionByStat(job: DownloadJob, connection: TransferConnecti
   if (st.chunkSize === 0) {
     throw new ClientError(ClientErrorCode.BAD_RESPONSE, 'protocol error: STAT without a digest');
   }
-  job.ledger = new ChunkLedger(st.size, st.chunkSize, st.root);
+  const ledger = new ChunkLedger(st.size, st.chunkSize, st.root);
+  job.ledger = ledger;
   job.validator = st.validator;
   job.mtimeMs = st.mtimeMs;
-  await primeTail(job, 0, job.unprimedBytes);
+  // Only the incomplete last chunk must be read before the fetch (it primes the tail); the
+  // whole chunks are hashed beside the fetch, and checked once both are done.
+  const whole = Math.floor(job.unprimedBytes / st.chunkSize);
+  await primeTail(job, whole, job.unprimedBytes);
+  if (whole > 0) {
+    job.hashPartialBeside(
+      hashLocalRange(
+        job.handle!,
+        st.chunkSize,
+        0,
+        whole * st.chunkSize,
+        (index, digest) => ledger.record(index, digest),
+        job.o.signal,
+      ).then((digester) => digester.dispose()),
+    );
+  }
 }
 
 /**
  * GET [offset, offset+length) (to EOF when length is undefined) into the partial. Every
- * received buffer is written as it is (no copy) and copied once for the hashing thread; the
- * digests land in the ledger, all of them before this resolves.
+ * received buffer is written as it is (no copy) and hashed where it is (TCP's receive ring is
+ * shared with the hashing thread; other buffers are copied for it once); the digests land in
+ * the ledger, all of them before this resolves.
  */
 async function fetch(
   job: DownloadJob,
@@ -125,9 +145,11 @@ async function fetch(
           }
           job.receiving = digester;
         },
-        onData: (chunk) => {
-          digester!.update(chunk);
-          writer.write(chunk, position);
+        onData: (chunk, pin) => {
+          // Receive-ring bytes are hashed and written in place, each use under its own pin.
+          if (pin === undefined) digester!.update(chunk);
+          else digester!.updateShared(chunk, pin());
+          writer.write(chunk, position, pin?.());
           position += chunk.length;
           if (sequential) job.fillEnd = position;
           job.fetchedSomething = true;

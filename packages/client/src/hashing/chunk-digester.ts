@@ -5,17 +5,33 @@
  * each full slab, and each finished chunk, to the thread. Digests reach `onChunk` later, in
  * chunk order; `flushed()` waits for every chunk completed so far. Memory is bounded by a few
  * slabs: the caller pauses its source while `congested` and resumes on `onLow`.
+ *
+ * Bytes that already live in shared memory (the socket's receive ring) take `updateShared()`
+ * instead: no copy at all, the thread hashes them in place. Contiguous views are gathered
+ * into one message of up to SLAB_SIZE bytes, and each view's release runs once the thread is
+ * done with it; the memory they pin is the ring's to bound.
  */
 import { hashThread } from './hash-worker.js';
 
 /** Bytes per slab (one message to the hashing thread at most). */
 export const SLAB_SIZE = 1024 * 1024;
+/** Most shared bytes gathered into one message to the hashing thread. */
+export const SHARED_RUN_BYTES = 1024 * 1024;
 /** Slabs one digester may hold before it reports congestion. */
 export const MAX_SLABS = 8;
 /** Idle slabs kept for reuse across digesters. */
 const SPARE_SLABS = 16;
 
 const spare: ArrayBuffer[] = [];
+
+/** Shared bytes of the current chunk taken by updateShared and not yet sent to the thread. */
+interface SharedRun {
+  buffer: SharedArrayBuffer;
+  start: number;
+  end: number;
+  /** Releases of the views that end in this run (a view spanning two runs ends in the later). */
+  releases: (() => void)[];
+}
 
 /** Hooks that tie a digester to its data source. */
 export interface DigesterOptions {
@@ -35,6 +51,7 @@ export class ChunkDigester {
   private filled = 0;
   private slab: Uint8Array | undefined;
   private slabFill = 0;
+  private run: SharedRun | undefined;
   /** Slabs taken and not yet back from the thread (the one being filled included). */
   private slabsHeld = 0;
   private inFlight = 0;
@@ -73,6 +90,7 @@ export class ChunkDigester {
   /** Takes a copy of `data`; the caller may reuse its buffer at once. */
   update(data: Uint8Array): void {
     if (this.disposed) throw new Error('ChunkDigester: update after dispose');
+    if (this.run !== undefined) this.postRun(false);
     let at = 0;
     while (at < data.length) {
       const slab = this.slab ?? this.takeSlab();
@@ -90,6 +108,45 @@ export class ChunkDigester {
     }
   }
 
+  /**
+   * Takes `data` without copying when it views a SharedArrayBuffer: its bytes must stay
+   * unchanged until `release` is called (once the thread hashed them, or on dispose). Any other
+   * view is copied as by `update` and released at once.
+   */
+  updateShared(data: Uint8Array, release: () => void): void {
+    const buffer = data.buffer;
+    if (!(buffer instanceof SharedArrayBuffer) || this.disposed || data.length === 0) {
+      try {
+        this.update(data);
+      } finally {
+        release();
+      }
+      return;
+    }
+    // Bytes copied into the slab before these go to the thread first: order is the hash.
+    if (this.slab !== undefined && this.slabFill > 0) this.post(false);
+    let at = 0;
+    while (at < data.length) {
+      const take = Math.min(this.chunkSize - this.filled, data.length - at);
+      const start = data.byteOffset + at;
+      let run = this.run;
+      if (run !== undefined && (run.buffer !== buffer || run.end !== start)) {
+        this.postRun(false);
+        run = undefined;
+      }
+      if (run === undefined) {
+        run = { buffer, start, end: start, releases: [] };
+        this.run = run;
+      }
+      run.end += take;
+      this.filled += take;
+      at += take;
+      if (at === data.length) run.releases.push(release);
+      if (this.filled === this.chunkSize) this.endChunk();
+      else if (run.end - run.start >= SHARED_RUN_BYTES) this.postRun(false);
+    }
+  }
+
   /** Completes a final, short chunk, if bytes of one are pending. */
   finish(): void {
     if (this.filled > 0) this.endChunk();
@@ -98,6 +155,8 @@ export class ChunkDigester {
   /** Resolves once every chunk completed so far has been reported; rejects if hashing failed. */
   flushed(): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
+    // Shared bytes are pinned until hashed: send them now, or they would wait for more.
+    if (this.run !== undefined) this.postRun(false);
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.idle.push(() => (this.failure === undefined ? resolve() : reject(this.failure)));
@@ -111,11 +170,15 @@ export class ChunkDigester {
     hashThread.drop(this.stream);
     if (this.slab !== undefined) this.giveBack(this.slab.buffer as ArrayBuffer);
     this.slab = undefined;
+    const releases = this.run?.releases ?? [];
+    this.run = undefined;
+    for (const release of releases) release();
     this.wakeIdle();
   }
 
   private endChunk(): void {
-    this.post(true);
+    if (this.run !== undefined) this.postRun(true);
+    else this.post(true);
     this.index++;
     this.filled = 0;
   }
@@ -128,19 +191,37 @@ export class ChunkDigester {
     const index = this.index;
     this.inFlight++;
     hashThread.post(this.stream, view, final, (digest, buffer, error) => {
-      this.inFlight--;
       if (buffer !== undefined) this.giveBack(buffer);
       else this.slabsHeld--;
-      if (error !== undefined) this.fail(error);
-      else if (digest !== undefined && !this.disposed && this.failure === undefined) {
-        try {
-          this.onChunk(index, digest);
-        } catch (thrown) {
-          this.fail(thrown as Error);
-        }
-      }
-      if (this.inFlight === 0) this.wakeIdle();
+      this.settle(index, digest, error);
     });
+  }
+
+  /** Moves the shared run to the thread as a segment of the current chunk (no copy). */
+  private postRun(final: boolean): void {
+    const run = this.run!;
+    this.run = undefined;
+    const index = this.index;
+    this.inFlight++;
+    const view = new Uint8Array(run.buffer, run.start, run.end - run.start);
+    hashThread.post(this.stream, view, final, (digest, _buffer, error) => {
+      for (const release of run.releases) release();
+      this.settle(index, digest, error);
+    });
+  }
+
+  /** One answer from the thread: report the digest (or the failure), wake flushed() waiters. */
+  private settle(index: number, digest: Buffer | undefined, error: Error | undefined): void {
+    this.inFlight--;
+    if (error !== undefined) this.fail(error);
+    else if (digest !== undefined && !this.disposed && this.failure === undefined) {
+      try {
+        this.onChunk(index, digest);
+      } catch (thrown) {
+        this.fail(thrown as Error);
+      }
+    }
+    if (this.inFlight === 0) this.wakeIdle();
   }
 
   private takeSlab(): Uint8Array {

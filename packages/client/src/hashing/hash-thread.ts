@@ -1,6 +1,6 @@
 /**
  * The hashing thread (a worker_threads entry point). It receives segments of chunks in
- * transferred ArrayBuffers, feeds them to one SHA-256 state per stream, and answers every
+ * transferred ArrayBuffers or as views of shared memory, feeds them to one SHA-256 state per stream, and answers every
  * message in arrival order, handing the buffer back: with the chunk's digest when the segment
  * was the chunk's last.
  */
@@ -26,12 +26,15 @@ port.on('message', (m: HashRequest) => {
     open.set(m.stream, hash);
   }
   hash.update(m.data);
-  const buffer = m.data.buffer as ArrayBuffer;
-  const reply: HashReply = { stream: m.stream, buffer };
+  const reply: HashReply = { stream: m.stream };
+  const buffer = m.data.buffer;
+  // Shared memory is read in place and stays where it is; a transferred buffer goes back.
+  const transfer = buffer instanceof ArrayBuffer ? [buffer] : [];
+  if (buffer instanceof ArrayBuffer) reply.buffer = buffer;
   if (m.final) {
     open.delete(m.stream);
     // A copy in its own 32-byte buffer: cloning a pooled view would copy the whole pool.
     reply.digest = new Uint8Array(hash.digest());
   }
-  port.postMessage(reply, [buffer]);
+  port.postMessage(reply, transfer);
 });

@@ -2,7 +2,7 @@
  * The one hashing thread of the process, shared by every download in it. SHA-256 costs about
  * as much CPU per byte as receiving the bytes, so it runs beside the event loop instead of on
  * it. Segments travel in transferred ArrayBuffers (moved, not copied, and moved back with the
- * answer); answers come back in order, so each stream keeps a FIFO of callbacks. The thread is started lazily and holds the event
+ * answer) or as views of shared memory; answers come back in order, so each stream keeps a FIFO of callbacks. The thread is started lazily and holds the event
  * loop open only while answers are outstanding.
  */
 import { Worker } from 'node:worker_threads';
@@ -32,8 +32,9 @@ class HashThread {
   }
 
   /**
-   * Hashes `data` into `stream`; `onReply` runs once. `data.buffer` is transferred: it is
-   * unusable here until the reply hands it back.
+   * Hashes `data` into `stream`; `onReply` runs once. An ArrayBuffer behind `data` is
+   * transferred: it is unusable here until the reply hands it back. A SharedArrayBuffer is
+   * read in place: its bytes must not change until the reply (which carries no buffer).
    */
   post(stream: number, data: Uint8Array, final: boolean, onReply: ReplyHandler): void {
     const worker = this.worker ?? this.start();
@@ -44,7 +45,10 @@ class HashThread {
     }
     queue.push(onReply);
     if (this.outstanding++ === 0) worker.ref();
-    worker.postMessage({ stream, data, final } satisfies HashRequest, [data.buffer as ArrayBuffer]);
+    const buffer = data.buffer;
+    // Shared memory is shared, not moved: only an ArrayBuffer goes in the transfer list.
+    const transfer = buffer instanceof ArrayBuffer ? [buffer] : [];
+    worker.postMessage({ stream, data, final } satisfies HashRequest, transfer);
   }
 
   /** Forgets the unfinished chunk of `stream` (answers already due still arrive). */

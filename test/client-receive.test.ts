@@ -1,0 +1,129 @@
+/**
+ * The TCP receive path at scale: bodies much larger than the client's receive ring (so it
+ * wraps many times and pauses the socket), corruption on the wire and in a stateless partial
+ * hashed beside the fetch, and the memory bound of a 1 GiB download.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { startFakeServer } from './helpers/fake-server.js';
+import type { Behaviour } from './helpers/fake-server.js';
+import { runFtget } from './helpers/ftget.js';
+import { startFtserve } from './helpers/ftserve.js';
+import { servedFile } from './helpers/fixtures.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+/** Ten times the receive ring, and more chunks than one FILE header's worth of reads. */
+const SIZE = 40 * MiB + 4321;
+/** The client's peak RSS bound for a 1 GiB download, as stated in the README. */
+const PEAK_RSS_BOUND = 96 * MiB;
+const PEAK_RSS_HOOK = fileURLToPath(new URL('./helpers/peak-rss-hook.js', import.meta.url));
+
+async function withFake(t: ExecutionContext, behaviour: Behaviour | ((n: number) => Behaviour)) {
+  const data = randomBytes(SIZE);
+  const server = await startFakeServer({ files: { 'f.bin': data }, behaviour });
+  t.teardown(() => server.close());
+  const dl = await mkdtemp(join(tmpdir(), 'ftget-receive-'));
+  t.teardown(() => rm(dl, { recursive: true, force: true }));
+  const get = (...args: string[]) =>
+    runFtget(
+      ['get', 'f.bin', '--host', '127.0.0.1', '--port', String(server.port)]
+        .concat(['--retry-max-wait', '0.05'])
+        .concat(args),
+      { cwd: dl },
+    );
+  return { data, server, dl, get, out: join(dl, 'f.bin'), part: join(dl, 'f.bin.part') };
+}
+
+test('a corrupt chunk deep in a large body is caught and only that chunk is fetched again', async (t) => {
+  const env = await withFake(t, (n) =>
+    n === 0 ? { corruptAt: 29 * MiB + 77, corruptOnce: true } : {},
+  );
+  const res = await env.get();
+  t.is(res.code, 0, res.stderr);
+  t.true((await readFile(env.out)).equals(env.data), 'byte-identical');
+  t.is(env.server.gets.length, 2);
+  t.like(env.server.gets[1], { offset: 29 * MiB, length: MiB });
+});
+
+test('a chunk corrupt on every send: exit 6, nothing at the output name, the partial kept', async (t) => {
+  const env = await withFake(t, { corruptAt: 17 * MiB + 3 });
+  const res = await env.get();
+  t.is(res.code, 6, res.stderr);
+  t.regex(res.stderr, /chunk 17 .*failed verification/);
+  t.false(existsSync(env.out));
+  t.is((await stat(env.part)).size, SIZE);
+});
+
+test('-o - of a large body stops before a corrupt chunk: stdout holds exactly the verified ones', async (t) => {
+  const env = await withFake(t, { corruptAt: 23 * MiB + 100 });
+  const res = await env.get('-o', '-');
+  t.is(res.code, 6, res.stderr);
+  t.is(res.stdout.length, 23 * MiB);
+  t.true(res.stdout.equals(env.data.subarray(0, 23 * MiB)));
+});
+
+test('-o - of a large body is byte-identical', async (t) => {
+  const env = await withFake(t, {});
+  const res = await env.get('-o', '-');
+  t.is(res.code, 0, res.stderr);
+  t.true(res.stdout.equals(env.data));
+});
+
+test('a bare partial (no state) is hashed beside the fetch of the rest and completes', async (t) => {
+  const env = await withFake(t, {});
+  const present = 20 * MiB + 5;
+  await writeFile(env.part, env.data.subarray(0, present));
+  const res = await env.get('--resume');
+  t.is(res.code, 0, res.stderr);
+  t.true((await readFile(env.out)).equals(env.data), 'byte-identical');
+  t.is(env.server.gets.length, 1, 'the partial was kept: only the rest was fetched');
+  t.is(env.server.gets[0]?.offset, present);
+});
+
+test('a bare partial with a corrupt whole chunk is caught through the root digest and repaired', async (t) => {
+  const env = await withFake(t, {});
+  const partial = Buffer.from(env.data.subarray(0, 20 * MiB + 5));
+  partial[3 * MiB + 1] = partial[3 * MiB + 1]! ^ 0x40;
+  await writeFile(env.part, partial);
+  const res = await env.get('--resume');
+  t.is(res.code, 0, res.stderr);
+  t.true((await readFile(env.out)).equals(env.data), 'byte-identical');
+  t.is(env.server.gets[0]?.offset, partial.length, 'the rest was fetched first');
+  t.true(env.server.gets.length > 1, 'then the unverifiable prefix again');
+});
+
+test('peak RSS of a 1 GiB download stays under the stated bound', async (t) => {
+  const { root, dl, dir } = await servedFile(t, 'ftget-rss-', 0);
+  // A sparse file: the server reads it fast, the client still receives, hashes and writes 1 GiB.
+  const big = await open(join(root, 'f.bin'), 'w');
+  await big.truncate(GiB);
+  await big.close();
+  const server = await startFtserve(['--root', root, '--port', '0']);
+  t.teardown(() => server.stop('SIGKILL'));
+  const peakFile = join(dir, 'peak-rss');
+  const res = await runFtget(
+    ['get', 'f.bin', '--host', '127.0.0.1', '--port', String(server.port), '-q'],
+    {
+      cwd: dl,
+      timeoutMs: 600_000,
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `--import ${PEAK_RSS_HOOK}`,
+        FT_TEST_PEAK_RSS_FILE: peakFile,
+      },
+    },
+  );
+  t.is(res.code, 0, res.stderr);
+  t.is((await stat(join(dl, 'f.bin'))).size, GiB);
+  const peak = Number((await readFile(peakFile, 'utf8')).trim());
+  t.log(`peak RSS ${(peak / MiB).toFixed(1)} MiB`);
+  t.true(peak > 0, 'the hook reported');
+  t.true(peak <= PEAK_RSS_BOUND, `peak RSS ${peak} > ${PEAK_RSS_BOUND}`);
+});
