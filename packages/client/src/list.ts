@@ -52,6 +52,8 @@ export interface RemoteEntry {
   target?: string;
   /** A directory not descended into because it was listed already under another name (followLinks). */
   loop?: true;
+  /** A directory whose entries are in the listing (recursive listings). */
+  listed?: true;
 }
 
 const LINK_STATES: Readonly<Record<number, LinkState>> = {
@@ -151,6 +153,7 @@ class Walker {
         );
         continue;
       }
+      item.listed = true;
       await this.walk(item.relativePath, item.target!, depth);
     }
     this.out.sort((a, b) => comparePaths(a.relativePath, b.relativePath));
@@ -200,6 +203,7 @@ class Walker {
         );
         continue;
       }
+      item.listed = true;
       await this.walk(relativePath, childCanonical, depth + 1);
     }
   }

@@ -11,7 +11,7 @@ import { list } from '../list.js';
 import { formatServer, parsePort, parseRemote, resolveServer } from '../remote.js';
 import { DownloadSession } from '../session.js';
 import { planDownloads } from './plan.js';
-import { makeLinks } from './tree-links.js';
+import { TreeRun } from './tree-run.js';
 import { humanBytes, reportError, reportWarning } from './report.js';
 
 export interface GetFlags {
@@ -24,6 +24,14 @@ export interface GetFlags {
   followLinks?: boolean;
   /** -r: directory levels to descend. */
   maxDepth?: number | undefined;
+  /** Give files (and with -r directories) the remote modification time (default true). */
+  preserveMtime?: boolean;
+  /** -r re-runs: compare contents, not sizes and times (--checksum). */
+  checksum?: boolean;
+  /** -r re-runs: replace files that changed remotely and not locally (--update). */
+  update?: boolean;
+  /** -r: delete local files that vanished remotely (--delete). */
+  delete?: boolean;
   host: string | undefined;
   port: string | undefined;
   retries: number;
@@ -69,6 +77,12 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
     );
     server = formatServer(defaults);
     const parsed = remotes.map((r) => parseRemote(r, defaults));
+    const treeOnly = (['checksum', 'update', 'delete'] as const).filter((f) => flags[f] === true);
+    if (!flags.recursive && treeOnly.length > 0) {
+      throw new ClientError(ClientErrorCode.USAGE, `--${treeOnly[0]} applies to -r only`, {
+        hint: 'add -r to download a directory tree',
+      });
+    }
     const onNotice = flags.quiet ? undefined : reportWarning;
     const tree = { followLinks: flags.followLinks === true, ...(onNotice ? { onNotice } : {}) };
     const plan = await planDownloads(
@@ -94,25 +108,51 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       const { ProgressBars } = await import('./progress-bars.js');
       bars = new ProgressBars();
     }
+    const trees = await TreeRun.start(
+      plan,
+      {
+        checksum: flags.checksum === true,
+        update: flags.update === true,
+        force: flags.force,
+        delete: flags.delete === true,
+        preserveMtime: flags.preserveMtime !== false,
+        stallTimeoutMs: flags.stallTimeoutMs,
+        transport: flags.udp === true ? 'udp' : undefined,
+      },
+      session,
+      controller.signal,
+    );
     let exitCode: ExitCode = ExitCode.OK;
     for (const job of plan.jobs) {
       server = formatServer(job.remote);
       try {
+        const decision = await trees?.decide(job);
+        if (decision?.kind === 'up-to-date') {
+          if (flags.json) {
+            process.stdout.write(
+              `${JSON.stringify({ path: job.output, bytes: decision.bytes, upToDate: true })}\n`,
+            );
+          }
+          continue;
+        }
+        if (decision?.kind === 'conflict') throw decision.error;
         const result = await download({
           remote: job.remote,
           output: job.output,
           resume: flags.resume,
-          force: flags.force,
+          force: flags.force || decision?.replace === true,
           noRestart: !flags.restart,
           signal: controller.signal,
           retries: flags.retries,
           retryMaxWaitMs: flags.retryMaxWaitMs,
           stallTimeoutMs: flags.stallTimeoutMs,
           session,
+          preserveMtime: flags.preserveMtime !== false,
           ...(flags.udp === true ? { transport: 'udp' as const } : {}),
           ...(bars === undefined ? {} : { onProgress: (p: DownloadProgress) => bars!.update(p) }),
           ...(flags.quiet ? {} : { onWarning: reportWarning }),
         });
+        await trees?.written(job, result);
         if (flags.json) process.stdout.write(`${resultJson(result)}\n`);
         else if (
           !flags.quiet &&
@@ -130,7 +170,11 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
         if (exitCode === ExitCode.OK) exitCode = code;
       }
     }
-    await makeLinks(plan.links, onNotice ?? (() => {}));
+    await trees?.finish(onNotice);
+    if (trees !== undefined && trees.upToDate > 0 && !quiet)
+      process.stderr.write(
+        `ftget: ${trees.upToDate} file${trees.upToDate === 1 ? '' : 's'} up to date\n`,
+      );
     if (plan.jobs.length === 0 && plan.links.length === 0 && !flags.quiet)
       reportWarning('nothing to download');
     await session.close();

@@ -81,6 +81,28 @@ ${exitCodeHelp}`;
       description: 'download directory trees',
       default: false,
     }),
+    checksum: Flags.boolean({
+      description:
+        '-r re-runs: decide whether an existing file is up to date by its SHA-256 digests, not by size, mtime and validator',
+      default: false,
+    }),
+    update: Flags.boolean({
+      char: 'u',
+      description:
+        '-r re-runs: replace files that changed on the server (not those modified locally since ftget wrote them: --force)',
+      default: false,
+    }),
+    delete: Flags.boolean({
+      description:
+        '-r: delete local files and directories inside OUTPUT that no longer exist on the server',
+      default: false,
+    }),
+    'preserve-mtime': Flags.boolean({
+      description:
+        'give files (and with -r directories) the remote modification time (--no-preserve-mtime: the time of download)',
+      default: true,
+      allowNo: true,
+    }),
     ...treeFlags,
     ...serverFlags,
     retries: Flags.integer({
@@ -117,6 +139,10 @@ ${exitCodeHelp}`;
       recursive: flags.recursive,
       followLinks: flags['follow-links'],
       maxDepth: flags['max-depth'],
+      preserveMtime: flags['preserve-mtime'],
+      checksum: flags.checksum,
+      update: flags.update,
+      delete: flags.delete,
       host: flags.host,
       port: flags.port,
       retries: flags.retries,
