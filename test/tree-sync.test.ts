@@ -210,3 +210,56 @@ test('--delete removes what vanished remotely, only inside the target and only w
   t.is(await readFile(join(outside, 'precious.txt'), 'utf8'), 'precious', 'links are not followed');
   t.regex(del.stderr, /deleted .*gone\.txt/);
 });
+
+test('--include/--exclude: rsync order, excluded directories not listed, kept by --delete', async (t) => {
+  const s = await serve(t, 'ft-sync-filter-');
+  const tree = join(s.root, 'tree');
+  await mkdir(join(tree, 'sub'), { recursive: true });
+  await mkdir(join(tree, 'skip'));
+  for (const f of ['a.txt', 'b.log', 'keep.log', 'sub/c.txt', 'sub/d.log', 'skip/e.txt'])
+    await writeFile(join(tree, f), f);
+  const out = join(s.dir, 'copy');
+  const from = s.server.stderr().length;
+  const args = ['-r', 'tree', '-o', out, '--exclude', 'skip/', '--include=keep.log'];
+  const r = await get(s, [...args, '--include', '*.txt', '--include', '*/', '--exclude', '*']);
+  t.is(r.code, 0, r.stderr);
+  for (const f of ['a.txt', 'keep.log', 'sub/c.txt']) t.is(await readFile(join(out, f), 'utf8'), f);
+  for (const f of ['b.log', 'sub/d.log', 'skip'])
+    await t.throwsAsync(lstat(join(out, f)), { code: 'ENOENT' }, f);
+  const lines = await logAfter(s, from, 1);
+  t.false(
+    lines.some((l) => / op=LIST path=tree\/skip /.test(l)),
+    'an excluded directory is not listed',
+  );
+
+  // The order decides: the same two rules the other way round.
+  const other = join(s.dir, 'other');
+  const o = await get(s, [
+    '-r',
+    'tree',
+    '-o',
+    other,
+    '--exclude',
+    '*.log',
+    '--include',
+    'keep.log',
+  ]);
+  t.is(o.code, 0, o.stderr);
+  await t.throwsAsync(lstat(join(other, 'keep.log')), { code: 'ENOENT' });
+  t.is(await readFile(join(other, 'skip', 'e.txt'), 'utf8'), 'skip/e.txt');
+
+  // An excluded local file is neither fetched nor deleted.
+  await writeFile(join(out, 'local.log'), 'mine');
+  const del = await get(s, [
+    ...args,
+    '--include',
+    '*.txt',
+    '--include',
+    '*/',
+    '--exclude',
+    '*',
+    '--delete',
+  ]);
+  t.is(del.code, 0, del.stderr);
+  t.is(await readFile(join(out, 'local.log'), 'utf8'), 'mine');
+});

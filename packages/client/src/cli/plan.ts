@@ -6,8 +6,8 @@
 import { stat as fsStat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ClientError, ClientErrorCode } from '../errors.js';
-import { normalizeRemotePath } from '../list.js';
 import type { RemoteEntry } from '../list.js';
+import { normalizeRemotePath } from '../remote.js';
 import type { Remote } from '../remote.js';
 import { linkFor } from './tree-links.js';
 import type { LocalLink } from './tree-links.js';

@@ -12,6 +12,8 @@ import { formatServer, parsePort, parseRemote, resolveServer } from '../remote.j
 import { DownloadSession } from '../session.js';
 import { planDownloads } from './plan.js';
 import { TreeRun } from './tree-run.js';
+import { TreeFilter } from './tree-filter.js';
+import type { FilterRule } from './tree-filter.js';
 import { humanBytes, reportError, reportWarning } from './report.js';
 
 export interface GetFlags {
@@ -32,6 +34,8 @@ export interface GetFlags {
   update?: boolean;
   /** -r: delete local files that vanished remotely (--delete). */
   delete?: boolean;
+  /** -r: --include/--exclude rules in command-line order (first match wins). */
+  filters?: FilterRule[];
   host: string | undefined;
   port: string | undefined;
   retries: number;
@@ -77,7 +81,11 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
     );
     server = formatServer(defaults);
     const parsed = remotes.map((r) => parseRemote(r, defaults));
-    const treeOnly = (['checksum', 'update', 'delete'] as const).filter((f) => flags[f] === true);
+    const treeOnly: string[] = (['checksum', 'update', 'delete'] as const).filter(
+      (f) => flags[f] === true,
+    );
+    if ((flags.filters ?? []).length > 0) treeOnly.push('include/--exclude');
+    const filter = new TreeFilter(flags.filters ?? []);
     if (!flags.recursive && treeOnly.length > 0) {
       throw new ClientError(ClientErrorCode.USAGE, `--${treeOnly[0]} applies to -r only`, {
         hint: 'add -r to download a directory tree',
@@ -97,6 +105,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           signal: controller.signal,
           timeoutMs: flags.stallTimeoutMs,
           ...tree,
+          ...(filter.empty ? {} : { filter: (p: string, d: boolean) => filter.includes(p, d) }),
           ...(flags.maxDepth === undefined ? {} : { maxDepth: flags.maxDepth }),
         });
       },
@@ -118,6 +127,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
         preserveMtime: flags.preserveMtime !== false,
         stallTimeoutMs: flags.stallTimeoutMs,
         transport: flags.udp === true ? 'udp' : undefined,
+        filter,
       },
       session,
       controller.signal,

@@ -13,6 +13,7 @@ import { makeLinks } from './tree-links.js';
 import { TreeSync } from './tree-sync.js';
 import type { Decision, TreeFile } from './tree-sync.js';
 import { keepDirectoryTimes } from './tree-times.js';
+import type { TreeFilter } from './tree-filter.js';
 
 export interface TreeRunFlags {
   checksum: boolean;
@@ -22,6 +23,8 @@ export interface TreeRunFlags {
   preserveMtime: boolean;
   stallTimeoutMs: number;
   transport: TransportKind | undefined;
+  /** --include/--exclude: --delete leaves excluded local entries alone, as rsync does. */
+  filter: TreeFilter;
 }
 
 function treeFile(job: Job): TreeFile | undefined {
@@ -80,7 +83,12 @@ export class TreeRun {
     await makeLinks(this.plan.links, notice);
     if (this.flags.delete) {
       for (const tree of this.plan.trees) {
-        await deleteVanished(tree.path, tree.entries, (path) => notice(`deleted ${path}`));
+        await deleteVanished(
+          tree.path,
+          tree.entries,
+          (path) => notice(`deleted ${path}`),
+          (rel, isDirectory) => !this.flags.filter.includes(rel, isDirectory),
+        );
       }
     }
     // The manifest's rename touches the root directory: write it before the directory times.

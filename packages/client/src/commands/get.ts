@@ -2,6 +2,7 @@ import { Args, Command, Flags } from '@oclif/core';
 import { EXIT_CODE_MEANINGS } from '../exit-codes.js';
 import { seconds, serverFlags, toMs } from '../cli/shared-flags.js';
 import { treeFlags } from '../cli/tree-flags.js';
+import { filterRulesFrom } from '../cli/tree-filter.js';
 
 const exitCodeHelp = Object.entries(EXIT_CODE_MEANINGS)
   .map(([code, meaning]) => `  ${code.padStart(3)}  ${meaning}`)
@@ -97,6 +98,17 @@ ${exitCodeHelp}`;
         '-r: delete local files and directories inside OUTPUT that no longer exist on the server',
       default: false,
     }),
+    include: Flags.string({
+      description:
+        '-r: include entries matching GLOB (rules apply in command-line order, the first match wins; see README)',
+      multiple: true,
+      helpValue: 'GLOB',
+    }),
+    exclude: Flags.string({
+      description: '-r: exclude entries matching GLOB (an excluded directory is not descended)',
+      multiple: true,
+      helpValue: 'GLOB',
+    }),
     'preserve-mtime': Flags.boolean({
       description:
         'give files (and with -r directories) the remote modification time (--no-preserve-mtime: the time of download)',
@@ -143,6 +155,7 @@ ${exitCodeHelp}`;
       checksum: flags.checksum,
       update: flags.update,
       delete: flags.delete,
+      filters: filterRulesFrom(this.argv),
       host: flags.host,
       port: flags.port,
       retries: flags.retries,
