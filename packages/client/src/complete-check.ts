@@ -10,6 +10,36 @@ import type { DownloadOptions, DownloadResult } from './download-types.js';
 import { hashLocalRange } from './verify.js';
 import { RemoteError, WireError } from '@ft/protocol';
 
+/**
+ * The root digest of a local file in the server's chunk scheme (one read pass), or undefined
+ * when its size is not `size` (then it cannot be the same version).
+ */
+export async function localRootDigest(
+  path: string,
+  chunkSize: number,
+  size: number,
+  signal?: AbortSignal,
+): Promise<Buffer | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    if ((await handle.stat()).size !== size) return undefined;
+    const digests: Buffer[] = [];
+    const hasher = await hashLocalRange(
+      handle,
+      chunkSize,
+      0,
+      size,
+      (_i, d) => digests.push(d),
+      signal,
+    );
+    hasher.finish();
+    await hasher.flushed();
+    return rootDigest(digests);
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function verifyCompleteFile(
   o: DownloadOptions,
   server: string,
@@ -35,28 +65,8 @@ export async function verifyCompleteFile(
   if (st.chunkSize === 0) {
     throw new ClientError(ClientErrorCode.BAD_RESPONSE, 'protocol error: STAT without a digest');
   }
-  const handle = await open(o.output, 'r');
-  let same = false;
-  try {
-    const size = (await handle.stat()).size;
-    if (size === st.size) {
-      const digests: Buffer[] = [];
-      const hasher = await hashLocalRange(
-        handle,
-        st.chunkSize,
-        0,
-        size,
-        (_i, d) => digests.push(d),
-        o.signal,
-      );
-      hasher.finish();
-      await hasher.flushed();
-      same = rootDigest(digests).equals(st.root);
-    }
-  } finally {
-    await handle.close();
-  }
-  if (!same) {
+  const local = await localRootDigest(o.output, st.chunkSize, st.size, o.signal);
+  if (local === undefined || !local.equals(st.root)) {
     throw new ClientError(
       ClientErrorCode.LOCAL_CONFLICT,
       `${o.output} already exists and differs from ${o.remote.path} on ${server}`,
@@ -69,6 +79,7 @@ export async function verifyCompleteFile(
     bytes: st.size,
     resumedFrom: st.size,
     digest: st.root.toString('hex'),
+    validator: st.validator.toString('hex'),
     attempts: 1,
     alreadyComplete: true,
   };

@@ -56,6 +56,8 @@ export interface DownloadOptions {
    * directory itself.
    */
   session?: DownloadSession;
+  /** Give the output the remote version's modification time (ftget's default; not for '-'). */
+  preserveMtime?: boolean;
   /** Where '-' writes (default process.stdout). */
   stdout?: NodeJS.WritableStream;
 }
@@ -71,6 +73,8 @@ export interface DownloadResult {
   durationMs: number;
   /** Root digest of the file version (hex): SHA-256 over its SHA-256 chunk digests. */
   digest: string;
+  /** The server's validator of the version downloaded (hex): what a later quick check compares. */
+  validator: string;
   /** Connection attempts made. */
   attempts: number;
   /** True when nothing had to be fetched: the file was already complete. */

@@ -8,6 +8,7 @@ import { LINKS_MIN_VERSION, LinkKind, RemoteError, WireError } from '@ft/protoco
 import type { ListEntry } from '@ft/protocol';
 import { Connection, MAX_LIST_ENTRIES } from './connection.js';
 import { ClientError, ClientErrorCode } from './errors.js';
+import { normalizeRemotePath } from './remote.js';
 import type { Remote } from './remote.js';
 import { sleep } from './retry.js';
 import { kindName } from './stat.js';
@@ -31,6 +32,8 @@ export interface ListOptions {
   followLinks?: boolean;
   /** Directory levels to descend below the listed one (0: its entries only). Default: no bound. */
   maxDepth?: number;
+  /** Keep an entry (and, for a directory, descend into it)? Default: every entry. */
+  filter?: (relativePath: string, isDirectory: boolean) => boolean;
   /** Told about each directory not descended into because it was already listed (a loop). */
   onNotice?: (message: string) => void;
 }
@@ -52,6 +55,8 @@ export interface RemoteEntry {
   target?: string;
   /** A directory not descended into because it was listed already under another name (followLinks). */
   loop?: true;
+  /** A directory whose entries are in the listing (recursive listings). */
+  listed?: true;
 }
 
 const LINK_STATES: Readonly<Record<number, LinkState>> = {
@@ -79,14 +84,6 @@ function checkTarget(target: string): void {
       throw badResponse(`the server sent an invalid link target ${JSON.stringify(target)}`);
     }
   }
-}
-
-/** A request path in canonical form: no empty or "." components. */
-export function normalizeRemotePath(path: string): string {
-  return path
-    .split('/')
-    .filter((p) => p !== '' && p !== '.')
-    .join('/');
 }
 
 /** Orders paths as a depth-first walk of name-sorted directories does (UTF-16 code units). */
@@ -151,6 +148,7 @@ class Walker {
         );
         continue;
       }
+      item.listed = true;
       await this.walk(item.relativePath, item.target!, depth);
     }
     this.out.sort((a, b) => comparePaths(a.relativePath, b.relativePath));
@@ -183,6 +181,7 @@ class Walker {
         checkTarget(entry.target ?? '');
         item.target = entry.target ?? '';
       }
+      if (this.options.filter?.(relativePath, item.kind === 'directory') === false) continue;
       this.out.push(item);
       if (!this.options.recursive || item.kind !== 'directory' || depth + 1 > this.maxDepth)
         continue;
@@ -200,6 +199,7 @@ class Walker {
         );
         continue;
       }
+      item.listed = true;
       await this.walk(relativePath, childCanonical, depth + 1);
     }
   }

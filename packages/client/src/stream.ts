@@ -134,6 +134,7 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
     resumedFrom: 0,
     durationMs: performance.now() - started,
     digest: v.root.toString('hex'),
+    validator: v.validator.toString('hex'),
     attempts: budget.attempts,
     alreadyComplete: false,
   };

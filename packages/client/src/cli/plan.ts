@@ -6,8 +6,8 @@
 import { stat as fsStat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ClientError, ClientErrorCode } from '../errors.js';
-import { normalizeRemotePath } from '../list.js';
 import type { RemoteEntry } from '../list.js';
+import { normalizeRemotePath } from '../remote.js';
 import type { Remote } from '../remote.js';
 import { linkFor } from './tree-links.js';
 import type { LocalLink } from './tree-links.js';
@@ -15,6 +15,8 @@ import type { LocalLink } from './tree-links.js';
 export interface Job {
   remote: Remote;
   output: string;
+  /** -r: where the file sits in its tree, and its size and mtime as listed. */
+  tree?: { root: string; relativePath: string; size: number; mtimeMs: number };
 }
 
 export interface Plan {
@@ -23,6 +25,10 @@ export interface Plan {
   directories: string[];
   /** Symlinks to recreate once the files are down (-r without --follow-links). */
   links: LocalLink[];
+  /** -r: the remote modification time of each local directory below a tree's root. */
+  directoryTimes: { path: string; mtimeMs: number }[];
+  /** -r: each REMOTE tree, the local directory it goes to, and its listing. */
+  trees: { remote: Remote; path: string; entries: RemoteEntry[] }[];
 }
 
 export interface TreeOptions {
@@ -62,6 +68,8 @@ export async function planDownloads(
   const jobs: Job[] = [];
   const directories: string[] = [];
   const links: LocalLink[] = [];
+  const directoryTimes: Plan['directoryTimes'] = [];
+  const trees: Plan['trees'] = [];
   const many = remotes.length > 1 || recursive;
   if (many && output !== undefined) directories.push(output);
   for (const remote of remotes) {
@@ -84,7 +92,9 @@ export async function planDownloads(
         ? output
         : join(output ?? '.', localName(remote.path));
     if (!directories.includes(root)) directories.push(root);
-    for (const entry of await listTree(remote)) {
+    const entries = await listTree(remote);
+    trees.push({ remote, path: root, entries });
+    for (const entry of entries) {
       const local = join(root, ...entry.relativePath.split('/'));
       const path = remote.path === '' ? entry.relativePath : `${remote.path}/${entry.relativePath}`;
       if (entry.link === 'unservable' || (entry.link === 'inside' && tree.followLinks !== true)) {
@@ -94,9 +104,22 @@ export async function planDownloads(
         continue;
       }
       if (entry.loop === true) continue;
-      if (entry.kind === 'directory') directories.push(local);
-      else if (entry.kind === 'file') jobs.push({ remote: { ...remote, path }, output: local });
+      if (entry.kind === 'directory') {
+        directories.push(local);
+        directoryTimes.push({ path: local, mtimeMs: entry.mtimeMs });
+      } else if (entry.kind === 'file') {
+        jobs.push({
+          remote: { ...remote, path },
+          output: local,
+          tree: {
+            root,
+            relativePath: entry.relativePath,
+            size: entry.size,
+            mtimeMs: entry.mtimeMs,
+          },
+        });
+      }
     }
   }
-  return { jobs, directories, links };
+  return { jobs, directories, links, directoryTimes, trees };
 }

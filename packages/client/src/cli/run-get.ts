@@ -23,9 +23,11 @@ import { Interrupts } from './interrupts.js';
 import { hideInternalNames, resolveOutput } from './output-target.js';
 import { planDownloads } from './plan.js';
 import type { ProgressMode } from './progress-bars.js';
-import { reportError, reportWarning } from './report.js';
+import { reportError, reportNote, reportWarning } from './report.js';
 import { dieOfClosedStdout, isClosedStdout } from './stdout-pipe.js';
-import { makeLinks } from './tree-links.js';
+import { TreeRun } from './tree-run.js';
+import { TreeFilter } from './tree-filter.js';
+import type { FilterRule } from './tree-filter.js';
 
 export interface GetFlags {
   output: string | undefined;
@@ -43,6 +45,16 @@ export interface GetFlags {
   followLinks?: boolean;
   /** -r: directory levels to descend. */
   maxDepth?: number | undefined;
+  /** Give files (and with -r directories) the remote modification time (default true). */
+  preserveMtime?: boolean;
+  /** -r re-runs: compare contents, not sizes and times (--checksum). */
+  checksum?: boolean;
+  /** -r re-runs: replace files that changed remotely and not locally (--update). */
+  update?: boolean;
+  /** -r: delete local files that vanished remotely (--delete). */
+  delete?: boolean;
+  /** -r: --include/--exclude rules in command-line order (first match wins). */
+  filters?: FilterRule[];
   host: string | undefined;
   port: string | undefined;
   /** Consecutive failures without progress before giving up (undefined: no count limit). */
@@ -96,6 +108,16 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       checkServerConflict(r, flags);
       return parseRemote(r, defaults);
     });
+    const treeOnly: string[] = (['checksum', 'update', 'delete'] as const).filter(
+      (f) => flags[f] === true,
+    );
+    if ((flags.filters ?? []).length > 0) treeOnly.push('include/--exclude');
+    const filter = new TreeFilter(flags.filters ?? []);
+    if (!flags.recursive && treeOnly.length > 0) {
+      throw new ClientError(ClientErrorCode.USAGE, `--${treeOnly[0]} applies to -r only`, {
+        hint: 'add -r to download a directory tree',
+      });
+    }
     const output = await resolveOutput(flags, parsed.length, flags.recursive);
     const onNotice = flags.quiet ? undefined : reportWarning;
     const tree = { followLinks: flags.followLinks === true, ...(onNotice ? { onNotice } : {}) };
@@ -112,6 +134,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           signal: interrupts.signal,
           timeoutMs: flags.stallTimeoutMs,
           ...tree,
+          ...(filter.empty ? {} : { filter: (p: string, d: boolean) => filter.includes(p, d) }),
           ...(flags.maxDepth === undefined ? {} : { maxDepth: flags.maxDepth }),
         });
         for (const e of entries) if (e.kind === 'file') listedBytes += e.size;
@@ -131,16 +154,41 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
     });
     if (plan.jobs.length === 1 && plan.jobs[0]!.output !== '-')
       resumeHint = `"${continueCommand(plan.jobs[0]!.remote, plan.jobs[0]!.output)}" continues from where it stopped`;
+    const trees = await TreeRun.start(
+      plan,
+      {
+        checksum: flags.checksum === true,
+        update: flags.update === true,
+        force: flags.force,
+        delete: flags.delete === true,
+        preserveMtime: flags.preserveMtime !== false,
+        stallTimeoutMs: flags.stallTimeoutMs,
+        transport: flags.udp === true ? 'udp' : undefined,
+        filter,
+      },
+      session,
+      interrupts.signal,
+    );
     let exitCode: ExitCode = ExitCode.OK;
     for (const job of plan.jobs) {
       server = formatServer(job.remote);
       reporter.startFile(job.output);
       try {
+        const decision = await trees?.decide(job);
+        if (decision?.kind === 'up-to-date') {
+          if (flags.json) {
+            process.stdout.write(
+              `${JSON.stringify({ path: job.output, bytes: decision.bytes, upToDate: true })}\n`,
+            );
+          }
+          continue;
+        }
+        if (decision?.kind === 'conflict') throw decision.error;
         const result = await download({
           remote: job.remote,
           output: job.output,
           resume: flags.resume,
-          force: flags.force,
+          force: flags.force || decision?.replace === true,
           noRestart: !flags.restart,
           signal: interrupts.signal,
           ...(flags.retries === undefined ? {} : { retries: flags.retries }),
@@ -148,12 +196,14 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           ...(flags.retryMaxTimeMs === undefined ? {} : { retryMaxTimeMs: flags.retryMaxTimeMs }),
           stallTimeoutMs: flags.stallTimeoutMs,
           session,
+          preserveMtime: flags.preserveMtime !== false,
           ...(flags.udp === true ? { transport: 'udp' as const } : {}),
           onProgress: reporter.onProgress,
           onRetry: reporter.onRetry,
           onWarning: reporter.onWarning,
         });
         reporter.fileDone(result);
+        await trees?.written(job, result);
         if (flags.json) process.stdout.write(`${resultJson(result)}\n`);
       } catch (error) {
         reporter.fileFailed();
@@ -166,7 +216,9 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
         if (exitCode === ExitCode.OK) exitCode = code;
       }
     }
-    await makeLinks(plan.links, onNotice ?? (() => {}));
+    await trees?.finish(onNotice);
+    if (trees !== undefined && trees.upToDate > 0 && !flags.quiet && !flags.json)
+      reportNote(`${trees.upToDate} file${trees.upToDate === 1 ? '' : 's'} up to date`);
     if (plan.jobs.length === 0 && plan.links.length === 0 && !flags.quiet)
       reportWarning('nothing to download');
     await session.close();

@@ -4,6 +4,7 @@ import { EXIT_CODE_MEANINGS } from '../exit-codes.js';
 import type { ProgressMode } from '../cli/progress-bars.js';
 import { seconds, serverFlags, toMs } from '../cli/shared-flags.js';
 import { treeFlags } from '../cli/tree-flags.js';
+import { filterRulesFrom } from '../cli/tree-filter.js';
 
 const exitCodeHelp = Object.entries(EXIT_CODE_MEANINGS)
   .map(([code, meaning]) => `  ${code.padStart(3)}  ${meaning}`)
@@ -100,6 +101,39 @@ ${exitCodeHelp}`;
       description: 'download directory trees',
       default: false,
     }),
+    checksum: Flags.boolean({
+      description:
+        '-r re-runs: decide whether an existing file is up to date by its SHA-256 digests, not by size, mtime and validator',
+      default: false,
+    }),
+    update: Flags.boolean({
+      char: 'u',
+      description:
+        '-r re-runs: replace files that changed on the server (not those modified locally since ftget wrote them: --force)',
+      default: false,
+    }),
+    delete: Flags.boolean({
+      description:
+        '-r: delete local files and directories inside OUTPUT that no longer exist on the server',
+      default: false,
+    }),
+    include: Flags.string({
+      description:
+        '-r: include entries matching GLOB (rules apply in command-line order, the first match wins; see README)',
+      multiple: true,
+      helpValue: 'GLOB',
+    }),
+    exclude: Flags.string({
+      description: '-r: exclude entries matching GLOB (an excluded directory is not descended)',
+      multiple: true,
+      helpValue: 'GLOB',
+    }),
+    'preserve-mtime': Flags.boolean({
+      description:
+        'give files (and with -r directories) the remote modification time (--no-preserve-mtime: the time of download)',
+      default: true,
+      allowNo: true,
+    }),
     ...treeFlags,
     ...serverFlags,
     retries: Flags.integer({
@@ -148,6 +182,11 @@ ${exitCodeHelp}`;
       recursive: flags.recursive,
       followLinks: flags['follow-links'],
       maxDepth: flags['max-depth'],
+      preserveMtime: flags['preserve-mtime'],
+      checksum: flags.checksum,
+      update: flags.update,
+      delete: flags.delete,
+      filters: filterRulesFrom(this.argv),
       host: flags.host,
       port: flags.port,
       retries: flags.retries,

@@ -182,6 +182,8 @@ async function finish(job: DownloadJob): Promise<DownloadResult> {
     );
   }
   const handle = job.handle!;
+  // Set before the rename: the file appears at its name with the remote version's mtime.
+  if (o.preserveMtime === true) await handle.utimes(new Date(), new Date(job.mtimeMs));
   await handle.sync();
   await handle.close();
   job.handle = undefined;
@@ -197,6 +199,7 @@ async function finish(job: DownloadJob): Promise<DownloadResult> {
     resumedFrom: job.resumedFrom,
     durationMs: performance.now() - job.started,
     digest: ledger.root.toString('hex'),
+    validator: job.validator?.toString('hex') ?? '',
     attempts: job.budget.attempts,
     alreadyComplete: job.resumedFrom === ledger.size && job.refetches.size === 0,
   };
