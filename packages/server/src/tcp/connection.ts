@@ -73,6 +73,8 @@ export class Connection implements RequestContext, Stallable {
   private draining = false;
   private peerEnded = false;
   private stopReading = false;
+  /** Reading paused because MAX_QUEUED requests wait. */
+  private readPaused = false;
   private requests = 0;
   private bytesSent = 0;
   private outcome = 'closed';
@@ -292,7 +294,12 @@ export class Connection implements RequestContext, Stallable {
 
   private enqueue(work: Work): void {
     this.queue.push(work);
-    if (this.queue.length >= MAX_QUEUED) this.socket.pause();
+    if (this.queue.length >= MAX_QUEUED && !this.readPaused) {
+      // We stop reading: a frame partly received is then late by our doing, not the client's.
+      this.readPaused = true;
+      this.socket.pause();
+      this.deadlines.endFrame();
+    }
     void this.pump();
   }
 
@@ -303,7 +310,11 @@ export class Connection implements RequestContext, Stallable {
       while (!this.closing && !this.socket.destroyed) {
         const work = this.queue.shift();
         if (work === undefined) break;
-        if (this.queue.length < MAX_QUEUED / 2 && !this.stopReading) this.socket.resume();
+        if (this.readPaused && this.queue.length < MAX_QUEUED / 2 && !this.stopReading) {
+          this.readPaused = false;
+          this.socket.resume();
+          if (!this.decoder.idle) this.deadlines.startFrame();
+        }
         if (work.kind === 'fatal') {
           this.outcome = work.why;
           this.sendFatal(work.wireCode, work.message);
