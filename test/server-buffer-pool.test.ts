@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { BufferPool, StallWatch } from '@ft/server';
 import { servedFile } from './helpers/fixtures.js';
 import { runFtget } from './helpers/ftget.js';
 import { startFtserve } from './helpers/ftserve.js';
@@ -154,4 +155,56 @@ test('stalled downloads from many addresses are cut down to a few: buffers and k
   const holding = serverSockets(server.port).filter((s) => s.sendQueue > 0);
   t.true(holding.length <= 8, `${holding.length} connections still hold kernel send buffers`);
   t.true(serverSendQueued(server.port) <= 8 * kernelSendBufferMax());
+});
+
+/** Resolves with whether `p` settled within a turn of the event loop. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void p.then(() => (done = true));
+  await new Promise((r) => setImmediate(r));
+  return done;
+}
+
+test('BufferPool: an address at its share waits while other addresses are served', async (t) => {
+  // 4 buffers, at most 2 per address.
+  const pool = new BufferPool(1024, 4 * 1024, 1 / 2);
+  t.is(pool.perAddress, 2);
+  const a1 = await pool.acquire('a');
+  await pool.acquire('a');
+  const a3 = pool.acquire('a');
+  t.false(await settled(a3), 'a third buffer for the same address waits');
+  t.true(await settled(pool.acquire('b')), 'another address is served at once');
+  t.is(pool.heldBy('a'), 2);
+  pool.release(a1, 'a');
+  t.true(await settled(a3), 'the waiting transfer of the address gets the buffer given back');
+  t.is(pool.heldBy('a'), 2);
+});
+
+test('BufferPool: a released buffer skips waiters whose address is at its share', async (t) => {
+  // 2 buffers, at most 1 per address.
+  const pool = new BufferPool(1024, 2 * 1024, 1 / 2);
+  await pool.acquire('a');
+  const b = await pool.acquire('b');
+  const a2 = pool.acquire('a');
+  const c = pool.acquire('c');
+  t.false(await settled(a2));
+  t.false(await settled(c));
+  pool.release(b, 'b');
+  t.true(await settled(c), 'c, within its share, gets the buffer');
+  t.false(await settled(a2), 'a, at its share, still waits');
+  t.is(pool.buffers, 2, 'never more buffers than the budget');
+});
+
+test('StallWatch: beyond the allowance the longest-stalled connections are cut', (t) => {
+  const cut: number[] = [];
+  const watch = new StallWatch(2, 1000);
+  const conns = [100, 50, 900, 300, undefined, 2500].map((since, i) => ({
+    stalledSince: () => since,
+    cutStalled: () => cut.push(i),
+  }));
+  for (const c of conns) watch.add(c);
+  t.teardown(() => conns.forEach((c) => watch.delete(c)));
+  // At 3000: stalled for ≥ 1000 ms are 0, 1, 2, 3 (since 100, 50, 900, 300); 5 only for 500 ms.
+  t.is(watch.check(3000), 2);
+  t.deepEqual(cut.sort(), [0, 1]);
 });
