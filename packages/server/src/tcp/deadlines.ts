@@ -6,11 +6,18 @@
  *
  * Our own timers, not socket.setTimeout: Node's re-arms once more when a pending write moved at
  * all during the period, which let a client that stopped reading stay for twice the timeout.
+ *
+ * A clock that runs out decides one step later (setImmediate): timers run before the loop
+ * reads sockets, so on a starved process (a worker just started, a loaded host) bytes that were
+ * waiting in the kernel all along are read first and can still stop it.
  */
 export class Deadlines {
   private idle: NodeJS.Timeout | undefined;
   private frame: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Bumped by every change of each clock: a decision pending from an older one is void. */
+  private idleRound = 0;
+  private frameRound = 0;
   /** When the client last took something we wrote, or the idle clock was (re)started. */
   lastProgressAt = performance.now();
 
@@ -28,6 +35,7 @@ export class Deadlines {
 
   /** Stops the idle clock until resumeIdle(). */
   pauseIdle(): void {
+    this.idleRound++;
     clearTimeout(this.idle);
     this.idle = undefined;
   }
@@ -36,13 +44,23 @@ export class Deadlines {
   resumeIdle(): void {
     if (this.stopped) return;
     this.lastProgressAt = performance.now();
-    if (this.idle === undefined) this.idle = setTimeout(this.onIdle, this.idleMs);
+    this.idleRound++;
+    if (this.idle === undefined) this.idle = setTimeout(() => this.idleRanOut(), this.idleMs);
     else this.idle.refresh();
   }
 
   /** The client sent something: the idle clock starts again (unless paused). */
   touch(): void {
-    if (!this.stopped) this.idle?.refresh();
+    if (this.stopped || this.idle === undefined) return;
+    this.idleRound++;
+    this.idle.refresh();
+  }
+
+  private idleRanOut(): void {
+    const round = this.idleRound;
+    setImmediate(() => {
+      if (round === this.idleRound && !this.stopped) this.onIdle();
+    });
   }
 
   /** The client took some of what we wrote: as touch(), and it is not stalled. */
@@ -55,9 +73,13 @@ export class Deadlines {
   startFrame(): void {
     if (this.stopped) return;
     clearTimeout(this.frame);
+    const round = ++this.frameRound;
     this.frame = setTimeout(() => {
-      this.frame = undefined;
-      this.onFrameLate();
+      setImmediate(() => {
+        if (round !== this.frameRound || this.stopped) return;
+        this.frame = undefined;
+        this.onFrameLate();
+      });
     }, this.frameMs);
   }
 
@@ -68,6 +90,7 @@ export class Deadlines {
 
   /** Nothing partial is buffered: no frame clock. */
   endFrame(): void {
+    this.frameRound++;
     clearTimeout(this.frame);
     this.frame = undefined;
   }
