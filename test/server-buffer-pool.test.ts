@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { BufferPool, StallWatch } from '@ft/server';
 import { servedFile } from './helpers/fixtures.js';
 import { runFtget } from './helpers/ftget.js';
 import { startFtserve } from './helpers/ftserve.js';
@@ -41,15 +42,19 @@ async function nonReading(
   return clients;
 }
 
-/** Waits (bounded) until the kernel send queues of the server's connections stop growing. */
-async function untilStalled(port: number): Promise<void> {
+/**
+ * Waits (bounded) until the kernel send queues of the server's connections stop growing;
+ * resolves with the bytes they hold then.
+ */
+async function untilStalled(port: number): Promise<number> {
   let last = -1;
   for (let i = 0; i < 60; i++) {
     const now = serverSendQueued(port);
-    if (now === last && now > 0) return;
+    if (now === last && now > 0) return now;
     last = now;
     await sleep(500);
   }
+  return last;
 }
 
 for (const count of [32, 64]) {
@@ -99,13 +104,13 @@ test('the kernel send buffers of a client that stopped reading are freed when it
     '1',
     '--no-udp',
     '--idle-timeout',
-    '2',
+    '3',
   ]);
   t.teardown(() => server.stop());
   const stalled = await nonReading(server.port, '127.0.0.2', 8, 'big.bin');
   t.teardown(() => stalled.forEach((c) => c.destroy()));
-  await untilStalled(server.port);
-  t.true(serverSendQueued(server.port) > 8 * 1024 * 1024, 'the stalled sends filled the kernel');
+  const queued = await untilStalled(server.port);
+  t.true(queued > 8 * 1024 * 1024, `the stalled sends filled the kernel (${queued} bytes)`);
   t.true(
     await waitFor(() => (server.stderr().match(/result=timeout/g) ?? []).length >= 8, 30_000),
     'the server cut the stalled connections',
@@ -150,4 +155,56 @@ test('stalled downloads from many addresses are cut down to a few: buffers and k
   const holding = serverSockets(server.port).filter((s) => s.sendQueue > 0);
   t.true(holding.length <= 8, `${holding.length} connections still hold kernel send buffers`);
   t.true(serverSendQueued(server.port) <= 8 * kernelSendBufferMax());
+});
+
+/** Resolves with whether `p` settled within a turn of the event loop. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void p.then(() => (done = true));
+  await new Promise((r) => setImmediate(r));
+  return done;
+}
+
+test('BufferPool: an address at its share waits while other addresses are served', async (t) => {
+  // 4 buffers, at most 2 per address.
+  const pool = new BufferPool(1024, 4 * 1024, 1 / 2);
+  t.is(pool.perAddress, 2);
+  const a1 = await pool.acquire('a');
+  await pool.acquire('a');
+  const a3 = pool.acquire('a');
+  t.false(await settled(a3), 'a third buffer for the same address waits');
+  t.true(await settled(pool.acquire('b')), 'another address is served at once');
+  t.is(pool.heldBy('a'), 2);
+  pool.release(a1, 'a');
+  t.true(await settled(a3), 'the waiting transfer of the address gets the buffer given back');
+  t.is(pool.heldBy('a'), 2);
+});
+
+test('BufferPool: a released buffer skips waiters whose address is at its share', async (t) => {
+  // 2 buffers, at most 1 per address.
+  const pool = new BufferPool(1024, 2 * 1024, 1 / 2);
+  await pool.acquire('a');
+  const b = await pool.acquire('b');
+  const a2 = pool.acquire('a');
+  const c = pool.acquire('c');
+  t.false(await settled(a2));
+  t.false(await settled(c));
+  pool.release(b, 'b');
+  t.true(await settled(c), 'c, within its share, gets the buffer');
+  t.false(await settled(a2), 'a, at its share, still waits');
+  t.is(pool.buffers, 2, 'never more buffers than the budget');
+});
+
+test('StallWatch: beyond the allowance the longest-stalled connections are cut', (t) => {
+  const cut: number[] = [];
+  const watch = new StallWatch(2, 1000);
+  const conns = [100, 50, 900, 300, undefined, 2500].map((since, i) => ({
+    stalledSince: () => since,
+    cutStalled: () => cut.push(i),
+  }));
+  for (const c of conns) watch.add(c);
+  t.teardown(() => conns.forEach((c) => watch.delete(c)));
+  // At 3000: stalled for ≥ 1000 ms are 0, 1, 2, 3 (since 100, 50, 900, 300); 5 only for 500 ms.
+  t.is(watch.check(3000), 2);
+  t.deepEqual(cut.sort(), [0, 1]);
 });

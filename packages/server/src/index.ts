@@ -13,6 +13,9 @@ export type {
   StatInfo,
 } from './files/file-service.js';
 export { JailError, PathJail, parseRequestPath } from './files/path-jail.js';
+export { BufferPool } from './files/file-sender.js';
+export { StallWatch } from './tcp/stall-watch.js';
+export type { Stallable } from './tcp/stall-watch.js';
 export { Logger, formatLine } from './logger.js';
 export type { LogFields, LoggerOptions } from './logger.js';
 export { Connection } from './tcp/connection.js';

@@ -23,6 +23,7 @@ import type { Logger } from '../logger.js';
 import { ipKey, peerOf } from '../net/peer.js';
 import type { RequestContext } from './request-context.js';
 import { serveList, serveStat } from './stat-list-handlers.js';
+import { Deadlines } from './deadlines.js';
 import { sharedStallWatch } from './stall-watch.js';
 import type { Stallable } from './stall-watch.js';
 
@@ -65,22 +66,15 @@ export class Connection implements RequestContext, Stallable {
   private readonly startedAt = performance.now();
   /** When the connection last started or finished a request (or connected): see idleSince. */
   private lastActiveAt = performance.now();
-  /** When the client last took something we wrote (or a response's sending began). */
-  private lastProgressAt = performance.now();
-  /**
-   * Fires when the client has sent nothing and taken nothing we wrote for --idle-timeout. Our
-   * own timer, not socket.setTimeout: Node's re-arms once more when a pending write moved at
-   * all during the period, which let a client that stopped reading stay for twice the timeout.
-   */
-  private idleTimer: NodeJS.Timeout | undefined;
-  /** Deadline of the handshake, then of each request frame in progress. */
-  private frameTimer: NodeJS.Timeout | undefined;
+  private readonly deadlines: Deadlines;
   private running = false;
   private inRequest = false;
   private closing = false;
   private draining = false;
   private peerEnded = false;
   private stopReading = false;
+  /** Reading paused because MAX_QUEUED requests wait. */
+  private readPaused = false;
   private requests = 0;
   private bytesSent = 0;
   private outcome = 'closed';
@@ -92,6 +86,12 @@ export class Connection implements RequestContext, Stallable {
     this.peer = peerOf(socket);
     this.address = ipKey(socket.remoteAddress);
     this.decoder = new FrameDecoder({ accept: 'requests', maxFrameSize: options.maxRequestSize });
+    this.deadlines = new Deadlines(
+      options.idleTimeoutMs,
+      options.requestTimeoutMs,
+      () => this.onTimeout(),
+      () => this.onRequestTimeout(),
+    );
     this.closed = new Promise((resolve) => {
       socket.once('close', () => {
         this.options.logger.info('connection', {
@@ -106,17 +106,16 @@ export class Connection implements RequestContext, Stallable {
     });
     sharedStallWatch.add(this);
     socket.once('close', () => {
-      clearTimeout(this.idleTimer);
-      clearTimeout(this.frameTimer);
+      this.deadlines.stop();
       sharedStallWatch.delete(this);
     });
     // A client may send its last request and half-close while it still reads the answers; the
     // default (end our side on the peer's FIN) would make every later write fail with EPIPE.
     socket.allowHalfOpen = true;
     socket.setNoDelay(true);
-    this.resumeIdleTimer();
+    this.deadlines.resumeIdle();
     // The handshake: HELLO must have arrived within the request deadline of connecting.
-    this.armFrameDeadline();
+    this.deadlines.startFrame();
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (this.outcome === 'closed') this.outcome = error.code ?? 'socket-error';
     });
@@ -165,28 +164,22 @@ export class Connection implements RequestContext, Stallable {
   }
 
   pauseIdleTimer(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.deadlines.pauseIdle();
   }
 
   resumeIdleTimer(): void {
-    if (this.closing || this.socket.destroyed) return;
-    this.lastProgressAt = performance.now();
-    if (this.idleTimer === undefined)
-      this.idleTimer = setTimeout(() => this.onTimeout(), this.options.idleTimeoutMs);
-    else this.idleTimer.refresh();
+    this.deadlines.resumeIdle();
   }
 
   noteProgress(): void {
-    this.lastProgressAt = performance.now();
-    this.idleTimer?.refresh();
+    this.deadlines.progress();
   }
 
   stalledSince(): number | undefined {
-    // Paused idle timer: the server itself is busy (opening, hashing), not waiting for the client.
-    if (!this.inRequest || this.idleTimer === undefined || this.socket.writableLength === 0)
+    // Paused idle clock: the server itself is busy (opening, hashing), not waiting for the client.
+    if (!this.inRequest || this.deadlines.idlePaused || this.socket.writableLength === 0)
       return undefined;
-    return this.lastProgressAt;
+    return this.deadlines.lastProgressAt;
   }
 
   cutStalled(): void {
@@ -211,14 +204,8 @@ export class Connection implements RequestContext, Stallable {
     this.sendFatal(WireError.BUSY, 'server full: idle connection closed', SHED_RETRY_MS);
   }
 
-  private armFrameDeadline(): void {
-    clearTimeout(this.frameTimer);
-    this.frameTimer = setTimeout(() => this.onRequestTimeout(), this.options.requestTimeoutMs);
-  }
-
   /** A frame (or the handshake) did not complete in time: close once earlier answers are out. */
   private onRequestTimeout(): void {
-    this.frameTimer = undefined;
     if (this.stopReading || this.closing) return;
     this.stopReading = true;
     this.socket.pause();
@@ -232,7 +219,8 @@ export class Connection implements RequestContext, Stallable {
 
   private onData(chunk: Buffer): void {
     if (this.stopReading || this.closing) return;
-    if (!this.running) this.idleTimer?.refresh();
+    // Bytes from the client while we answer do not show that it takes what we send.
+    if (!this.running) this.deadlines.touch();
     // Filled as frames complete, so the requests before a bad frame in this chunk survive the
     // throw and are answered before the ERROR (PROTOCOL.md §5.4).
     const events: DecoderEvent[] = [];
@@ -259,14 +247,9 @@ export class Connection implements RequestContext, Stallable {
       return;
     }
     const complete = this.enqueueRequests(events);
-    // A deadline runs from the first byte of each frame (from connecting, for the first one)
-    // until its last: bytes that trickle in do not extend it.
-    if (this.decoder.idle) {
-      clearTimeout(this.frameTimer);
-      this.frameTimer = undefined;
-    } else if (complete || this.frameTimer === undefined) {
-      this.armFrameDeadline();
-    }
+    // Each frame's clock starts at its first byte: a frame completed, or none was pending.
+    if (this.decoder.idle) this.deadlines.endFrame();
+    else if (complete || !this.deadlines.framePending) this.deadlines.startFrame();
   }
 
   /** Queues the requests among `events`; true if there was at least one. */
@@ -320,7 +303,12 @@ export class Connection implements RequestContext, Stallable {
 
   private enqueue(work: Work): void {
     this.queue.push(work);
-    if (this.queue.length >= MAX_QUEUED) this.socket.pause();
+    if (this.queue.length >= MAX_QUEUED && !this.readPaused) {
+      // We stop reading: a frame partly received is then late by our doing, not the client's.
+      this.readPaused = true;
+      this.socket.pause();
+      this.deadlines.endFrame();
+    }
     void this.pump();
   }
 
@@ -331,7 +319,11 @@ export class Connection implements RequestContext, Stallable {
       while (!this.closing && !this.socket.destroyed) {
         const work = this.queue.shift();
         if (work === undefined) break;
-        if (this.queue.length < MAX_QUEUED / 2 && !this.stopReading) this.socket.resume();
+        if (this.readPaused && this.queue.length < MAX_QUEUED / 2 && !this.stopReading) {
+          this.readPaused = false;
+          this.socket.resume();
+          if (!this.decoder.idle) this.deadlines.startFrame();
+        }
         if (work.kind === 'fatal') {
           this.outcome = work.why;
           this.sendFatal(work.wireCode, work.message);
@@ -410,8 +402,7 @@ export class Connection implements RequestContext, Stallable {
     if (this.closing) return;
     this.closing = true;
     this.stopReading = true;
-    clearTimeout(this.idleTimer);
-    clearTimeout(this.frameTimer);
+    this.deadlines.stop();
     this.socket.end();
     this.socket.resume();
     const timer = setTimeout(() => this.socket.destroy(), LINGER_MS);
