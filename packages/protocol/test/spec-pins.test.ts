@@ -2,6 +2,7 @@
  * Behaviour docs/PROTOCOL.md pins down where a second implementation used to have to guess
  * (issue 14): each test names the section whose rule it holds the codec and engines to.
  */
+import { readFileSync } from 'node:fs';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import {
@@ -24,6 +25,8 @@ import {
   encodeStat,
   encodeUdpAck,
   encodeUdpClose,
+  encodeUdpDigestRequest,
+  encodeUdpStatOk,
 } from '../src/index.js';
 
 function throwsCode(t: ExecutionContext, fn: () => unknown, code: string): ProtocolError {
@@ -197,4 +200,61 @@ test('UDP FIN: sent at most 6 times in all, then the sender stops waiting for CL
   t.is(fins, MAX_FIN_SENDS);
   t.is(MAX_FIN_SENDS, 6);
   t.is(s.phase, 'done');
+});
+
+test('UDP: ACK, DIGEST_REQUEST and CLOSE have flags 0; a set bit is refused', (t) => {
+  const datagrams = [
+    encodeUdpAck({ transferId: 1, cumulative: 0, windowEnd: 0, tsEcho: 0, ranges: [] }),
+    encodeUdpDigestRequest({ transferId: 1, firstChunk: 0, count: 1 }),
+    encodeUdpClose({ transferId: 1, reason: CloseReason.CANCEL }),
+  ];
+  for (const d of datagrams) {
+    t.notThrows(() => decodeDatagram(d));
+    for (const bit of [0x01, 0x80]) {
+      const flagged = Buffer.from(d);
+      flagged[3] = bit;
+      flagged.writeUInt32BE(datagramChecksum(flagged), 4);
+      throwsCode(t, () => decodeDatagram(flagged), 'FT_ERR_BAD_FLAGS');
+    }
+  }
+});
+
+test('UDP STAT_OK: the documented offsets are where the encoder puts each field', (t) => {
+  const doc = readFileSync(new URL('../../../../docs/PROTOCOL.md', import.meta.url), 'utf8');
+  const at = doc.indexOf('**STAT_OK** (82 bytes');
+  t.true(at > 0, 'the UDP STAT_OK table');
+  const rows = doc
+    .slice(at)
+    .split('\n')
+    .slice(1)
+    .filter((l) => /^\| \d/.test(l))
+    .slice(0, 8)
+    .map((l) => l.split('|').map((c) => c.trim()));
+  const offsets = rows.map((r) => [Number(r[1]), Number(r[2])]);
+  const root = Buffer.alloc(32, 0xab);
+  const validator = Buffer.alloc(16, 0xcd);
+  const d = encodeUdpStatOk({
+    nonce: 0x11223344,
+    kind: 2,
+    size: 0x0102_0304_0506,
+    mtimeMs: 0x0a0b_0c0d_0e0f,
+    validator,
+    algorithm: 1,
+    chunkSize: 0x0010_0000,
+    root,
+  });
+  t.is(d.length, 82);
+  const field = (i: number) => {
+    const [offset, size] = offsets[i]!;
+    return d.subarray(offset, offset! + size!);
+  };
+  t.is(field(0).readUInt32BE(0), 0x11223344, 'nonce');
+  t.is(field(1)[0], 2, 'kind');
+  t.is(Number(field(2).readBigUInt64BE(0)), 0x0102_0304_0506, 'size');
+  t.is(Number(field(3).readBigUInt64BE(0)), 0x0a0b_0c0d_0e0f, 'mtimeMs');
+  t.true(field(4).equals(validator), 'validator');
+  t.is(field(5)[0], 1, 'algorithm');
+  t.is(field(6).readUInt32BE(0), 0x0010_0000, 'chunk size');
+  t.true(field(7).equals(root), 'root');
+  t.is(offsets.at(-1)![0]! + offsets.at(-1)![1]!, 82, 'the table covers the whole datagram');
 });
