@@ -37,7 +37,8 @@ test.after.always(async () => {
 });
 
 function connectionError(events: ClientEvent[]): { requestId: number; code: number } | undefined {
-  const m = events.find((e) => e.kind === 'message');
+  // The last frame: a valid HELLO before the bad frame gets its WELCOME first (PROTOCOL.md §5.4).
+  const m = events.filter((e) => e.kind === 'message').at(-1);
   return m?.kind === 'message' && m.message.type === FrameType.ERROR ? m.message : undefined;
 }
 

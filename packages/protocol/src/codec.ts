@@ -50,6 +50,19 @@ function checkU(value: number, max: number, field: string): void {
 function checkU64(value: number, field: string): void {
   checkU(value, MAX_U64, field);
 }
+/**
+ * Request ids are the client's, but 0 is reserved: ERROR(0) is the connection-level error, so an
+ * answer to request 0 could not be told from it (PROTOCOL.md §4.3).
+ */
+function checkRequestId(requestId: number): void {
+  checkInt(requestId, 1, 0xffff_ffff, 'requestId');
+}
+function readRequestId(r: PayloadReader, what: string): number {
+  const requestId = r.u32();
+  if (requestId === 0)
+    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: requestId 0 is reserved for ERROR`);
+  return requestId;
+}
 function checkKind(kind: number, what: string): void {
   if (kind !== EntryKind.FILE && kind !== EntryKind.DIRECTORY && kind !== EntryKind.OTHER) {
     throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown entry kind ${kind}`);
@@ -106,9 +119,9 @@ function decodeWelcome(r: PayloadReader): Welcome {
 
 // GET: requestId u32 flags u8 offset u64 length u64 validator[16] path str16
 export function encodeGet(m: Omit<GetRequest, 'type'>): Buffer {
-  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  checkRequestId(m.requestId);
   checkU64(m.offset, 'offset');
-  if (m.length !== undefined) checkU64(m.length, 'length');
+  if (m.length !== undefined) checkU(m.length, MAX_U64 - m.offset, 'length');
   if (m.validator !== undefined) checkBytes(m.validator, VALIDATOR_SIZE, 'validator');
   const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
   let flags = 0;
@@ -126,11 +139,14 @@ export function encodeGet(m: Omit<GetRequest, 'type'>): Buffer {
     .done();
 }
 function decodeGet(r: PayloadReader): GetRequest {
-  const requestId = r.u32();
+  const requestId = readRequestId(r, 'GET');
   const flags = r.u8();
   checkFlags(flags, GET_FLAGS_MASK, 'GET');
   const offset = r.u64('offset');
   const length = r.u64('length');
+  // The range must be addressable: no clipping of a sum past 2^53-1 (the UDP REQUEST's rule too).
+  if (flags & GetFlags.HAS_LENGTH && length > MAX_U64 - offset)
+    throw new ProtocolError('FT_ERR_BAD_VALUE', 'GET: offset + length exceeds 2^53-1');
   const validator = r.bytes(VALIDATOR_SIZE);
   const path = r.string('path', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
   return {
@@ -147,7 +163,7 @@ function decodeGet(r: PayloadReader): GetRequest {
 
 // STAT: requestId u32 flags u8 path str16
 export function encodeStat(m: Omit<StatRequest, 'type'>): Buffer {
-  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  checkRequestId(m.requestId);
   const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
   return new FrameWriter(FrameType.STAT, 4 + 1 + 2 + n)
     .u32(m.requestId)
@@ -156,7 +172,7 @@ export function encodeStat(m: Omit<StatRequest, 'type'>): Buffer {
     .done();
 }
 function decodeStat(r: PayloadReader): StatRequest {
-  const requestId = r.u32();
+  const requestId = readRequestId(r, 'STAT');
   const flags = r.u8();
   checkFlags(flags, STAT_FLAGS_MASK, 'STAT');
   const path = r.string('path', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
@@ -170,7 +186,7 @@ function decodeStat(r: PayloadReader): StatRequest {
 
 // LIST: requestId u32 path str16, then (version 2, only when a flag is set) flags u8
 export function encodeList(m: Omit<ListRequest, 'type'>): Buffer {
-  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  checkRequestId(m.requestId);
   const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
   // Without flags the version-1 layout: what a v1 server expects, and equivalent for a v2 one.
   const flags = m.wantLinks === true ? ListRequestFlags.WANT_LINKS : 0;
@@ -181,7 +197,7 @@ export function encodeList(m: Omit<ListRequest, 'type'>): Buffer {
   return w.done();
 }
 function decodeList(r: PayloadReader): ListRequest {
-  const requestId = r.u32();
+  const requestId = readRequestId(r, 'LIST');
   const path = r.string('path', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
   // The two layouts differ only in the trailing flags byte: the payload length tells them apart.
   if (r.remaining === 0) return { type: FrameType.LIST, requestId, path };

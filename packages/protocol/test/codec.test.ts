@@ -178,6 +178,7 @@ test('invalid UTF-8 in any string is refused', (t) => {
 test('a path longer than MAX_PATH_BYTES is refused by decoder and encoder', (t) => {
   const long = 'a'.repeat(Limits.MAX_PATH_BYTES + 1);
   const payload = Buffer.alloc(4 + 2 + long.length);
+  payload.writeUInt32BE(1, 0);
   payload.writeUInt16BE(long.length, 4);
   payload.write(long, 6);
   throwsCode(t, () => decodePayload(FrameType.LIST, payload), 'FT_ERR_PATH_TOO_LONG');

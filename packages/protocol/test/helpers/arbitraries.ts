@@ -70,26 +70,35 @@ export const welcome: fc.Arbitrary<Welcome> = record({
   name: text(Limits.MAX_PEER_NAME_BYTES),
 });
 
-export const get: fc.Arbitrary<GetRequest> = record({
-  type: fc.constant(FrameType.GET),
-  requestId: u32,
-  path,
-  offset: u64,
-  length: fc.option(u64, { nil: undefined }),
-  validator: fc.option(bytes(16), { nil: undefined }),
-  wantDigests: fc.boolean(),
-});
+/** Request ids are never 0 (reserved for the connection-level ERROR). */
+const requestId = fc.integer({ min: 1, max: 0xffff_ffff });
+
+export const get: fc.Arbitrary<GetRequest> = fc
+  .record({
+    requestId,
+    path,
+    offset: u64,
+    a: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+    validator: fc.option(bytes(16), { nil: undefined }),
+    wantDigests: fc.boolean(),
+  })
+  .map(({ a, ...m }) => ({
+    type: FrameType.GET,
+    ...m,
+    // offset + length stays within 2^53 - 1, as the decoder requires.
+    length: a === undefined ? undefined : Math.floor(a * (Number.MAX_SAFE_INTEGER - m.offset)),
+  }));
 
 export const stat: fc.Arbitrary<StatRequest> = record({
   type: fc.constant(FrameType.STAT),
-  requestId: u32,
+  requestId,
   path,
   wantDigest: fc.boolean(),
 });
 
 export const list: fc.Arbitrary<ListRequest> = record({
   type: fc.constant(FrameType.LIST),
-  requestId: u32,
+  requestId,
   path,
 });
 

@@ -83,7 +83,8 @@ export const SAMPLE_REQUESTS: readonly Request[] = [
     type: FrameType.GET,
     requestId: 0xffff_ffff,
     path: 'ünï/cödé/日本語.txt',
-    offset: Number.MAX_SAFE_INTEGER,
+    // The largest range there is: it ends exactly at 2^53 - 1.
+    offset: Number.MAX_SAFE_INTEGER - (2 ** 40 + 3),
     length: 2 ** 40 + 3,
     validator: validatorA,
     wantDigests: true,

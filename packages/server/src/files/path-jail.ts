@@ -23,9 +23,10 @@ export class JailError extends FtError {
 
 const denied = (why: string): JailError => new JailError(WireError.ACCESS_DENIED, why);
 
-// Control characters (C0 and DEL) never name a file we serve; NUL would truncate the path in C.
+// Control characters (Unicode Cc: C0, DEL and C1, e.g. U+0085 NEL) never name a file we serve;
+// NUL would truncate the path in C.
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * Splits a request path into its components, or throws a JailError (ACCESS_DENIED).
