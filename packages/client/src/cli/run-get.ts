@@ -18,6 +18,8 @@ export interface GetFlags {
   resume: boolean;
   force: boolean;
   restart: boolean;
+  /** --no-verify-partial: trust the state file for the partial's adopted bytes. */
+  verifyPartial?: boolean;
   recursive: boolean;
   host: string | undefined;
   port: string | undefined;
@@ -89,6 +91,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           resume: flags.resume,
           force: flags.force,
           noRestart: !flags.restart,
+          ...(flags.verifyPartial === false ? { verifyPartial: false } : {}),
           signal: controller.signal,
           retries: flags.retries,
           retryMaxWaitMs: flags.retryMaxWaitMs,

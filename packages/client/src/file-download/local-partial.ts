@@ -106,8 +106,39 @@ export async function openPartial(job: DownloadJob): Promise<void> {
     // Chunks whose digest was still being computed when the state was saved (or that were
     // bad) are re-read one by one: bad ones are then refetched, the others are kept.
     await rehashChunks(job, ledger.unverifiedBelow(fromChunk));
+    // --verify-partial: the state vouches for what we wrote, not for what the disk holds now.
+    if (o.verifyPartial !== false) job.checkPartialBeside(verifyAdopted(job, ledger, fromChunk));
   }
   await primeTail(job, fromChunk, present);
+}
+
+/**
+ * Re-hashes from disk every chunk below `limit` the state recorded as verified, in one read pass
+ * per run, beside the transfer (the attempt waits for it before repairing bad chunks): a chunk
+ * whose bytes differ becomes bad in the ledger and is fetched again.
+ */
+async function verifyAdopted(job: DownloadJob, ledger: ChunkLedger, limit: number): Promise<void> {
+  const adopted: number[] = [];
+  for (let i = 0; i < limit; i++) if (ledger.isVerified(i)) adopted.push(i);
+  let differing = 0;
+  for (const run of runsOf(adopted)) {
+    const digester = await hashLocalRange(
+      job.handle!,
+      ledger.chunkSize,
+      run.first,
+      (run.first + run.count) * ledger.chunkSize,
+      (index, digest) => {
+        if (ledger.record(index, digest) === 'bad') differing++;
+      },
+      job.o.signal,
+    );
+    digester.dispose();
+  }
+  if (differing > 0) {
+    job.warn(
+      `${job.part}: ${differing} chunk(s) recorded as verified differ on disk; fetching them again`,
+    );
+  }
 }
 
 /**
@@ -145,6 +176,8 @@ export class UntrustedState extends Error {
  */
 export async function distrustState(job: DownloadJob, why: string): Promise<void> {
   await job.writer?.drain().catch(() => {});
+  await job.partialCheck;
+  job.partialCheck = undefined;
   const present = (await job.handle!.stat()).size;
   job.warn(
     `${job.statePath} ${why}; ignoring it: the ${present} bytes of ${job.part} will be checked against the server's digests`,
