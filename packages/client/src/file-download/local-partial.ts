@@ -1,8 +1,10 @@
 /**
  * What is already on disk before any byte is fetched: the rules for an existing output or
  * partial (--resume / --force), opening OUTPUT.part without clobbering it, and re-verifying
- * the bytes it holds — only the incomplete tail chunk when the state file vouches for the
- * rest, every chunk when the partial was touched since the state was written.
+ * the bytes it holds: when the state file vouches for the rest, the incomplete tail chunk at
+ * once and the vouched-for chunks beside the transfer (--verify-partial, the default); every
+ * chunk at once when the partial was touched since the state was written. A state that
+ * contradicts the partial or the server is dropped (distrustState).
  */
 import { constants as fsConstants } from 'node:fs';
 import { rootDigest } from '@ft/protocol';
@@ -95,9 +97,10 @@ export async function openPartial(job: DownloadJob): Promise<void> {
   job.mtimeMs = state.mtimeMs;
   job.stateAdopted = true;
   const untouched = sameIdentity(await identityOf(handle), state.partial);
-  // Our own last write is on record: trust it and re-read at most the incomplete tail chunk.
-  // Otherwise something changed the partial (or we died after writing more than we
-  // recorded): re-verify every chunk in one read pass and refetch only the bad ones.
+  // Our own last write is on record: re-read the incomplete tail chunk now and (unless
+  // --no-verify-partial) the chunks it vouches for beside the transfer. Otherwise something
+  // changed the partial (or we died after writing more than we recorded): re-verify every
+  // chunk in one read pass and refetch only the bad ones.
   let fromChunk = Math.floor(present / state.chunkSize);
   if (!untouched) {
     fromChunk = 0;
