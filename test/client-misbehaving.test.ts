@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -221,4 +221,22 @@ test('a flipped byte in a partial with state: only the damaged chunk is fetched 
   t.is(later[0]?.offset, env.partSize, 'the rest is fetched from where the partial stops');
   t.like(later[1], { offset: 0, length: MiB });
   t.is(later.length, 2);
+});
+
+test('right chunk digests under a wrong root: the final gate keeps the output from appearing (exit 6)', async (t) => {
+  // A partial without state: its first chunks are checked only through the root, and the
+  // chunks fetched after it have digests that match. Every chunk ends up verified one by one,
+  // so only the final check of the root, before the rename, can refuse.
+  const env = await withFake(t, { wrongRoot: true });
+  await writeFile(env.part, env.data.subarray(0, 2 * MiB));
+  const res = await env.get('--resume');
+  t.is(res.code, 6, res.stderr);
+  t.regex(res.stderr, /does not match the server's root digest/);
+  cleanError(t, res.stderr);
+  t.false(existsSync(env.out), 'nothing appears at the output name');
+  t.true(existsSync(env.part), 'the partial is kept');
+  t.true(
+    env.server.gets.some((g) => g.offset === 0 && g.length === 2 * MiB),
+    'the unverified prefix was fetched again with its digests',
+  );
 });

@@ -184,3 +184,26 @@ test('a path longer than the protocol limit is a connection-level TOO_LARGE', as
   if (first?.kind === 'message' && first.message.type === FrameType.ERROR)
     t.is(first.message.code, WireError.TOO_LARGE);
 });
+
+test('with --dotfiles only the ".." rule refuses a ".." that stays inside the root', async (t) => {
+  // Resolved, these would all land inside the root (and dotfiles are allowed): a server without
+  // the rule would serve them. The refusal must say why.
+  const c = await RawClient.connect(dotServer.port);
+  t.teardown(() => c.destroy());
+  for (const path of [
+    'sub/../file.txt',
+    'sub/../sub/inner.txt',
+    'sub/..',
+    'dir-in-abs/../file.txt',
+  ]) {
+    const g = await c.get({ path, offset: 0 });
+    t.false(g.ok, `GET ${path} was served`);
+    if (!g.ok) {
+      t.is(g.error.code, WireError.ACCESS_DENIED, `GET ${path}`);
+      t.regex(g.error.message, /"\.\." in path/);
+    }
+    const s = await c.stat(path);
+    t.is(s.type, FrameType.ERROR, `STAT ${path}`);
+    if (s.type === FrameType.ERROR) t.is(s.code, WireError.ACCESS_DENIED);
+  }
+});

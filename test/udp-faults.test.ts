@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { utimesSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import type { ExecutionContext } from 'ava';
 import {
   CloseReason,
   DatagramType,
+  EndStatus,
   decodeDatagram,
   encodeUdpAck,
   encodeUdpClose,
@@ -236,4 +238,33 @@ test('many concurrent UDP transfers all complete', async (t) => {
     t.is(r.code, 0, `copy ${i}: ${r.stderr}`);
     t.true((await readFile(join(f.dl, `copy-${i}`))).equals(f.data), `copy ${i}`);
   }
+});
+
+test('a file modified during a UDP transfer ends with FIN status CHANGED', async (t) => {
+  const f = await fixture(t);
+  const file = join(f.root, 'f.bin');
+  const fins: number[] = [];
+  let touched = false;
+  const p = await f.withProxy({
+    seed: 11,
+    observe: (direction, d) => {
+      if (direction !== 'toClient') return;
+      if (d[2] === DatagramType.DATA && !touched) {
+        // A writer touches the file while it is being sent (new mtime and ctime, same bytes).
+        touched = true;
+        utimesSync(file, new Date(), new Date(Date.now() + 60_000));
+      }
+      if (d[2] === DatagramType.FIN) {
+        const m = decodeDatagram(d);
+        if (m.type === DatagramType.FIN) fins.push(m.status);
+      }
+    },
+  });
+  const r = await f.get(p.port, 'f.bin');
+  t.true(touched);
+  t.true(fins.length > 0, 'a FIN was sent');
+  t.is(fins[0], EndStatus.CHANGED, 'the first FIN says the file changed');
+  // Only metadata changed: the client checks the content and keeps what it has.
+  t.is(r.code, 0, r.stderr);
+  t.true((await readFile(join(f.dl, 'f.bin'))).equals(f.data));
 });

@@ -52,6 +52,11 @@ export interface Behaviour {
   corruptOnce?: boolean;
   /** Send wrong chunk digests (every digest bit-flipped). */
   corruptDigests?: boolean;
+  /**
+   * Send a root digest (in FILE and STAT_OK) that is not the root of the chunk digests, which
+   * themselves stay right: only a client that checks the root of the whole file notices.
+   */
+  wrongRoot?: boolean;
   /** END.bytesSent off by one. */
   wrongBytesSent?: boolean;
   /** Ignore a mismatching validator instead of answering PRECONDITION_FAILED. */
@@ -142,6 +147,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       );
       return;
     }
+    const rootFor = (f: FakeFile): Buffer => (b.wrongRoot ? sha256(f.root) : f.root);
     const decoder = new FrameDecoder({ accept: 'requests' });
     let stalled = false;
     let corrupted = false;
@@ -230,7 +236,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
             validator: file.validator,
             algorithm: m.wantDigest ? DigestAlgorithm.SHA256_CHUNKS : DigestAlgorithm.NONE,
             chunkSize: m.wantDigest ? file.chunkSize : 0,
-            root: m.wantDigest ? file.root : Buffer.alloc(32),
+            root: m.wantDigest ? rootFor(file) : Buffer.alloc(32),
           }),
         );
         return;
@@ -279,7 +285,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
           validator: b.wrongValidator ? Buffer.alloc(16, 0xee) : file.validator,
           algorithm: m.wantDigests ? DigestAlgorithm.SHA256_CHUNKS : DigestAlgorithm.NONE,
           chunkSize: m.wantDigests ? file.chunkSize : 0,
-          root: m.wantDigests ? file.root : Buffer.alloc(32),
+          root: m.wantDigests ? rootFor(file) : Buffer.alloc(32),
           firstChunk: m.wantDigests ? first : 0,
           chunkDigests: digests,
         }),

@@ -31,6 +31,12 @@ export interface DownloadOptions {
   force?: boolean;
   /** When the remote file changed, fail with FT_REMOTE_CHANGED instead of starting over. */
   noRestart?: boolean;
+  /**
+   * Re-hash from disk the chunks an untouched partial's state vouches for, beside fetching the
+   * rest; chunks that differ are fetched again (default true; false trusts the state for them:
+   * ftget --no-verify-partial).
+   */
+  verifyPartial?: boolean;
   signal?: AbortSignal;
   onProgress?: (progress: DownloadProgress) => void;
   /** Human warnings (e.g. "the remote file changed; starting over"). */

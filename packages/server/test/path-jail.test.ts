@@ -1,4 +1,13 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -26,22 +35,39 @@ test('parseRequestPath splits on "/" and drops empty and "." components', (t) =>
   t.deepEqual(parseRequestPath('.', { dotfiles: false }), []);
 });
 
-for (const bad of [
-  '..',
-  'a/../b',
-  '/abs',
-  'a\\b',
-  'a\u0000b',
-  'a\nb',
-  'x'.repeat(256),
-  '.dot',
-  'a/.git/config',
-]) {
+// Each path with the rule that must refuse it: the reason is asserted, so a path refused by an
+// earlier rule cannot stand in for a missing one.
+for (const [bad, reason] of [
+  ['..', /^"\.\." in path$/],
+  ['a/../b', /^"\.\." in path$/],
+  ['/abs', /^absolute paths are refused$/],
+  ['a\\b', /^backslash in path$/],
+  ['a\u0000b', /^control characters in path$/],
+  ['a\nb', /^control characters in path$/],
+  ['x'.repeat(256), /^path component too long$/],
+  ['.dot', /^dotfiles are not served$/],
+  ['a/.git/config', /^dotfiles are not served$/],
+] as const) {
   test(`parseRequestPath refuses ${JSON.stringify(bad.slice(0, 20))} with ACCESS_DENIED`, (t) => {
     const e = t.throws(() => parseRequestPath(bad, { dotfiles: false }), { instanceOf: JailError });
     t.is(e?.wireCode, WireError.ACCESS_DENIED);
+    t.regex(e?.message ?? '', reason);
   });
 }
+
+// With dotfiles served, nothing but the ".." rule stands between these paths and the parent.
+for (const bad of ['..', '../x', 'a/..', 'a/../b', './..', 'a//../../etc/passwd']) {
+  test(`only the ".." rule refuses ${JSON.stringify(bad)} when dotfiles are served`, (t) => {
+    const e = t.throws(() => parseRequestPath(bad, { dotfiles: true }), { instanceOf: JailError });
+    t.is(e?.wireCode, WireError.ACCESS_DENIED);
+    t.is(e?.message, '".." in path');
+  });
+}
+
+test('names that merely contain dots are not ".." components', (t) => {
+  t.deepEqual(parseRequestPath('a..b/...', { dotfiles: true }), ['a..b', '...']);
+  t.deepEqual(parseRequestPath('x../..y', { dotfiles: true }), ['x..', '..y']);
+});
 
 test('parseRequestPath allows dotfiles when asked, but never ".."', (t) => {
   t.deepEqual(parseRequestPath('.dot', { dotfiles: true }), ['.dot']);
@@ -80,4 +106,77 @@ test('contains() does not mistake a sibling with the same prefix for the root', 
   t.true(jail.contains(join(root, 'a')));
   t.false(jail.contains(`${root}-other/a`));
   t.false(jail.contains(base));
+});
+
+/**
+ * A jail whose resolve step is followed by `swap()`: the path is checked while it is harmless,
+ * then replaced before the open, as a racing local user would do.
+ */
+class SwappingJail extends PathJail {
+  constructor(private readonly swap: () => void) {
+    super(root, { dotfiles: false });
+  }
+  override resolveSync(path: string): string {
+    const real = super.resolveSync(path);
+    this.swap();
+    return real;
+  }
+}
+
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+test('a file swapped for a symlink to outside between the check and the open is refused', async (t) => {
+  const victim = join(root, 'swap.txt');
+  writeFileSync(victim, 'inside');
+  t.teardown(() => rmSync(victim, { force: true }));
+  const swap = () => {
+    rmSync(victim);
+    symlinkSync(join(base, 'outside.txt'), victim);
+  };
+  const fds = openFds();
+  const e = t.throws(() => new SwappingJail(swap).openSync('swap.txt'), { instanceOf: JailError });
+  t.is(e?.wireCode, WireError.ACCESS_DENIED);
+  t.is(openFds(), fds, 'no descriptor of the outside file is left open');
+  // The same race through the promise API.
+  rmSync(victim);
+  writeFileSync(victim, 'inside');
+  const e2 = await t.throwsAsync(new SwappingJail(swap).open('swap.txt'), {
+    instanceOf: JailError,
+  });
+  t.is(e2?.wireCode, WireError.ACCESS_DENIED);
+});
+
+test('a directory swapped for a symlink to outside between the check and the open is refused', async (t) => {
+  // O_NOFOLLOW covers the last component only: here the /proc/self/fd re-check must catch it.
+  const dir = join(root, 'swapdir');
+  const away = join(base, 'elsewhere');
+  mkdirSync(join(base, 'outdir'), { recursive: true });
+  writeFileSync(join(base, 'outdir', 'f.txt'), 'outside');
+  const reset = () => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(away, { recursive: true, force: true });
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'f.txt'), 'inside');
+  };
+  reset();
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(away, { recursive: true, force: true });
+  });
+  const swap = () => {
+    renameSync(dir, away);
+    symlinkSync(join(base, 'outdir'), dir);
+  };
+  const fds = openFds();
+  const e = t.throws(() => new SwappingJail(swap).openSync('swapdir/f.txt'), {
+    instanceOf: JailError,
+  });
+  t.is(e?.wireCode, WireError.ACCESS_DENIED);
+  t.regex(e?.message ?? '', /leads outside the root/);
+  t.is(openFds(), fds, 'no descriptor of the outside file is left open');
+  reset();
+  const e2 = await t.throwsAsync(new SwappingJail(swap).open('swapdir/f.txt'), {
+    instanceOf: JailError,
+  });
+  t.regex(e2?.message ?? '', /leads outside the root/);
 });

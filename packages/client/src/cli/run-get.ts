@@ -40,6 +40,8 @@ export interface GetFlags {
   resume: boolean;
   force: boolean;
   restart: boolean;
+  /** --no-verify-partial: trust the state file for the partial's adopted bytes. */
+  verifyPartial?: boolean;
   recursive: boolean;
   /** -r: follow symlinks (each directory once) instead of recreating or skipping them. */
   followLinks?: boolean;
@@ -190,6 +192,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           resume: flags.resume,
           force: flags.force || decision?.replace === true,
           noRestart: !flags.restart,
+          ...(flags.verifyPartial === false ? { verifyPartial: false } : {}),
           signal: interrupts.signal,
           ...(flags.retries === undefined ? {} : { retries: flags.retries }),
           retryMaxWaitMs: flags.retryMaxWaitMs,

@@ -96,6 +96,12 @@ ${exitCodeHelp}`;
       default: true,
       allowNo: true,
     }),
+    'verify-partial': Flags.boolean({
+      description:
+        'with --resume, re-hash from disk the bytes the partial already holds, beside fetching the rest, and fetch again chunks that differ (--no-verify-partial: trust the state file for them)',
+      default: true,
+      allowNo: true,
+    }),
     recursive: Flags.boolean({
       char: 'r',
       description: 'download directory trees',
@@ -179,6 +185,7 @@ ${exitCodeHelp}`;
       resume: flags.resume,
       force: flags.force,
       restart: flags.restart,
+      verifyPartial: flags['verify-partial'],
       recursive: flags.recursive,
       followLinks: flags['follow-links'],
       maxDepth: flags['max-depth'],

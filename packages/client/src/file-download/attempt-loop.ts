@@ -150,6 +150,8 @@ async function statForChange(job: DownloadJob): Promise<StatResult | undefined> 
 
 async function restartFromZero(job: DownloadJob): Promise<void> {
   await job.writer!.drain();
+  await job.partialCheck;
+  job.partialCheck = undefined;
   await job.handle!.truncate(0);
   await removeState(job.statePath);
   job.tail?.dispose();

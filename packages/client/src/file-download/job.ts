@@ -54,6 +54,20 @@ export class DownloadJob {
    * the server misbehaves.
    */
   stateAdopted = false;
+  /**
+   * --verify-partial: the re-hash of the adopted chunks, running beside the transfer. It never
+   * rejects (nothing may be left unhandled while an attempt fails for another reason): it
+   * resolves with its error, which settlePartialCheck() throws.
+   */
+  partialCheck: Promise<unknown> | undefined;
+
+  /** Starts `check` beside the transfer (see partialCheck). */
+  checkPartialBeside(check: Promise<void>): void {
+    this.partialCheck = check.then(
+      () => undefined,
+      (error: unknown) => error ?? new Error('the partial check failed'),
+    );
+  }
   /** A partial found without a usable state: it must be hashed once the version is known. */
   unprimedBytes = 0;
   resumedFrom = 0;
@@ -107,6 +121,15 @@ export class DownloadJob {
     );
   }
 
+  /** Waits for the --verify-partial check, if one runs; its failure fails the attempt. */
+  async settlePartialCheck(): Promise<void> {
+    const check = this.partialCheck;
+    if (check === undefined) return;
+    const error = await check;
+    this.partialCheck = undefined;
+    if (error !== undefined) throw error;
+  }
+
   /** Resumes the socket once neither the disk nor the hashing thread is behind. */
   resumeIfClear(): void {
     if (this.writer?.congested || this.receiving?.congested) return;
@@ -146,6 +169,8 @@ export class DownloadJob {
     const handle = this.handle;
     this.handle = undefined;
     try {
+      // Its reads use the handle: let it end first (an abort ends it at the next read).
+      await this.partialCheck;
       await handle?.close().catch(() => {});
       // Nothing learned, nothing written (e.g. not found): leave no empty partial behind.
       if (handle !== undefined && this.createdPart && this.ledger === undefined) {

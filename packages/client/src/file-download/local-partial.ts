@@ -1,8 +1,10 @@
 /**
  * What is already on disk before any byte is fetched: the rules for an existing output or
  * partial (--resume / --force), opening OUTPUT.part without clobbering it, and re-verifying
- * the bytes it holds — only the incomplete tail chunk when the state file vouches for the
- * rest, every chunk when the partial was touched since the state was written.
+ * the bytes it holds: when the state file vouches for the rest, the incomplete tail chunk at
+ * once and the vouched-for chunks beside the transfer (--verify-partial, the default); every
+ * chunk at once when the partial was touched since the state was written. A state that
+ * contradicts the partial or the server is dropped (distrustState).
  */
 import { constants as fsConstants } from 'node:fs';
 import { rootDigest } from '@ft/protocol';
@@ -95,9 +97,10 @@ export async function openPartial(job: DownloadJob): Promise<void> {
   job.mtimeMs = state.mtimeMs;
   job.stateAdopted = true;
   const untouched = sameIdentity(await identityOf(handle), state.partial);
-  // Our own last write is on record: trust it and re-read at most the incomplete tail chunk.
-  // Otherwise something changed the partial (or we died after writing more than we
-  // recorded): re-verify every chunk in one read pass and refetch only the bad ones.
+  // Our own last write is on record: re-read the incomplete tail chunk now and (unless
+  // --no-verify-partial) the chunks it vouches for beside the transfer. Otherwise something
+  // changed the partial (or we died after writing more than we recorded): re-verify every
+  // chunk in one read pass and refetch only the bad ones.
   let fromChunk = Math.floor(present / state.chunkSize);
   if (!untouched) {
     fromChunk = 0;
@@ -106,8 +109,39 @@ export async function openPartial(job: DownloadJob): Promise<void> {
     // Chunks whose digest was still being computed when the state was saved (or that were
     // bad) are re-read one by one: bad ones are then refetched, the others are kept.
     await rehashChunks(job, ledger.unverifiedBelow(fromChunk));
+    // --verify-partial: the state vouches for what we wrote, not for what the disk holds now.
+    if (o.verifyPartial !== false) job.checkPartialBeside(verifyAdopted(job, ledger, fromChunk));
   }
   await primeTail(job, fromChunk, present);
+}
+
+/**
+ * Re-hashes from disk every chunk below `limit` the state recorded as verified, in one read pass
+ * per run, beside the transfer (the attempt waits for it before repairing bad chunks): a chunk
+ * whose bytes differ becomes bad in the ledger and is fetched again.
+ */
+async function verifyAdopted(job: DownloadJob, ledger: ChunkLedger, limit: number): Promise<void> {
+  const adopted: number[] = [];
+  for (let i = 0; i < limit; i++) if (ledger.isVerified(i)) adopted.push(i);
+  let differing = 0;
+  for (const run of runsOf(adopted)) {
+    const digester = await hashLocalRange(
+      job.handle!,
+      ledger.chunkSize,
+      run.first,
+      (run.first + run.count) * ledger.chunkSize,
+      (index, digest) => {
+        if (ledger.record(index, digest) === 'bad') differing++;
+      },
+      job.o.signal,
+    );
+    digester.dispose();
+  }
+  if (differing > 0) {
+    job.warn(
+      `${job.part}: ${differing} chunk(s) recorded as verified differ on disk; fetching them again`,
+    );
+  }
 }
 
 /**
@@ -145,6 +179,8 @@ export class UntrustedState extends Error {
  */
 export async function distrustState(job: DownloadJob, why: string): Promise<void> {
   await job.writer?.drain().catch(() => {});
+  await job.partialCheck;
+  job.partialCheck = undefined;
   const present = (await job.handle!.stat()).size;
   job.warn(
     `${job.statePath} ${why}; ignoring it: the ${present} bytes of ${job.part} will be checked against the server's digests`,

@@ -45,6 +45,7 @@ export async function attempt(job: DownloadJob): Promise<void> {
         tail.dispose();
       }
     }
+    await job.settlePartialCheck();
     for (;;) {
       const bad = ledger.unverifiedBelow(ledger.count).filter((i) => ledger.hasExpected(i));
       if (bad.length > 0) {

@@ -74,6 +74,12 @@ export interface DigestLookup {
 /** An LRU of FileDigests bounded by total cost in bytes, in front of an optional shared store. */
 export class DigestCache {
   private readonly entries = new Map<string, FileDigests>();
+  /**
+   * Keys whose entry is also in the store (loaded from it or saved to it). Another process
+   * that found the digests stale removes the store's entry (forget), so a memory hit of such a
+   * key is trusted only while the store still has it.
+   */
+  private readonly shared = new Set<string>();
   private readonly pending = new Map<string, Promise<DigestLookup>>();
   private bytes = 0;
 
@@ -100,17 +106,21 @@ export class DigestCache {
     const key = validator.toString('hex');
     const hit = this.entries.get(key);
     if (hit !== undefined) {
-      // Re-insert to mark as most recently used.
-      this.entries.delete(key);
-      this.entries.set(key, hit);
-      return { digests: hit, source: 'cached' };
+      if (this.shared.has(key) && this.store?.has(validator) === false) {
+        this.drop(key);
+      } else {
+        // Re-insert to mark as most recently used.
+        this.entries.delete(key);
+        this.entries.set(key, hit);
+        return { digests: hit, source: 'cached' };
+      }
     }
     const running = this.pending.get(key);
     if (running !== undefined) return running;
     const promise = this.loadOrCompute(validator, size, compute).then(
-      (lookup) => {
+      ({ lookup, stored }) => {
         this.pending.delete(key);
-        this.remember(key, lookup.digests);
+        this.remember(key, lookup.digests, stored);
         return lookup;
       },
       (error: unknown) => {
@@ -126,12 +136,13 @@ export class DigestCache {
     validator: Buffer,
     size: number,
     compute: () => Promise<FileDigests>,
-  ): Promise<DigestLookup> {
-    const stored = await this.store?.load(validator, size);
-    if (stored !== undefined) return { digests: stored, source: 'cached' };
+  ): Promise<{ lookup: DigestLookup; stored: boolean }> {
+    const loaded = await this.store?.load(validator, size);
+    if (loaded !== undefined)
+      return { lookup: { digests: loaded, source: 'cached' }, stored: true };
     const digests = await compute();
-    await this.store?.save(validator, size, digests);
-    return { digests, source: 'computed' };
+    const stored = (await this.store?.save(validator, size, digests)) ?? false;
+    return { lookup: { digests, source: 'computed' }, stored };
   }
 
   /**
@@ -139,24 +150,27 @@ export class DigestCache {
    * describe the file's bytes any more (see FileService.recheck), so the next lookup re-hashes.
    */
   async forget(validator: Buffer): Promise<void> {
-    const key = validator.toString('hex');
-    const hit = this.entries.get(key);
-    if (hit !== undefined) {
-      this.entries.delete(key);
-      this.bytes -= costOf(hit);
-    }
+    this.drop(validator.toString('hex'));
     await this.store?.remove(validator);
   }
 
-  private remember(key: string, digests: FileDigests): void {
+  private drop(key: string): void {
+    const hit = this.entries.get(key);
+    if (hit === undefined) return;
+    this.entries.delete(key);
+    this.shared.delete(key);
+    this.bytes -= costOf(hit);
+  }
+
+  private remember(key: string, digests: FileDigests, stored: boolean): void {
     const cost = costOf(digests);
     if (cost > this.maxBytes) return;
     this.entries.set(key, digests);
+    if (stored) this.shared.add(key);
     this.bytes += cost;
-    for (const [oldKey, old] of this.entries) {
+    for (const oldKey of this.entries.keys()) {
       if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(oldKey);
-      this.bytes -= costOf(old);
+      this.drop(oldKey);
     }
   }
 }

@@ -6,7 +6,14 @@
  * and the root digest must agree with the file) and a bad one is ignored, then overwritten.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import {
+  constants as fsConstants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+} from 'node:fs';
 import { open, rename, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -78,6 +85,14 @@ export class DigestStore {
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * Whether an entry for `validator` exists. Synchronous on purpose (one stat(2) of a local
+   * directory, answered from the dentry cache): it runs on every memory hit of a shared entry.
+   */
+  has(validator: Buffer): boolean {
+    return existsSync(this.pathOf(validator));
   }
 
   /** Deletes the entry of `validator` (stale digests: the bytes changed under the same validator). */
