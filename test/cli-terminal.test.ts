@@ -177,3 +177,17 @@ test('Ctrl-C stops a shell loop: ftget dies by SIGINT, so the shell does not go 
   t.regex(text, /^ftget: interrupted by SIGINT/m);
   t.notRegex(text, /next 1|loop-finished/, `the loop went on:\n${text}`);
 });
+
+test('before the first byte (the server still preparing the file) the line says so instead of staying blank', async (t) => {
+  const { term } = await inTerminal(
+    t,
+    () => ({ stallAfter: 0 }),
+    () => 'get f.bin',
+  );
+  const screen = await term.waitFor((s) => barLines(s, 'f.bin ').length === 1);
+  t.regex(
+    barLines(screen, 'f.bin ')[0] ?? '',
+    /^f\.bin [░]+ waiting for the server…$/,
+    screen.join('\n'),
+  );
+});

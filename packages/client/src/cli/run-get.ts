@@ -51,6 +51,8 @@ export interface GetFlags {
   quiet: boolean;
   json: boolean;
   progress?: ProgressMode | undefined;
+  /** --verbose. */
+  verbose?: boolean;
 }
 
 function resultJson(r: DownloadResult): string {
@@ -109,6 +111,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       quiet: flags.quiet,
       json: flags.json,
       progress: flags.progress,
+      verbose: flags.verbose === true,
       files: plan.jobs.length,
       totalBytes: flags.recursive && parsed.length === 1 ? listedBytes : undefined,
       labelBase: output !== undefined && (plan.jobs.length > 1 || flags.recursive) ? output : '.',
