@@ -154,7 +154,7 @@ test('-r: a line for the current file, labelled by its relative path, and a tota
   const total = barLines(screen, 'total ')[0] ?? '';
   t.regex(
     total,
-    /^total [█░]+ +1\/2 files [\d.]+ (KiB|MiB)\/[\d.]+ MiB [\d.]+ (B|KiB|MiB)\/s ETA /,
+    /^total [█░]+ +1\/2 files [\d.]+( KiB)?\/[\d.]+ MiB [\d.]+ (B|KiB|MiB)\/s ETA /,
     text,
   );
   t.true(total.length <= 79);

@@ -6,7 +6,6 @@
 import { mkdir } from 'node:fs/promises';
 import { download } from '../download.js';
 import type { DownloadResult } from '../download-types.js';
-import { ClientError, ClientErrorCode } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { list } from '../list.js';
 import {
@@ -158,8 +157,8 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
     await session.close();
     return exitCode;
   } catch (error) {
-    if (interrupts.received !== undefined)
-      return reportError(new ClientError(ClientErrorCode.ABORTED, 'interrupted'));
+    // Interrupted while planning: the one line is printed when ftget dies by the signal.
+    if (interrupts.received !== undefined) return ExitCode.INTERRUPTED;
     return reportError(error, { server });
   } finally {
     // After an interrupt or an error: still make the finished files' renames durable.

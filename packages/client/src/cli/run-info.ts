@@ -1,7 +1,13 @@
 /** `ftget stat` and `ftget ls`: one request each, human or JSON output on stdout. */
 import { ExitCode } from '../exit-codes.js';
 import { list } from '../list.js';
-import { formatServer, parsePort, parseRemote, resolveServer } from '../remote.js';
+import {
+  checkServerConflict,
+  formatServer,
+  parsePort,
+  parseRemote,
+  resolveServer,
+} from '../remote.js';
 import type { Remote } from '../remote.js';
 import { stat } from '../stat.js';
 import { humanBytes, reportError } from './report.js';
@@ -16,6 +22,7 @@ interface InfoFlags {
 }
 
 function remoteFor(text: string, flags: InfoFlags): Remote {
+  checkServerConflict(text, flags);
   const defaults = resolveServer(
     { host: flags.host, port: flags.port === undefined ? undefined : parsePort(flags.port) },
     process.env,

@@ -103,6 +103,7 @@ ${exitCodeHelp}`;
     retries: Flags.integer({
       description:
         'give up after this many consecutive failed attempts without progress [default: no count limit]',
+      helpValue: 'N',
       min: 0,
       max: 1000,
     }),
