@@ -71,6 +71,8 @@ test('argv: help COMMAND becomes COMMAND --help; unknown commands are refused wi
   const commands = ['get', 'ls', 'stat'];
   t.deepEqual(preprocessArgv(['help', 'get'], commands), { argv: ['get', '--help'] });
   t.deepEqual(preprocessArgv(['help'], commands), { argv: ['--help'] });
+  t.deepEqual(preprocessArgv(['-h'], commands), { argv: ['--help'] });
+  t.like(preprocessArgv(['--bogus'], commands), { error: 'unknown flag --bogus' });
   t.deepEqual(preprocessArgv(['get', 'x'], commands), { argv: ['get', 'x'] });
   t.like(preprocessArgv(['gte'], commands), { hint: 'did you mean "ftget get"?' });
   t.like(preprocessArgv(['ft://h/x'], commands), { hint: 'to download it: ftget get ft://h/x' });
