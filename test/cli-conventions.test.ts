@@ -289,6 +289,26 @@ test('localhost is tried at every address it resolves to, IPv6 and IPv4', async 
     cwd,
   );
   t.is(b.code, 0, b.stderr);
+  const verbose = await withHosts(
+    '::1 localhost\n127.0.0.1 localhost\n',
+    ['get', `ft://localhost:${v4.port}/dir/a.txt`, '-o', 'v.txt', '--verbose'],
+    cwd,
+  );
+  t.is(verbose.code, 0, verbose.stderr);
+  const p = v4.port;
+  t.regex(verbose.stderr, new RegExp(`^ftget: verbose: connecting to localhost:${p}$`, 'm'));
+  t.regex(
+    verbose.stderr,
+    new RegExp(
+      `^ftget: verbose: connected to 127\\.0\\.0\\.1:${p} \\(tried ::1:${p}, 127\\.0\\.0\\.1:${p}\\)$`,
+      'm',
+    ),
+  );
+  t.regex(verbose.stderr, /^ftget: verbose: v\.txt: starting at 0 of 6 B$/m);
+  t.regex(
+    verbose.stderr,
+    /^ftget: verbose: v\.txt: verified against root digest sha256-chunks:[0-9a-f]{64} \(1 attempt\)$/m,
+  );
   t.is(await readFile(join(cwd, 'six.txt'), 'utf8'), 'alpha\n');
   t.is(await readFile(join(cwd, 'four.txt'), 'utf8'), 'alpha\n');
   await v4.stop('SIGKILL');

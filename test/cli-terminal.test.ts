@@ -154,7 +154,7 @@ test('-r: a line for the current file, labelled by its relative path, and a tota
   const total = barLines(screen, 'total ')[0] ?? '';
   t.regex(
     total,
-    /^total [█░]+ +1\/2 files [\d.]+ (KiB|MiB)\/[\d.]+ MiB [\d.]+ (B|KiB|MiB)\/s ETA /,
+    /^total [█░]+ +1\/2 files [\d.]+( KiB)?\/[\d.]+ MiB [\d.]+ (B|KiB|MiB)\/s ETA /,
     text,
   );
   t.true(total.length <= 79);
@@ -176,4 +176,18 @@ test('Ctrl-C stops a shell loop: ftget dies by SIGINT, so the shell does not go 
   const text = term.capture(true).join('\n');
   t.regex(text, /^ftget: interrupted by SIGINT/m);
   t.notRegex(text, /next 1|loop-finished/, `the loop went on:\n${text}`);
+});
+
+test('before the first byte (the server still preparing the file) the line says so instead of staying blank', async (t) => {
+  const { term } = await inTerminal(
+    t,
+    () => ({ stallAfter: 0 }),
+    () => 'get f.bin',
+  );
+  const screen = await term.waitFor((s) => barLines(s, 'f.bin ').length === 1);
+  t.regex(
+    barLines(screen, 'f.bin ')[0] ?? '',
+    /^f\.bin [░]+ waiting for the server…$/,
+    screen.join('\n'),
+  );
 });

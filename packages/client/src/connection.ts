@@ -27,6 +27,7 @@ import type { ServerAddress } from './remote.js';
 import { abortError } from './retry.js';
 import { ReceiveRing } from './receive/receive-ring.js';
 import type { Pin } from './receive/receive-ring.js';
+import { verbose } from './verbose-log.js';
 
 /** Most entries one LIST may return before we refuse it (memory bound). */
 export const MAX_LIST_ENTRIES = 1_000_000;
@@ -107,6 +108,7 @@ export class Connection {
         return;
       }
       const server = formatServer(address);
+      verbose(() => `connecting to ${server}`);
       // Every address the name resolves to is tried, IPv6 and IPv4 interleaved, a new attempt
       // every 250 ms while the earlier ones are pending (happy eyeballs, RFC 8305, as curl does).
       const ring = new ReceiveRing();
@@ -152,6 +154,14 @@ export class Connection {
       options.signal?.addEventListener('abort', onAbort, { once: true });
       socket.once('connect', () => {
         cleanup();
+        verbose(() => {
+          const tried = socket.autoSelectFamilyAttemptedAddresses ?? [];
+          const to = formatServer({
+            host: socket.remoteAddress ?? '?',
+            port: socket.remotePort ?? 0,
+          });
+          return `connected to ${to}${tried.length > 1 ? ` (tried ${tried.join(', ')})` : ''}`;
+        });
         socket.setNoDelay(true);
         const connection = new Connection(socket, address, options, ring);
         socket.write(

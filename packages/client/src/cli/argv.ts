@@ -7,6 +7,9 @@ import { closest } from './suggest.js';
 
 export type ArgvOutcome = { argv: string[] } | { error: string; hint: string };
 
+/** What `ftget` itself takes before a command. */
+const ROOT_FLAGS = new Set(['--help', '-h', '--version', '-v']);
+
 /** Whether a word looks like a REMOTE (a URL or a path) rather than a command name. */
 function looksLikeRemote(word: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(word) || word.includes('/') || word.includes('.');
@@ -31,7 +34,13 @@ function unknownCommand(word: string, commands: readonly string[]): ArgvOutcome 
 /** Rewrites `help COMMAND`, refuses unknown commands; `commands` are the known command ids. */
 export function preprocessArgv(argv: readonly string[], commands: readonly string[]): ArgvOutcome {
   const first = argv[0];
-  if (first === undefined || first.startsWith('-')) return { argv: [...argv] };
+  if (first === '-h') return { argv: ['--help'] };
+  if (first === undefined || ROOT_FLAGS.has(first)) return { argv: [...argv] };
+  if (first.startsWith('-'))
+    return {
+      error: `unknown flag ${first}`,
+      hint: 'flags go after the command, e.g. ftget get --help',
+    };
   if (first === 'help') {
     const topic = argv[1];
     if (topic === undefined || topic.startsWith('-')) return { argv: ['--help'] };

@@ -8,6 +8,7 @@ import type { WriteStream } from 'node:tty';
 import { relative } from 'node:path';
 import type { DownloadProgress, DownloadResult } from '../download-types.js';
 import type { RetryNotice } from '../retry.js';
+import { setVerboseSink } from '../verbose-log.js';
 import { BarProgress, LineProgress, ProgressMode } from './progress-bars.js';
 import type { ProgressDisplay } from './progress-bars.js';
 import { formatDuration, humanBytes, humanRate, percent } from './progress-format.js';
@@ -22,6 +23,8 @@ export interface ReporterOptions {
   files: number;
   /** Sum of the file sizes when known up front (-r listings). */
   totalBytes: number | undefined;
+  /** --verbose: connections, addresses, resume decisions, digests. */
+  verbose?: boolean;
   /** Directory the labels are relative to ('.' by default). */
   labelBase: string;
   /** Every output is stdout. */
@@ -48,6 +51,7 @@ export class GetReporter {
     else if (mode !== ProgressMode.NONE)
       this.display = new LineProgress(process.stderr, o.files, o.totalBytes);
     routeMessagesThrough(this.display);
+    if (o.verbose === true) setVerboseSink((line) => reportNote(`verbose: ${line}`));
   }
 
   /** The name shown for an output: its path relative to the download's root. */
@@ -66,6 +70,12 @@ export class GetReporter {
   readonly onProgress = (p: DownloadProgress): void => {
     if (!this.resumeShown && p.total > 0) {
       this.resumeShown = true;
+      if (this.o.verbose === true && (p.resumedFrom === 0 || p.resumedFrom >= p.total))
+        this.note(
+          p.resumedFrom === 0
+            ? `starting at 0 of ${humanBytes(p.total)}`
+            : 'the local data is complete; checking it',
+        );
       if (!this.o.quiet && p.resumedFrom > 0 && p.resumedFrom < p.total)
         reportNote(
           `${this.label}: resuming at ${humanBytes(p.resumedFrom)} of ${humanBytes(p.total)} (${percent(p.resumedFrom, p.total)})`,
@@ -85,6 +95,10 @@ export class GetReporter {
   /** A file is done: the summary line (not with --quiet or --json). */
   fileDone(r: DownloadResult): void {
     this.display?.finishFile(r.bytes, r.resumedFrom);
+    if (this.o.verbose === true)
+      this.note(
+        `verified against root digest sha256-chunks:${r.digest} (${r.attempts} attempt${r.attempts === 1 ? '' : 's'})`,
+      );
     if (this.o.quiet || this.o.json || r.path === '-') return;
     if (r.alreadyComplete) {
       reportNote(`${this.label}: already complete`);
@@ -99,6 +113,11 @@ export class GetReporter {
     reportNote(text);
   }
 
+  /** A --verbose line about the current file. */
+  private note(text: string): void {
+    reportNote(`verbose: ${this.label}: ${text}`);
+  }
+
   /** A file failed (its error is reported by the caller). */
   fileFailed(): void {
     this.display?.finishFile(0, 0);
@@ -107,5 +126,6 @@ export class GetReporter {
   stop(): void {
     this.display?.stop();
     routeMessagesThrough(undefined);
+    setVerboseSink(undefined);
   }
 }

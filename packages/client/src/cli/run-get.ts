@@ -70,6 +70,8 @@ export interface GetFlags {
   quiet: boolean;
   json: boolean;
   progress?: ProgressMode | undefined;
+  /** --verbose. */
+  verbose?: boolean;
 }
 
 function resultJson(r: DownloadResult): string {
@@ -149,6 +151,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       quiet: flags.quiet,
       json: flags.json,
       progress: flags.progress,
+      verbose: flags.verbose === true,
       files: plan.jobs.length,
       totalBytes: flags.recursive && parsed.length === 1 ? listedBytes : undefined,
       labelBase: output !== undefined && (plan.jobs.length > 1 || flags.recursive) ? output : '.',
@@ -227,8 +230,8 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
     await session.close();
     return exitCode;
   } catch (error) {
-    if (interrupts.received !== undefined)
-      return reportError(new ClientError(ClientErrorCode.ABORTED, 'interrupted'));
+    // Interrupted while planning: the one line is printed when ftget dies by the signal.
+    if (interrupts.received !== undefined) return ExitCode.INTERRUPTED;
     return reportError(error, { server });
   } finally {
     // After an interrupt or an error: still make the finished files' renames durable.

@@ -2,7 +2,13 @@
 import { ExitCode } from '../exit-codes.js';
 import { list } from '../list.js';
 import type { RemoteEntry } from '../list.js';
-import { formatServer, parsePort, parseRemote, resolveServer } from '../remote.js';
+import {
+  checkServerConflict,
+  formatServer,
+  parsePort,
+  parseRemote,
+  resolveServer,
+} from '../remote.js';
 import type { Remote } from '../remote.js';
 import { stat } from '../stat.js';
 import { humanBytes, reportError, reportWarning } from './report.js';
@@ -17,6 +23,7 @@ interface InfoFlags {
 }
 
 function remoteFor(text: string, flags: InfoFlags): Remote {
+  checkServerConflict(text, flags);
   const defaults = resolveServer(
     { host: flags.host, port: flags.port === undefined ? undefined : parsePort(flags.port) },
     process.env,

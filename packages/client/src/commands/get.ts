@@ -145,6 +145,7 @@ ${exitCodeHelp}`;
     retries: Flags.integer({
       description:
         'give up after this many consecutive failed attempts without progress [default: no count limit]',
+      helpValue: 'N',
       min: 0,
       max: 1000,
     }),
@@ -162,6 +163,12 @@ ${exitCodeHelp}`;
       default: false,
     }),
     quiet: Flags.boolean({ char: 'q', description: 'print only errors', default: false }),
+    verbose: Flags.boolean({
+      char: 'v',
+      description: 'also print connections, addresses tried, resume decisions and digests verified',
+      default: false,
+      exclusive: ['quiet'],
+    }),
     progress: Flags.string({
       description: 'progress display on stderr [default: bar on a terminal, else none]',
       options: ['bar', 'line', 'none'],
@@ -204,6 +211,7 @@ ${exitCodeHelp}`;
       udp: flags.udp,
       json: flags.json,
       progress: flags.progress as ProgressMode | undefined,
+      verbose: flags.verbose,
     });
     if (code !== 0) this.exit(code);
   }
