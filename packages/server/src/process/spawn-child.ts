@@ -7,10 +7,11 @@ import type { ChildConfig } from './ipc.js';
 
 /**
  * Forks the light child entry (its one-file bundle when current: see child-bundle.ts), with no
- * V8 flags: any V8 flag makes Node reject the code cache of its built-in modules, which
- * measured ~12 ms more start-up CPU per child. stdin/stdout are /dev/null (children never print results);
- * stderr is shared so their log lines go where ours go. Node opens every descriptor
- * close-on-exec, so the child does not inherit the listening socket or other clients' sockets.
+ * V8 flags: each one tried (--jitless, --max-semi-space-size, --single-threaded, --max-lazy)
+ * cost 12-20 ms more start-up CPU, even on a bare Node, and none lowered peak memory.
+ * stdin/stdout are /dev/null (children never print results); stderr is shared so their log
+ * lines go where ours go. Node opens every descriptor close-on-exec, so the child does not
+ * inherit the listening socket or other clients' sockets.
  */
 export function spawnChild(config: ChildConfig): ChildProcess {
   return fork(childScript().path, [], {
