@@ -13,6 +13,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Accepted, Refusal } from './acceptor.js';
 import type { ServerConfig } from '../config.js';
+import { childScript } from './child-bundle.js';
 import { isFromChild } from './ipc.js';
 import type { Logger } from '../logger.js';
 import { sendTo, stopChildren } from './prefork.js';
@@ -54,6 +55,10 @@ export class ForkPerConnectionPool implements ProcessPool {
     private readonly logger: Logger,
   ) {
     this.failed = new Promise((resolve) => (this.fail = resolve));
+    // Serving still works from the modules, but each connection pays their loading.
+    const { unbundledBecause } = childScript();
+    if (unbundledBecause !== undefined)
+      logger.warn('child-bundle-unused', { reason: unbundledBecause, fix: 'pnpm build' });
     this.spares = Math.min(SPARE_CHILDREN, config.maxChildren);
   }
 
