@@ -137,12 +137,22 @@ export class Connection {
     });
   }
 
-  /** STAT a path. */
-  stat(path: string, wantDigest: boolean): Promise<StatResult> {
+  /**
+   * STAT a path. `wantSha256` (protocol version 2; see serverVersion) asks for the whole
+   * file's SHA-256 too.
+   */
+  stat(
+    path: string,
+    wantDigest: boolean,
+    options: { wantSha256?: boolean } = {},
+  ): Promise<StatResult> {
+    const wantSha256 = options.wantSha256 === true;
     return this.request(
-      encodeStat({ requestId: this.nextRequestId, path, wantDigest }),
+      encodeStat({ requestId: this.nextRequestId, path, wantDigest, wantSha256 }),
       (resolve) => (message) => {
         if (message.type !== FrameType.STAT_OK) throw this.unexpected(message, 'STAT_OK');
+        if (message.sha256 !== undefined && !wantSha256)
+          throw this.bad('STAT_OK carries a SHA-256 that was not asked for');
         resolve(message);
         return true;
       },

@@ -11,6 +11,7 @@ export {
   FrameType,
   GetFlags,
   LINKS_MIN_VERSION,
+  SHA256_MIN_VERSION,
   Limits,
   LinkKind,
   ListFlags,

@@ -13,6 +13,8 @@ import { DownloadSession } from '../session.js';
 import { planDownloads } from './plan.js';
 import { TreeRun } from './tree-run.js';
 import { TreeFilter } from './tree-filter.js';
+import { checkExpectedChecksum } from './expected-checksum.js';
+import { readListFile } from './list-file.js';
 import type { FilterRule } from './tree-filter.js';
 import { humanBytes, reportError, reportWarning } from './report.js';
 
@@ -36,6 +38,10 @@ export interface GetFlags {
   delete?: boolean;
   /** -r: --include/--exclude rules in command-line order (first match wins). */
   filters?: FilterRule[];
+  /** --checksum sha256:HEX: the one file's expected SHA-256 (lower-case hex). */
+  expectedSha256?: string | undefined;
+  /** -i: a file of REMOTEs, one a line. */
+  listFile?: string | undefined;
   host: string | undefined;
   port: string | undefined;
   retries: number;
@@ -80,7 +86,16 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       process.env,
     );
     server = formatServer(defaults);
-    const parsed = remotes.map((r) => parseRemote(r, defaults));
+    const all = [
+      ...remotes,
+      ...(flags.listFile === undefined ? [] : await readListFile(flags.listFile)),
+    ];
+    if (all.length === 0) {
+      throw new ClientError(ClientErrorCode.USAGE, 'no REMOTE given', {
+        hint: 'name a file on the server, or give -i FILE with one REMOTE a line',
+      });
+    }
+    const parsed = all.map((r) => parseRemote(r, defaults));
     const treeOnly: string[] = (['checksum', 'update', 'delete'] as const).filter(
       (f) => flags[f] === true,
     );
@@ -111,6 +126,17 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       },
       tree,
     );
+    const expected = flags.expectedSha256;
+    if (
+      expected !== undefined &&
+      (flags.recursive || plan.jobs.length !== 1 || flags.output === '-')
+    ) {
+      throw new ClientError(
+        ClientErrorCode.USAGE,
+        '--checksum sha256:HEX checks exactly one FILE downloaded to a file',
+        { hint: 'give a single REMOTE, without -r and -o -' },
+      );
+    }
     for (const dir of plan.directories) await mkdir(dir, { recursive: true });
     const quiet = flags.quiet || flags.json;
     if (!quiet && process.stderr.isTTY && !plan.jobs.every((j) => j.output === '-')) {
@@ -158,10 +184,18 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           stallTimeoutMs: flags.stallTimeoutMs,
           session,
           preserveMtime: flags.preserveMtime !== false,
+          ...(expected === undefined
+            ? {}
+            : {
+                beforeCommit: (part: string) =>
+                  checkExpectedChecksum(part, expected, job.output, controller.signal),
+              }),
           ...(flags.udp === true ? { transport: 'udp' as const } : {}),
           ...(bars === undefined ? {} : { onProgress: (p: DownloadProgress) => bars!.update(p) }),
           ...(flags.quiet ? {} : { onWarning: reportWarning }),
         });
+        if (expected !== undefined && result.alreadyComplete)
+          await checkExpectedChecksum(result.path, expected, result.path, controller.signal);
         await trees?.written(job, result);
         if (flags.json) process.stdout.write(`${resultJson(result)}\n`);
         else if (

@@ -50,8 +50,8 @@ ${exitCodeHelp}`;
   static override args = {
     remote: Args.string({
       description:
-        'file on the server: a path (docs/a.txt) or ft://host:port/path; several may be given',
-      required: true,
+        'file on the server: a path (docs/a.txt) or ft://host:port/path; several may be given (or none with -i)',
+      required: false,
     }),
   };
 
@@ -84,8 +84,14 @@ ${exitCodeHelp}`;
     }),
     checksum: Flags.boolean({
       description:
-        '-r re-runs: decide whether an existing file is up to date by its SHA-256 digests, not by size, mtime and validator',
+        '-r re-runs: decide whether an existing file is up to date by its SHA-256 digests, not by size, mtime and validator. --checksum sha256:HEX (one FILE): the download must have this SHA-256 (else exit 6, and OUTPUT is not created)',
       default: false,
+    }),
+    'list-file': Flags.string({
+      char: 'i',
+      description:
+        'read REMOTEs from FILE, one a line (blank lines and #comments skipped; - is stdin)',
+      helpValue: 'FILE',
     }),
     update: Flags.boolean({
       char: 'u',
@@ -141,9 +147,19 @@ ${exitCodeHelp}`;
   };
 
   async run(): Promise<void> {
-    const { argv, flags } = await this.parse(Get);
+    const { extractExpectedChecksum } = await import('../cli/expected-checksum.js');
+    let raw: ReturnType<typeof extractExpectedChecksum>;
+    try {
+      raw = extractExpectedChecksum(this.argv);
+    } catch (error) {
+      const { reportError } = await import('../cli/report.js');
+      this.exit(reportError(error));
+    }
+    const { argv, flags } = await this.parse(Get, raw.argv);
     const { runGet } = await import('../cli/run-get.js');
     const code = await runGet(argv as string[], {
+      expectedSha256: raw.expected,
+      listFile: flags['list-file'],
       output: flags.output,
       resume: flags.resume,
       force: flags.force,
@@ -155,7 +171,7 @@ ${exitCodeHelp}`;
       checksum: flags.checksum,
       update: flags.update,
       delete: flags.delete,
-      filters: filterRulesFrom(this.argv),
+      filters: filterRulesFrom(raw.argv),
       host: flags.host,
       port: flags.port,
       retries: flags.retries,

@@ -4,6 +4,7 @@
  * the server's processes share (digest-store.ts); concurrent requests for the same version share
  * one computation.
  */
+import { createHash } from 'node:crypto';
 import { read } from 'node:fs';
 import { promisify } from 'node:util';
 import { ChunkHasher, chunkSizeFor, rootDigest } from '@ft/protocol';
@@ -15,11 +16,13 @@ export interface FileDigests {
   root: Buffer;
   /** Digest of every chunk of the file, in order (empty for an empty file). */
   chunkDigests: readonly Buffer[];
+  /** Plain SHA-256 of the whole file (what sha256sum prints), from the same read pass. */
+  sha256: Buffer;
 }
 
 /** Bytes one cached entry is charged: its digests plus a fixed overhead for the bookkeeping. */
 function costOf(d: FileDigests): number {
-  return 256 + d.chunkDigests.length * 48;
+  return 288 + d.chunkDigests.length * 48;
 }
 
 const READ_SIZE = 1024 * 1024;
@@ -30,6 +33,7 @@ export async function hashFile(fd: number, size: number): Promise<FileDigests> {
   const chunkSize = chunkSizeFor(size);
   const chunkDigests: Buffer[] = [];
   const hasher = new ChunkHasher(chunkSize, 0, (_i, digest) => chunkDigests.push(digest));
+  const whole = createHash('sha256');
   const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(size, 1)));
   let position = 0;
   while (position < size) {
@@ -43,10 +47,11 @@ export async function hashFile(fd: number, size: number): Promise<FileDigests> {
     if (bytesRead === 0)
       throw new Error(`file shrank while hashing (${position} of ${size} bytes)`);
     hasher.update(buffer.subarray(0, bytesRead));
+    whole.update(buffer.subarray(0, bytesRead));
     position += bytesRead;
   }
   hasher.finish();
-  return { chunkSize, root: rootDigest(chunkDigests), chunkDigests };
+  return { chunkSize, root: rootDigest(chunkDigests), chunkDigests, sha256: whole.digest() };
 }
 
 /** Digests and where they came from: `computed` means this lookup hashed the file. */
