@@ -20,7 +20,15 @@ import {
   encodeStat,
   frameTypeName,
 } from '@ft/protocol';
-import type { End, FileHeader, GetRequest, ListEntry, Message, StatResult } from '@ft/protocol';
+import type {
+  End,
+  FileHeader,
+  GetRequest,
+  ListEntry,
+  Message,
+  StatResult,
+  Throttle,
+} from '@ft/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
 import type { ServerAddress } from './remote.js';
@@ -36,6 +44,8 @@ export interface ConnectOptions {
   timeoutMs: number;
   /** Sent in HELLO, informational. */
   clientName?: string;
+  /** --limit-rate: reading pauses whenever the bytes received exceed the rate (TCP flow control slows the server). */
+  throttle?: Throttle | undefined;
 }
 
 /** Receives a GET response as it streams. Throwing from either callback fails the connection. */
@@ -62,6 +72,8 @@ export class Connection {
   private version = 1;
   private welcomeWaiters: { resolve(version: number): void; reject(error: Error): void }[] = [];
   private paused = false;
+  /** Reading is held back by the rate limit (independent of pause()). */
+  private throttled: NodeJS.Timeout | undefined;
   private readonly stallTimer: NodeJS.Timeout;
   private readonly onAbort = (): void => this.fail(abortError());
 
@@ -249,7 +261,7 @@ export class Connection {
     if (!this.paused) return;
     this.paused = false;
     this.stallTimer.refresh();
-    this.socket.resume();
+    if (this.throttled === undefined) this.socket.resume();
   }
 
   /** Closes the connection; a request in flight rejects with FT_CONNECTION_LOST. */
@@ -293,6 +305,15 @@ export class Connection {
   private onSocketData(chunk: Buffer): void {
     if (this.failure !== undefined) return;
     this.stallTimer.refresh();
+    const wait = this.options.throttle?.take(chunk.length) ?? 0;
+    if (wait > 0 && this.throttled === undefined) {
+      this.socket.pause();
+      this.throttled = setTimeout(() => {
+        this.throttled = undefined;
+        this.stallTimer.refresh();
+        if (!this.paused && this.failure === undefined) this.socket.resume();
+      }, Math.ceil(wait));
+    }
     let events;
     try {
       events = this.decoder.push(chunk);
@@ -348,7 +369,7 @@ export class Connection {
   }
 
   private onStall(awaitingWelcome = false): void {
-    if (this.failure !== undefined || this.paused) return;
+    if (this.failure !== undefined || this.paused || this.throttled !== undefined) return;
     if (this.pending === undefined && !awaitingWelcome) return;
     this.fail(
       new ClientError(
@@ -399,6 +420,7 @@ export class Connection {
           )
         : error;
     clearTimeout(this.stallTimer);
+    clearTimeout(this.throttled);
     this.options.signal?.removeEventListener('abort', this.onAbort);
     this.socket.destroy();
     this.pending?.reject(this.failure);

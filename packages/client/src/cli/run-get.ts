@@ -3,6 +3,7 @@
  * aborting (the partial and its state are flushed; exit 130); a second signal exits at once.
  */
 import { mkdir } from 'node:fs/promises';
+import { TokenBucket, parseRate, throttleOf } from '@ft/protocol';
 import { download } from '../download.js';
 import type { DownloadProgress, DownloadResult } from '../download-types.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
@@ -42,6 +43,8 @@ export interface GetFlags {
   expectedSha256?: string | undefined;
   /** -i: a file of REMOTEs, one a line. */
   listFile?: string | undefined;
+  /** --limit-rate RATE ("10M"): bytes per second for all downloads together. */
+  limitRate?: string | undefined;
   host: string | undefined;
   port: string | undefined;
   retries: number;
@@ -68,6 +71,14 @@ function resultJson(r: DownloadResult): string {
 }
 
 export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCode> {
+  const rate = flags.limitRate === undefined ? undefined : parseRate(flags.limitRate);
+  if (flags.limitRate !== undefined && rate === undefined) {
+    return reportError(
+      new ClientError(ClientErrorCode.USAGE, `--limit-rate "${flags.limitRate}" is not a rate`, {
+        hint: 'give bytes per second such as 500k, 10M or 1G (powers of 1024)',
+      }),
+    );
+  }
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (): void => {
@@ -79,7 +90,9 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
   let server = 'the server';
   let bars: import('./progress-bars.js').ProgressBars | undefined;
   // One connection per server for all REMOTEs, one directory fsync per directory at the end.
-  const session = new DownloadSession();
+  const session = new DownloadSession(
+    rate === undefined ? {} : { throttle: throttleOf(new TokenBucket(rate)) },
+  );
   try {
     const defaults = resolveServer(
       { host: flags.host, port: flags.port === undefined ? undefined : parsePort(flags.port) },

@@ -134,6 +134,11 @@ ${exitCodeHelp}`;
       description: 'give up on a connection that sends nothing for this many seconds (then retry)',
       default: 30,
     }),
+    'limit-rate': Flags.string({
+      description:
+        'download at most RATE bytes per second, all files together (k, M, G: powers of 1024), e.g. 10M',
+      helpValue: 'RATE',
+    }),
     udp: Flags.boolean({
       description: "transfer over UDP (to the server's port; same resume state as TCP)",
       default: false,
@@ -160,6 +165,7 @@ ${exitCodeHelp}`;
     const code = await runGet(argv as string[], {
       expectedSha256: raw.expected,
       listFile: flags['list-file'],
+      limitRate: flags['limit-rate'],
       output: flags.output,
       resume: flags.resume,
       force: flags.force,

@@ -100,6 +100,9 @@ export class UdpConnection {
   private paused = false;
   private unreleased = 0;
   private ackScheduled = false;
+  /** --limit-rate: delivered bytes whose window release waits for the rate limit. */
+  private held = 0;
+  private heldTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly socket: Socket,
@@ -318,7 +321,7 @@ export class UdpConnection {
               for (const chunk of r.takeReady()) {
                 sink.onData(chunk);
                 if (this.paused) this.unreleased += chunk.length;
-                else r.release(chunk.length);
+                else this.releaseWithin(r, chunk.length);
               }
               if (r.ackUrgent) this.sendAck();
               else if (r.ackPending) this.scheduleAck();
@@ -373,6 +376,36 @@ export class UdpConnection {
         },
       };
     });
+  }
+
+  /**
+   * Opens the window by `bytes`, at once or, under --limit-rate, once the rate allows: the
+   * server can then have at most one window of data beyond the rate in flight.
+   */
+  private releaseWithin(r: UdpReceiver, bytes: number): void {
+    const throttle = this.options.throttle;
+    const wait = throttle?.take(bytes) ?? 0;
+    if (wait <= 0 && this.heldTimer === undefined) {
+      r.release(bytes);
+      return;
+    }
+    this.held += bytes;
+    const arm = (ms: number): void => {
+      this.heldTimer = setTimeout(() => {
+        const more = throttle!.delay();
+        if (more > 0) return arm(more);
+        this.heldTimer = undefined;
+        const n = this.held;
+        this.held = 0;
+        if (this.receiver !== r) return;
+        if (this.paused) this.unreleased += n;
+        else {
+          r.release(n);
+          if (r.ackUrgent) this.sendAck();
+        }
+      }, Math.ceil(ms));
+    };
+    if (this.heldTimer === undefined) arm(wait);
   }
 
   /** Backpressure: stop opening the window until resume(). */
@@ -549,6 +582,7 @@ export class UdpConnection {
     this.op?.fail(error);
     this.failure = error;
     this.stopTimer();
+    clearTimeout(this.heldTimer);
     this.options.signal?.removeEventListener('abort', this.onAbort);
     try {
       this.socket.close();

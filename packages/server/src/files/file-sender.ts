@@ -3,11 +3,13 @@
  * one is being written to the socket while the next is read from disk, and a buffer goes back to
  * the process's pool only after the socket has taken all of it. The socket therefore throttles
  * the disk reads, memory per transfer is at most two buffers whatever the file size, memory per
- * process is bounded by the pool's budget, and file bytes are never copied into frames.
+ * process is bounded by the pool's budget, and file bytes are never copied into frames. A
+ * Throttle (the rate limits) paces the reads, and so the sends, in small pieces.
  */
 import { read, readSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { promisify } from 'node:util';
+import type { Throttle } from '@ft/protocol';
 
 const readAsync = promisify(read);
 
@@ -120,6 +122,7 @@ export async function sendRange(
   length: number,
   pool: BufferPool,
   onProgress: (bytes: number) => void = () => {},
+  throttle?: Throttle,
 ): Promise<number> {
   if (length === 0) {
     await writeTo(socket, header);
@@ -140,12 +143,21 @@ export async function sendRange(
       const buffer = await pool.acquire();
       let bytesRead: number;
       try {
-        const want = Math.min(buffer.length, end - position);
+        // Under a rate limit, pieces of about 1/20 s keep the pace smooth.
+        const want = Math.min(buffer.length, end - position, throttle?.chunk ?? Infinity);
         ({ bytesRead } = await readAsync(fd, buffer, 0, want, position));
         if (bytesRead === 0) throw new TruncatedFileError(position);
       } catch (error) {
         pool.release(buffer);
         throw error;
+      }
+      if (throttle !== undefined) {
+        try {
+          await throttle.consume(bytesRead);
+        } catch (error) {
+          pool.release(buffer);
+          throw error;
+        }
       }
       // The buffer goes back to the pool once the socket is done with it, sent or failed.
       inFlight[slot] = quiet(
