@@ -13,6 +13,7 @@ import { formatServer, parsePort, parseRemote, resolveServer } from '../remote.j
 import { DownloadSession } from '../session.js';
 import { planDownloads } from './plan.js';
 import { TreeRun } from './tree-run.js';
+import { runAtMost } from './parallel.js';
 import { TreeFilter } from './tree-filter.js';
 import { checkExpectedChecksum } from './expected-checksum.js';
 import { readListFile } from './list-file.js';
@@ -43,6 +44,8 @@ export interface GetFlags {
   expectedSha256?: string | undefined;
   /** -i: a file of REMOTEs, one a line. */
   listFile?: string | undefined;
+  /** --parallel N: files downloaded at once (default 1). */
+  parallel?: number;
   /** --limit-rate RATE ("10M"): bytes per second for all downloads together. */
   limitRate?: string | undefined;
   host: string | undefined;
@@ -172,8 +175,11 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       controller.signal,
     );
     let exitCode: ExitCode = ExitCode.OK;
-    for (const job of plan.jobs) {
-      server = formatServer(job.remote);
+    let interrupted = false;
+    // One job; false stops the run (interrupted). With --parallel several run at once.
+    const runJob = async (job: (typeof plan.jobs)[number]): Promise<boolean> => {
+      const jobServer = formatServer(job.remote);
+      server = jobServer;
       try {
         const decision = await trees?.decide(job);
         if (decision?.kind === 'up-to-date') {
@@ -182,7 +188,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
               `${JSON.stringify({ path: job.output, bytes: decision.bytes, upToDate: true })}\n`,
             );
           }
-          continue;
+          return true;
         }
         if (decision?.kind === 'conflict') throw decision.error;
         const result = await download({
@@ -222,11 +228,17 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           process.stderr.write(`ftget: ${result.path}: ${what}\n`);
         }
       } catch (error) {
-        const code = reportError(error, { server });
-        if (code === ExitCode.INTERRUPTED) return code;
+        const code = reportError(error, { server: jobServer });
+        if (code === ExitCode.INTERRUPTED) {
+          interrupted = true;
+          return false;
+        }
         if (exitCode === ExitCode.OK) exitCode = code;
       }
-    }
+      return true;
+    };
+    await runAtMost(plan.jobs, flags.parallel ?? 1, runJob);
+    if (interrupted) return ExitCode.INTERRUPTED;
     await trees?.finish(onNotice);
     if (trees !== undefined && trees.upToDate > 0 && !quiet)
       process.stderr.write(

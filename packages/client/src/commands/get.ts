@@ -134,6 +134,14 @@ ${exitCodeHelp}`;
       description: 'give up on a connection that sends nothing for this many seconds (then retry)',
       default: 30,
     }),
+    parallel: Flags.integer({
+      description:
+        'download up to N files at once (-r and several REMOTEs), over up to N shared connections',
+      default: 1,
+      min: 1,
+      max: 64,
+      helpValue: 'N',
+    }),
     'limit-rate': Flags.string({
       description:
         'download at most RATE bytes per second, all files together (k, M, G: powers of 1024), e.g. 10M',
@@ -166,6 +174,7 @@ ${exitCodeHelp}`;
       expectedSha256: raw.expected,
       listFile: flags['list-file'],
       limitRate: flags['limit-rate'],
+      parallel: flags.parallel,
       output: flags.output,
       resume: flags.resume,
       force: flags.force,
