@@ -106,7 +106,7 @@ test('a re-run of an unchanged 1,000-file tree exits 0 and moves no file bytes',
   // The re-run's connections: the listing, one for STATs (shared), one for the root's mtime.
   const lines = await logAfter(s, from, 3);
   t.false(
-    lines.some((l) => / op=GET /.test(l)),
+    lines.some((l) => / transfer /.test(l)),
     'no GET request',
   );
   const bytes = lines

@@ -20,7 +20,15 @@ import {
   encodeStat,
   frameTypeName,
 } from '@ft/protocol';
-import type { End, FileHeader, GetRequest, ListEntry, Message, StatResult } from '@ft/protocol';
+import type {
+  End,
+  FileHeader,
+  GetRequest,
+  ListEntry,
+  Message,
+  StatResult,
+  Throttle,
+} from '@ft/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
 import type { ServerAddress } from './remote.js';
@@ -39,6 +47,8 @@ export interface ConnectOptions {
   timeoutMs: number;
   /** Sent in HELLO, informational. */
   clientName?: string;
+  /** --limit-rate: reading pauses whenever the bytes received exceed the rate (TCP flow control slows the server). */
+  throttle?: Throttle | undefined;
 }
 
 /** Receives a GET response as it streams. Throwing from either callback fails the connection. */
@@ -79,6 +89,8 @@ export class Connection {
   private paused = false;
   /** FILE body bytes the decoder still expects: those may be passed on without a copy. */
   private bodyLeft = 0;
+  /** Reading is held back by the rate limit (independent of pause()). */
+  private throttled: NodeJS.Timeout | undefined;
   private readonly stallTimer: NodeJS.Timeout;
   private readonly onAbort = (): void => this.fail(abortError());
 
@@ -176,12 +188,22 @@ export class Connection {
     });
   }
 
-  /** STAT a path. */
-  stat(path: string, wantDigest: boolean): Promise<StatResult> {
+  /**
+   * STAT a path. `wantSha256` (protocol version 2; see serverVersion) asks for the whole
+   * file's SHA-256 too.
+   */
+  stat(
+    path: string,
+    wantDigest: boolean,
+    options: { wantSha256?: boolean } = {},
+  ): Promise<StatResult> {
+    const wantSha256 = options.wantSha256 === true;
     return this.request(
-      encodeStat({ requestId: this.nextRequestId, path, wantDigest }),
+      encodeStat({ requestId: this.nextRequestId, path, wantDigest, wantSha256 }),
       (resolve) => (message) => {
         if (message.type !== FrameType.STAT_OK) throw this.unexpected(message, 'STAT_OK');
+        if (message.sha256 !== undefined && !wantSha256)
+          throw this.bad('STAT_OK carries a SHA-256 that was not asked for');
         resolve(message);
         return true;
       },
@@ -284,7 +306,7 @@ export class Connection {
   private resumeSocket(): void {
     if (this.paused || this.ring.starved || this.failure !== undefined) return;
     this.stallTimer.refresh();
-    this.socket.resume();
+    if (this.throttled === undefined) this.socket.resume();
   }
 
   /** Closes the connection; a request in flight rejects with FT_CONNECTION_LOST. */
@@ -333,6 +355,14 @@ export class Connection {
   private onSocketData(bytes: Buffer, pin: Pin | undefined): void {
     if (this.failure !== undefined) return;
     this.stallTimer.refresh();
+    const wait = this.options.throttle?.take(bytes.length) ?? 0;
+    if (wait > 0 && this.throttled === undefined) {
+      this.socket.pause();
+      this.throttled = setTimeout(() => {
+        this.throttled = undefined;
+        this.resumeSocket();
+      }, Math.ceil(wait));
+    }
     let rest = bytes;
     if (this.bodyLeft > 0) {
       const body = Math.min(this.bodyLeft, rest.length);
@@ -402,7 +432,13 @@ export class Connection {
   }
 
   private onStall(awaitingWelcome = false): void {
-    if (this.failure !== undefined || this.paused || this.ring.starved) return;
+    if (
+      this.failure !== undefined ||
+      this.paused ||
+      this.ring.starved ||
+      this.throttled !== undefined
+    )
+      return;
     if (this.pending === undefined && !awaitingWelcome) return;
     this.fail(
       new ClientError(
@@ -453,6 +489,7 @@ export class Connection {
           )
         : error;
     clearTimeout(this.stallTimer);
+    clearTimeout(this.throttled);
     this.options.signal?.removeEventListener('abort', this.onAbort);
     this.socket.destroy();
     this.pending?.reject(this.failure);

@@ -62,6 +62,11 @@ export interface DownloadOptions {
    * directory itself.
    */
   session?: DownloadSession;
+  /**
+   * Called with the complete, verified and fsynced partial just before it is renamed to the
+   * output; a rejection keeps it as the partial and fails the download with that error.
+   */
+  beforeCommit?: (partPath: string) => Promise<void>;
   /** Give the output the remote version's modification time (ftget's default; not for '-'). */
   preserveMtime?: boolean;
   /** Where '-' writes (default process.stdout). */

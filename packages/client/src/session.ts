@@ -12,6 +12,7 @@
 import { openConnection } from './udp/transport.js';
 import type { TransferConnection, TransportKind } from './udp/transport.js';
 import type { ConnectOptions } from './connection.js';
+import type { Throttle } from '@ft/protocol';
 import { syncDirectory } from './partial-state.js';
 import type { ServerAddress } from './remote.js';
 
@@ -27,6 +28,12 @@ export class DownloadSession {
   private readonly idle: IdleConnection[] = [];
   private readonly dirsToSync = new Set<string>();
   private closed = false;
+
+  /**
+   * @param options.throttle a rate limit (--limit-rate) every connection of the batch shares,
+   *   so it bounds each download and all of them together
+   */
+  constructor(private readonly options: { throttle?: Throttle | undefined } = {}) {}
 
   /**
    * An idle connection to `address` over `kind` opened with the same signal and timeout, or a
@@ -52,7 +59,7 @@ export class DownloadSession {
       if (isUsable(entry.connection)) return entry.connection;
       entry.connection.close();
     }
-    return openConnection(kind, address, options);
+    return openConnection(kind, address, { ...options, throttle: this.options.throttle });
   }
 
   /** Takes back a connection whose last request completed cleanly, for the next download. */

@@ -1,5 +1,6 @@
 /** stat(): size, modification time, validator and root digest of a remote path. */
-import { EntryKind } from '@ft/protocol';
+import { EntryKind, SHA256_MIN_VERSION } from '@ft/protocol';
+import { Connection } from './connection.js';
 import { openConnection } from './udp/transport.js';
 import type { TransportKind } from './udp/transport.js';
 import type { Remote } from './remote.js';
@@ -31,6 +32,11 @@ export interface RemoteStat {
   digest: string | undefined;
   /** Chunk size of the digest scheme; 0 when there is no digest. */
   chunkSize: number;
+  /**
+   * Plain SHA-256 of the whole file (hex), as sha256sum prints it; undefined for directories,
+   * when not asked, over UDP, or from a server older than protocol version 2.
+   */
+  sha256: string | undefined;
 }
 
 export function kindName(kind: number): RemoteKind {
@@ -44,7 +50,12 @@ export async function stat(options: StatOptions): Promise<RemoteStat> {
     timeoutMs: options.timeoutMs ?? 30_000,
   });
   try {
-    const st = await connection.stat(options.remote.path, options.wantDigest ?? true);
+    const wantDigest = options.wantDigest ?? true;
+    const wantSha256 =
+      wantDigest &&
+      connection instanceof Connection &&
+      (await connection.serverVersion()) >= SHA256_MIN_VERSION;
+    const st = await connection.stat(options.remote.path, wantDigest, { wantSha256 });
     const hasDigest = st.chunkSize > 0;
     return {
       path: options.remote.path,
@@ -55,6 +66,7 @@ export async function stat(options: StatOptions): Promise<RemoteStat> {
       validator: st.validator.toString('hex'),
       digest: hasDigest ? st.root.toString('hex') : undefined,
       chunkSize: hasDigest ? st.chunkSize : 0,
+      sha256: st.sha256?.toString('hex'),
     };
   } finally {
     connection.close();

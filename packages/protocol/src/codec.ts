@@ -165,9 +165,12 @@ function decodeGet(r: PayloadReader): GetRequest {
 export function encodeStat(m: Omit<StatRequest, 'type'>): Buffer {
   checkRequestId(m.requestId);
   const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
+  const flags =
+    (m.wantDigest ? StatFlags.WANT_DIGEST : 0) |
+    (m.wantSha256 === true ? StatFlags.WANT_SHA256 : 0);
   return new FrameWriter(FrameType.STAT, 4 + 1 + 2 + n)
     .u32(m.requestId)
-    .u8(m.wantDigest ? StatFlags.WANT_DIGEST : 0)
+    .u8(flags)
     .string(m.path, n)
     .done();
 }
@@ -181,6 +184,7 @@ function decodeStat(r: PayloadReader): StatRequest {
     requestId,
     path,
     wantDigest: (flags & StatFlags.WANT_DIGEST) !== 0,
+    ...(flags & StatFlags.WANT_SHA256 ? { wantSha256: true } : {}),
   };
 }
 
@@ -328,6 +332,7 @@ function decodeEnd(r: PayloadReader): End {
 }
 
 // STAT_OK: requestId u32 kind u8 size u64 mtimeMs u64 validator[16] algorithm u8 chunkSize u32 root[32]
+//          then (version 2, answering WANT_SHA256 for a regular file) sha256[32]
 export function encodeStatResult(m: Omit<StatResult, 'type'>): Buffer {
   checkU(m.requestId, 0xffff_ffff, 'requestId');
   checkKind(m.kind, 'STAT_OK');
@@ -335,7 +340,13 @@ export function encodeStatResult(m: Omit<StatResult, 'type'>): Buffer {
   checkU64(m.mtimeMs, 'mtimeMs');
   checkBytes(m.validator, VALIDATOR_SIZE, 'validator');
   checkDigestInfo(m);
-  return new FrameWriter(FrameType.STAT_OK, 4 + 1 + 8 + 8 + VALIDATOR_SIZE + 1 + 4 + DIGEST_SIZE)
+  if (m.sha256 !== undefined) {
+    checkBytes(m.sha256, DIGEST_SIZE, 'sha256');
+    if (m.kind !== EntryKind.FILE || m.algorithm !== DigestAlgorithm.SHA256_CHUNKS)
+      bad('sha256 without a file digest');
+  }
+  const size = 4 + 1 + 8 + 8 + VALIDATOR_SIZE + 1 + 4 + DIGEST_SIZE;
+  const w = new FrameWriter(FrameType.STAT_OK, size + (m.sha256 === undefined ? 0 : DIGEST_SIZE))
     .u32(m.requestId)
     .u8(m.kind)
     .u64(m.size)
@@ -343,8 +354,9 @@ export function encodeStatResult(m: Omit<StatResult, 'type'>): Buffer {
     .bytes(m.validator)
     .u8(m.algorithm)
     .u32(m.chunkSize)
-    .bytes(m.root)
-    .done();
+    .bytes(m.root);
+  if (m.sha256 !== undefined) w.bytes(m.sha256);
+  return w.done();
 }
 function decodeStatResult(r: PayloadReader): StatResult {
   const requestId = r.u32();
@@ -354,6 +366,23 @@ function decodeStatResult(r: PayloadReader): StatResult {
   const mtimeMs = r.u64('mtimeMs');
   const validator = r.bytes(VALIDATOR_SIZE);
   const info = readDigestInfo(r, 'STAT_OK');
+  // The optional whole-file SHA-256: told apart by the payload length, like LIST's flags byte.
+  // Any other number of extra bytes is left for the length check (FT_ERR_BAD_LENGTH).
+  if (r.remaining !== DIGEST_SIZE) {
+    return {
+      type: FrameType.STAT_OK,
+      requestId,
+      kind: kind as EntryKind,
+      size,
+      mtimeMs,
+      validator,
+      ...info,
+    };
+  }
+  const sha256 = r.bytes(DIGEST_SIZE);
+  if (kind !== EntryKind.FILE || info.algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
+    throw new ProtocolError('FT_ERR_BAD_VALUE', 'STAT_OK: sha256 without a file digest');
+  }
   return {
     type: FrameType.STAT_OK,
     requestId,
@@ -362,6 +391,7 @@ function decodeStatResult(r: PayloadReader): StatResult {
     mtimeMs,
     validator,
     ...info,
+    sha256,
   };
 }
 

@@ -8,7 +8,8 @@ export const MAGIC = Buffer.from([0x89, 0x46, 0x54, 0x0a]);
 
 /**
  * Protocol versions this implementation speaks. Version 2 adds link-aware listings (LIST flags,
- * LIST_OK LINKS entries); everything else is version 1 unchanged, so a v2 peer serves v1 peers.
+ * LIST_OK LINKS entries) and whole-file SHA-256 in STAT_OK (STAT flag WANT_SHA256); everything
+ * else is version 1 unchanged, so a v2 peer serves v1 peers.
  */
 export const PROTOCOL_VERSION = 2;
 export const MIN_PROTOCOL_VERSION = 1;
@@ -101,8 +102,12 @@ export const GET_FLAGS_MASK = 0x0f;
 /** STAT flags. */
 export const StatFlags = {
   WANT_DIGEST: 0x01,
+  /** Version 2: also the plain SHA-256 of the whole file (STAT_OK grows by 32 bytes). */
+  WANT_SHA256: 0x02,
 } as const;
-export const STAT_FLAGS_MASK = 0x01;
+export const STAT_FLAGS_MASK = 0x03;
+/** First version in which STAT may set WANT_SHA256. */
+export const SHA256_MIN_VERSION = 2;
 
 /** LIST flags (version 2; a v1 LIST has no flags byte). */
 export const ListRequestFlags = {

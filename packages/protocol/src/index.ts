@@ -11,6 +11,7 @@ export {
   FrameType,
   GetFlags,
   LINKS_MIN_VERSION,
+  SHA256_MIN_VERSION,
   Limits,
   LinkKind,
   ListFlags,
@@ -82,6 +83,7 @@ export {
   rootDigest,
   sha256,
 } from './digest.js';
+export { Throttle, TokenBucket, parseRate, throttleOf } from './rate.js';
 export { sameValidator, validatorOf } from './validator.js';
 export type { VersionIdentity } from './validator.js';
 export * from './udp/index.js';

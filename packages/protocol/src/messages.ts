@@ -41,6 +41,8 @@ export interface StatRequest {
   requestId: number;
   path: string;
   wantDigest: boolean;
+  /** Version 2: ask for the whole file's SHA-256 too (implies the digest; regular files only). */
+  wantSha256?: boolean | undefined;
 }
 
 export interface ListRequest {
@@ -92,6 +94,8 @@ export interface StatResult extends DigestInfo {
   size: number;
   mtimeMs: number;
   validator: Buffer;
+  /** SHA-256 of the whole file (answer to WANT_SHA256, regular files only); sha256sum's value. */
+  sha256?: Buffer | undefined;
 }
 
 export interface ListEntry {

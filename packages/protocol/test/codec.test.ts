@@ -11,6 +11,7 @@ import {
   ListFlags,
   ListRequestFlags,
   ProtocolError,
+  StatFlags,
   decodePayload,
   encodeEnd,
   encodeError,
@@ -20,6 +21,7 @@ import {
   encodeList,
   encodeListResult,
   encodeStat,
+  encodeStatResult,
   encodeWelcome,
   frameTypeName,
 } from '../src/index.js';
@@ -214,9 +216,16 @@ test('a count larger than the payload is a truncated frame', (t) => {
 test('every payload cut short is FT_ERR_TRUNCATED and every payload with a trailing byte is FT_ERR_BAD_LENGTH', (t) => {
   for (const m of [...SAMPLE_REQUESTS, ...SAMPLE_RESPONSES]) {
     const payload = encode(m).subarray(FRAME_HEADER_SIZE);
+    // Version-2 forms that only append a field: cut inside the appendix, they are the version-1
+    // form plus (or minus) trailing bytes, tested below.
+    const v1Length =
+      m.type === FrameType.LIST && m.wantLinks === true
+        ? payload.length - 1
+        : m.type === FrameType.STAT_OK && m.sha256 !== undefined
+          ? payload.length - 32
+          : payload.length;
     for (let n = 0; n < payload.length; n++) {
-      // A version-2 LIST without its flags byte is a complete version-1 LIST (tested below).
-      if (m.type === FrameType.LIST && m.wantLinks === true && n === payload.length - 1) continue;
+      if (n >= v1Length) continue;
       throwsCode(t, () => decodePayload(m.type, payload.subarray(0, n)), 'FT_ERR_TRUNCATED');
     }
     // A version-1 LIST plus one byte is the version-2 form (a flags byte): two bytes are too many.
@@ -240,6 +249,29 @@ test('LIST: the version-1 layout without flags, the version-2 one with a trailin
   const reserved = Buffer.from(v2.subarray(FRAME_HEADER_SIZE));
   reserved[reserved.length - 1] = 0x02;
   throwsCode(t, () => decodePayload(FrameType.LIST, reserved), 'FT_ERR_BAD_FLAGS');
+});
+
+test('STAT_OK: the SHA-256 is an appendix of exactly 32 bytes, for files with a digest only', (t) => {
+  const withSha = SAMPLE_RESPONSES.find(
+    (m) => m.type === FrameType.STAT_OK && m.sha256 !== undefined,
+  )!;
+  const payload = Buffer.from(encode(withSha)).subarray(FRAME_HEADER_SIZE);
+  t.is(payload.length, 74 + 32);
+  const v1 = decodePayload(FrameType.STAT_OK, payload.subarray(0, 74));
+  t.is((v1 as { sha256?: Buffer }).sha256, undefined);
+  for (const n of [75, 90, 105, 107])
+    throwsCode(
+      t,
+      () =>
+        decodePayload(FrameType.STAT_OK, Buffer.concat([payload, Buffer.alloc(1)]).subarray(0, n)),
+      'FT_ERR_BAD_LENGTH',
+    );
+  const dir = Buffer.from(payload);
+  dir[4] = EntryKind.DIRECTORY;
+  throwsCode(t, () => decodePayload(FrameType.STAT_OK, dir), 'FT_ERR_BAD_VALUE');
+  t.throws(() => encodeStatResult({ ...withSha, kind: EntryKind.DIRECTORY } as never));
+  const stat = encodeStat({ requestId: 1, path: '', wantDigest: false, wantSha256: true });
+  t.is(stat[FRAME_HEADER_SIZE + 4], StatFlags.WANT_SHA256);
 });
 
 test('LIST_OK with LINKS: link kinds are checked and only INSIDE links carry a target', (t) => {
@@ -288,7 +320,7 @@ test('unknown frame types, flag bits and enum values are refused', (t) => {
   get[4] = 0x10;
   throwsCode(t, () => decodePayload(FrameType.GET, get), 'FT_ERR_BAD_FLAGS');
   const stat = Buffer.from(encode(SAMPLE_REQUESTS[4]!)).subarray(FRAME_HEADER_SIZE);
-  stat[4] = 0x02;
+  stat[4] = 0x04;
   throwsCode(t, () => decodePayload(FrameType.STAT, stat), 'FT_ERR_BAD_FLAGS');
   const list = Buffer.from(encode(SAMPLE_RESPONSES[8]!)).subarray(FRAME_HEADER_SIZE);
   list[4] = 0x80;

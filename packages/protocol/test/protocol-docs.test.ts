@@ -158,6 +158,21 @@ const minimal: Record<string, Buffer> = {
   ERROR: encodeError({ requestId: 1, code: 1, retryAfterMs: 0, message: '' }),
 };
 
+/** The version-2 forms that append fields. */
+const extended: Record<string, Buffer> = {
+  STAT_OK: encodeStatResult({
+    requestId: 1,
+    kind: EntryKind.FILE,
+    size: 0,
+    mtimeMs: 0,
+    validator: Buffer.alloc(16),
+    algorithm: DigestAlgorithm.SHA256_CHUNKS,
+    chunkSize: 1024 * 1024,
+    root: Buffer.alloc(32),
+    sha256: Buffer.alloc(32),
+  }),
+};
+
 /** "2 + n" → 2, "32 × chunkCount" → 0, "…" → 0: the size with every variable part empty. */
 function fixedSize(cell: string): number {
   if (cell === '…' || /×/.test(cell)) return 0;
@@ -175,13 +190,20 @@ for (const name of Object.keys(FrameType)) {
     const table = rows(text.split('\n\n').find((p) => p.startsWith('| offset'))!).filter((r) =>
       /^\d+$/.test(r[0]!),
     );
-    let at = 0;
-    for (const [offset, size] of table) {
-      t.is(Number(offset), at, `${name}: field at ${offset}`);
-      at += fixedSize(size!);
+    // Version-2 appendices (marked so in the table) come after the whole version-1 layout.
+    let end = 0;
+    let fixedEnd: number | undefined;
+    for (const [offset, size, , , meaning] of table) {
+      t.is(Number(offset), end, `${name}: field at ${offset}`);
+      if (/^\*\*version 2, optional\*\*/.test(meaning ?? '')) fixedEnd ??= end;
+      else t.is(fixedEnd, undefined, `${name}: a version-1 field after an optional one`);
+      end += fixedSize(size!);
     }
+    const at = fixedEnd ?? end;
     const frame = minimal[name]!;
     t.is(at, frame.length - FRAME_HEADER_SIZE, `${name}: fixed payload size`);
+    if (fixedEnd !== undefined)
+      t.is(end, extended[name]!.length - FRAME_HEADER_SIZE, `${name}: with the appendix`);
     t.regex(text, new RegExp(`Payload size:\\s+${at}( \\+|\\b)`), 'the stated payload size');
   });
 }

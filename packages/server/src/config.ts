@@ -6,7 +6,7 @@
 import { constants as fsConstants, accessSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { FRAME_HEADER_SIZE, Limits, VALIDATOR_SIZE } from '@ft/protocol';
+import { FRAME_HEADER_SIZE, Limits, VALIDATOR_SIZE, parseRate } from '@ft/protocol';
 import { isInside } from './files/digest-store.js';
 import { ExitCode, ServeError } from './exit-codes.js';
 
@@ -58,6 +58,8 @@ export interface ServeFlags {
   daemon?: boolean | undefined;
   'pid-file'?: string | undefined;
   'digest-cache'?: string | undefined;
+  'max-rate'?: string | undefined;
+  'max-rate-per-connection'?: string | undefined;
 }
 
 export interface ServerConfig {
@@ -86,6 +88,18 @@ export interface ServerConfig {
    * across runs); otherwise the primary fills in a private temporary one before starting children.
    */
   digestCacheDir: string | undefined;
+  /** --max-rate: bytes per second the whole server sends, at most (TCP and UDP each). */
+  maxRate: number | undefined;
+  /** --max-rate-per-connection: bytes per second one connection (or UDP transfer) gets. */
+  maxRatePerConnection: number | undefined;
+}
+
+function rateFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const rate = parseRate(value);
+  if (rate === undefined)
+    usage(`--${flag} must be a rate in bytes per second such as 500k, 10M or 1G, got "${value}"`);
+  return rate;
 }
 
 function usage(message: string): never {
@@ -210,5 +224,7 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     daemon,
     pidFile: flags['pid-file'] === undefined ? undefined : resolve(cwd, flags['pid-file']),
     digestCacheDir,
+    maxRate: rateFlag(flags['max-rate'], 'max-rate'),
+    maxRatePerConnection: rateFlag(flags['max-rate-per-connection'], 'max-rate-per-connection'),
   };
 }

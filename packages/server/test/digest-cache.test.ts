@@ -19,7 +19,12 @@ const SIZE = 1000;
 const validator = Buffer.alloc(16, 3);
 const version = (tag: string): FileDigests => {
   const chunk = sha256(Buffer.from(tag));
-  return { chunkSize: 1024 * 1024, root: sha256(chunk), chunkDigests: [chunk] };
+  return {
+    chunkSize: 1024 * 1024,
+    root: sha256(chunk),
+    chunkDigests: [chunk],
+    sha256: sha256(Buffer.from(tag)),
+  };
 };
 
 test('digests forgotten by one cache are dropped from the memory of another sharing the store', async (t) => {

@@ -4,6 +4,7 @@
  * (interrupts.ts). A reader closing stdout (`-o - | head`) ends it quietly (stdout-pipe.ts).
  */
 import { mkdir } from 'node:fs/promises';
+import { TokenBucket, parseRate, throttleOf } from '@ft/protocol';
 import { download } from '../download.js';
 import type { DownloadResult } from '../download-types.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
@@ -26,7 +27,10 @@ import type { ProgressMode } from './progress-bars.js';
 import { reportError, reportNote, reportWarning } from './report.js';
 import { dieOfClosedStdout, isClosedStdout } from './stdout-pipe.js';
 import { TreeRun } from './tree-run.js';
+import { runAtMost } from './parallel.js';
 import { TreeFilter } from './tree-filter.js';
+import { checkExpectedChecksum } from './expected-checksum.js';
+import { readListFile } from './list-file.js';
 import type { FilterRule } from './tree-filter.js';
 
 export interface GetFlags {
@@ -57,6 +61,14 @@ export interface GetFlags {
   delete?: boolean;
   /** -r: --include/--exclude rules in command-line order (first match wins). */
   filters?: FilterRule[];
+  /** --checksum sha256:HEX: the one file's expected SHA-256 (lower-case hex). */
+  expectedSha256?: string | undefined;
+  /** -i: a file of REMOTEs, one a line. */
+  listFile?: string | undefined;
+  /** --parallel N: files downloaded at once (default 1). */
+  parallel?: number;
+  /** --limit-rate RATE ("10M"): bytes per second for all downloads together. */
+  limitRate?: string | undefined;
   host: string | undefined;
   port: string | undefined;
   /** Consecutive failures without progress before giving up (undefined: no count limit). */
@@ -96,19 +108,38 @@ function continueCommand(remote: Remote, output: string): string {
 }
 
 export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCode> {
+  const rate = flags.limitRate === undefined ? undefined : parseRate(flags.limitRate);
+  if (flags.limitRate !== undefined && rate === undefined) {
+    return reportError(
+      new ClientError(ClientErrorCode.USAGE, `--limit-rate "${flags.limitRate}" is not a rate`, {
+        hint: 'give bytes per second such as 500k, 10M or 1G (powers of 1024)',
+      }),
+    );
+  }
   let reporter: GetReporter | undefined;
   const interrupts = new Interrupts(() => reporter?.stop());
   let server = 'the server';
   let resumeHint = 'run the same command with -c to continue from where it stopped';
   // One connection per server for all REMOTEs, one directory fsync per directory at the end.
-  const session = new DownloadSession();
+  const session = new DownloadSession(
+    rate === undefined ? {} : { throttle: throttleOf(new TokenBucket(rate)) },
+  );
   try {
     const defaults = resolveServer(
       { host: flags.host, port: flags.port === undefined ? undefined : parsePort(flags.port) },
       process.env,
     );
     server = formatServer(defaults);
-    const parsed = remotes.map((r) => {
+    const all = [
+      ...remotes,
+      ...(flags.listFile === undefined ? [] : await readListFile(flags.listFile)),
+    ];
+    if (all.length === 0) {
+      throw new ClientError(ClientErrorCode.USAGE, 'no REMOTE given', {
+        hint: 'name a file on the server, or give -i FILE with one REMOTE a line',
+      });
+    }
+    const parsed = all.map((r) => {
       checkServerConflict(r, flags);
       return parseRemote(r, defaults);
     });
@@ -146,6 +177,17 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       },
       tree,
     );
+    const expected = flags.expectedSha256;
+    if (
+      expected !== undefined &&
+      (flags.recursive || plan.jobs.length !== 1 || flags.output === '-')
+    ) {
+      throw new ClientError(
+        ClientErrorCode.USAGE,
+        '--checksum sha256:HEX checks exactly one FILE downloaded to a file',
+        { hint: 'give a single REMOTE, without -r and -o -' },
+      );
+    }
     for (const dir of plan.directories) await mkdir(dir, { recursive: true });
     reporter = new GetReporter({
       quiet: flags.quiet,
@@ -157,6 +199,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       labelBase: output !== undefined && (plan.jobs.length > 1 || flags.recursive) ? output : '.',
       toStdout: plan.jobs.every((j) => j.output === '-'),
     });
+    const report = reporter;
     if (plan.jobs.length === 1 && plan.jobs[0]!.output !== '-')
       resumeHint = `"${continueCommand(plan.jobs[0]!.remote, plan.jobs[0]!.output)}" continues from where it stopped`;
     const trees = await TreeRun.start(
@@ -175,9 +218,12 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
       interrupts.signal,
     );
     let exitCode: ExitCode = ExitCode.OK;
-    for (const job of plan.jobs) {
-      server = formatServer(job.remote);
-      reporter.startFile(job.output);
+    let interrupted = false;
+    // One job; false stops the run (interrupted). With --parallel several run at once.
+    const runJob = async (job: (typeof plan.jobs)[number]): Promise<boolean> => {
+      const jobServer = formatServer(job.remote);
+      server = jobServer;
+      report.startFile(job.output);
       try {
         const decision = await trees?.decide(job);
         if (decision?.kind === 'up-to-date') {
@@ -186,7 +232,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
               `${JSON.stringify({ path: job.output, bytes: decision.bytes, upToDate: true })}\n`,
             );
           }
-          continue;
+          return true;
         }
         if (decision?.kind === 'conflict') throw decision.error;
         const result = await download({
@@ -203,25 +249,39 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           stallTimeoutMs: flags.stallTimeoutMs,
           session,
           preserveMtime: flags.preserveMtime !== false,
+          ...(expected === undefined
+            ? {}
+            : {
+                beforeCommit: (part: string) =>
+                  checkExpectedChecksum(part, expected, job.output, interrupts.signal),
+              }),
           ...(flags.udp === true ? { transport: 'udp' as const } : {}),
-          onProgress: reporter.onProgress,
-          onRetry: reporter.onRetry,
-          onWarning: reporter.onWarning,
+          onProgress: report.onProgress,
+          onRetry: report.onRetry,
+          onWarning: report.onWarning,
         });
-        reporter.fileDone(result);
+        report.fileDone(result);
+        if (expected !== undefined && result.alreadyComplete)
+          await checkExpectedChecksum(result.path, expected, result.path, interrupts.signal);
         await trees?.written(job, result);
         if (flags.json) process.stdout.write(`${resultJson(result)}\n`);
       } catch (error) {
-        reporter.fileFailed();
-        if (interrupts.received !== undefined) break;
-        if (job.output === '-' && isClosedStdout(error)) dieOfClosedStdout(() => reporter?.stop());
+        report.fileFailed();
+        if (interrupts.received !== undefined) {
+          interrupted = true;
+          return false;
+        }
+        if (job.output === '-' && isClosedStdout(error)) dieOfClosedStdout(() => report.stop());
         const code = reportError(hideInternalNames(error, job.output), {
-          server,
+          server: jobServer,
           ...(job.output === '-' ? {} : { continueWith: continueCommand(job.remote, job.output) }),
         });
         if (exitCode === ExitCode.OK) exitCode = code;
       }
-    }
+      return true;
+    };
+    await runAtMost(plan.jobs, flags.parallel ?? 1, runJob);
+    if (interrupted) return ExitCode.INTERRUPTED;
     await trees?.finish(onNotice);
     if (trees !== undefined && trees.upToDate > 0 && !flags.quiet && !flags.json)
       reportNote(`${trees.upToDate} file${trees.upToDate === 1 ? '' : 's'} up to date`);

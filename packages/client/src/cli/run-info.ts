@@ -51,6 +51,7 @@ export async function runStat(text: string, flags: InfoFlags): Promise<ExitCode>
         `modified:  ${st.mtime}`,
         `validator: ${st.validator}`,
       ];
+      if (st.sha256 !== undefined) lines.push(`sha256:    ${st.sha256}`);
       if (st.digest !== undefined)
         lines.push(`digest:    sha256-chunks:${st.digest} (chunk size ${st.chunkSize})`);
       process.stdout.write(`${lines.join('\n')}\n`);

@@ -54,8 +54,8 @@ ${exitCodeHelp}`;
   static override args = {
     remote: Args.string({
       description:
-        'file on the server: a path (docs/a.txt) or ft://host:port/path; several may be given',
-      required: true,
+        'file on the server: a path (docs/a.txt) or ft://host:port/path; several may be given (or none with -i)',
+      required: false,
     }),
   };
 
@@ -109,8 +109,14 @@ ${exitCodeHelp}`;
     }),
     checksum: Flags.boolean({
       description:
-        '-r re-runs: decide whether an existing file is up to date by its SHA-256 digests, not by size, mtime and validator',
+        '-r re-runs: decide whether an existing file is up to date by its SHA-256 digests, not by size, mtime and validator. --checksum sha256:HEX (one FILE): the download must have this SHA-256 (else exit 6, and OUTPUT is not created)',
       default: false,
+    }),
+    'list-file': Flags.string({
+      char: 'i',
+      description:
+        'read REMOTEs from FILE, one a line (blank lines and #comments skipped; - is stdin)',
+      helpValue: 'FILE',
     }),
     update: Flags.boolean({
       char: 'u',
@@ -158,6 +164,19 @@ ${exitCodeHelp}`;
       description: 'give up on a connection that sends nothing for this many seconds (then retry)',
       default: 30,
     }),
+    parallel: Flags.integer({
+      description:
+        'download up to N files at once (-r and several REMOTEs), over up to N shared connections',
+      default: 1,
+      min: 1,
+      max: 64,
+      helpValue: 'N',
+    }),
+    'limit-rate': Flags.string({
+      description:
+        'download at most RATE bytes per second, all files together (k, M, G: powers of 1024), e.g. 10M',
+      helpValue: 'RATE',
+    }),
     udp: Flags.boolean({
       description: "transfer over UDP (to the server's port; same resume state as TCP)",
       default: false,
@@ -181,10 +200,22 @@ ${exitCodeHelp}`;
   };
 
   async run(): Promise<void> {
-    const { argv, flags } = await this.parse(Get);
+    const { extractExpectedChecksum } = await import('../cli/expected-checksum.js');
+    let raw: ReturnType<typeof extractExpectedChecksum>;
+    try {
+      raw = extractExpectedChecksum(this.argv);
+    } catch (error) {
+      const { reportError } = await import('../cli/report.js');
+      this.exit(reportError(error));
+    }
+    const { argv, flags } = await this.parse(Get, raw.argv);
     const { runGet } = await import('../cli/run-get.js');
     (await import('../cli/stdout-pipe.js')).watchStdout();
     const code = await runGet(argv as string[], {
+      expectedSha256: raw.expected,
+      listFile: flags['list-file'],
+      limitRate: flags['limit-rate'],
+      parallel: flags.parallel,
       output: flags.output,
       outputDir: flags['output-dir'],
       remoteName: flags['remote-name'],
@@ -200,7 +231,7 @@ ${exitCodeHelp}`;
       checksum: flags.checksum,
       update: flags.update,
       delete: flags.delete,
-      filters: filterRulesFrom(this.argv),
+      filters: filterRulesFrom(raw.argv),
       host: flags.host,
       port: flags.port,
       retries: flags.retries,

@@ -189,6 +189,7 @@ async function finish(job: DownloadJob): Promise<DownloadResult> {
   await handle.sync();
   await handle.close();
   job.handle = undefined;
+  await o.beforeCommit?.(job.part);
   await rename(job.part, o.output);
   // In a batch, one fsync per directory when the batch closes makes every rename durable.
   if (o.session === undefined) await syncDirectory(dirname(o.output));

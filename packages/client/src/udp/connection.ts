@@ -53,7 +53,10 @@ export class UdpConnection {
   dropped = 0;
   private readonly onAbort = (): void => this.fail(abortError());
   /** GET state shared with pause/resume/close. */
-  private readonly flow = new ReceiveFlow((datagram) => this.send(datagram));
+  private readonly flow = new ReceiveFlow(
+    (datagram) => this.send(datagram),
+    () => this.options.throttle,
+  );
   /** What the handshake and transfer operations use of this connection. */
   private readonly link: UdpLink;
 
@@ -244,6 +247,7 @@ export class UdpConnection {
     this.op?.fail(error);
     this.failure = error;
     this.stopTimer();
+    this.flow.dispose();
     this.options.signal?.removeEventListener('abort', this.onAbort);
     try {
       this.socket.close();

@@ -17,7 +17,7 @@ import {
   encodeUdpDigestRequest,
   encodeUdpRequest,
 } from '@ft/protocol';
-import type { End, FileHeader, GetRequest, UdpAccept } from '@ft/protocol';
+import type { End, FileHeader, GetRequest, Throttle, UdpAccept } from '@ft/protocol';
 import type { GetSink } from '../connection.js';
 import { startRequest } from './handshake.js';
 import type { Operation, UdpLink } from './link.js';
@@ -41,8 +41,14 @@ export class ReceiveFlow {
   private paused = false;
   private unreleased = 0;
   private ackScheduled = false;
+  /** --limit-rate: delivered bytes whose window release waits for the rate limit. */
+  private held = 0;
+  private heldTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly send: (datagram: Buffer) => void) {}
+  constructor(
+    private readonly send: (datagram: Buffer) => void,
+    private readonly throttle: () => Throttle | undefined = () => undefined,
+  ) {}
 
   /** Backpressure: stop opening the window until resume(). */
   pause(): void {
@@ -65,8 +71,44 @@ export class ReceiveFlow {
     for (const chunk of r.takeReady()) {
       sink.onData(chunk);
       if (this.paused) this.unreleased += chunk.length;
-      else r.release(chunk.length);
+      else this.releaseWithin(r, chunk.length);
     }
+  }
+
+  /**
+   * Opens the window by `bytes`, at once or, under --limit-rate, once the rate allows: the
+   * server can then have at most one window of data beyond the rate in flight.
+   */
+  private releaseWithin(r: UdpReceiver, bytes: number): void {
+    const throttle = this.throttle();
+    const wait = throttle?.take(bytes) ?? 0;
+    if (wait <= 0 && this.heldTimer === undefined) {
+      r.release(bytes);
+      return;
+    }
+    this.held += bytes;
+    const arm = (ms: number): void => {
+      this.heldTimer = setTimeout(() => {
+        const more = throttle!.delay();
+        if (more > 0) return arm(more);
+        this.heldTimer = undefined;
+        const n = this.held;
+        this.held = 0;
+        if (this.receiver !== r) return;
+        if (this.paused) this.unreleased += n;
+        else {
+          r.release(n);
+          if (r.ackUrgent) this.sendAck();
+        }
+      }, Math.ceil(ms));
+    };
+    if (this.heldTimer === undefined) arm(wait);
+  }
+
+  /** Stops a pending rate-limit release (the connection failed or closed). */
+  dispose(): void {
+    clearTimeout(this.heldTimer);
+    this.heldTimer = undefined;
   }
 
   /** Sends an ACK of what has arrived (nothing when no transfer is open). */

@@ -93,6 +93,7 @@ export const SAMPLE_REQUESTS: readonly Request[] = [
   { type: FrameType.STAT, requestId: 3, path: '', wantDigest: false },
   { type: FrameType.LIST, requestId: 4, path: 'some/dir' },
   { type: FrameType.LIST, requestId: 5, path: 'looptree', wantLinks: true },
+  { type: FrameType.STAT, requestId: 6, path: 'f', wantDigest: true, wantSha256: true },
 ];
 
 export const fileWithDigests: FileHeader = {
@@ -179,6 +180,18 @@ export const SAMPLE_RESPONSES: readonly Response[] = [
     message: 'no such file: x',
   },
   { type: FrameType.ERROR, requestId: 0, code: WireError.BUSY, retryAfterMs: 250, message: '' },
+  {
+    type: FrameType.STAT_OK,
+    requestId: 9,
+    kind: EntryKind.FILE,
+    size: 12,
+    mtimeMs: 42,
+    validator: validatorA,
+    algorithm: DigestAlgorithm.SHA256_CHUNKS,
+    chunkSize: 1024 * 1024,
+    root: digest(7),
+    sha256: digest(9),
+  },
   {
     type: FrameType.LIST_OK,
     requestId: 8,

@@ -55,6 +55,15 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
       default: Defaults.maxConnectionsPerIp,
       min: 1,
     }),
+    'max-rate': Flags.string({
+      description:
+        'most bytes per second the server sends in all, e.g. 100M (k, M, G: powers of 1024; TCP and UDP each)',
+      helpValue: 'RATE',
+    }),
+    'max-rate-per-connection': Flags.string({
+      description: 'most bytes per second one TCP connection or UDP transfer is sent, e.g. 10M',
+      helpValue: 'RATE',
+    }),
     'idle-timeout': Flags.integer({
       description:
         'seconds a client may send nothing, or take none of what we send, before it is closed',

@@ -4,6 +4,8 @@
  * the server's processes share (digest-store.ts); concurrent requests for the same version share
  * one computation.
  */
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { read } from 'node:fs';
 import { promisify } from 'node:util';
 import { ChunkHasher, chunkCountFor, chunkSizeFor, rootDigest } from '@ft/protocol';
@@ -15,11 +17,13 @@ export interface FileDigests {
   root: Buffer;
   /** Digest of every chunk of the file, in order (empty for an empty file). */
   chunkDigests: readonly Buffer[];
+  /** Plain SHA-256 of the whole file (what sha256sum prints), from the same read pass. */
+  sha256: Buffer;
 }
 
 /** Bytes one cached entry is charged: its digests plus a fixed overhead for the bookkeeping. */
 function costOf(d: FileDigests): number {
-  return 256 + d.chunkDigests.length * 48;
+  return 288 + d.chunkDigests.length * 48;
 }
 
 const READ_SIZE = 1024 * 1024;
@@ -28,13 +32,16 @@ const readAsync = promisify(read);
 /** Hashes `size` bytes of an open file from offset 0. Throws if the file is shorter than `size`. */
 export async function hashFile(fd: number, size: number): Promise<FileDigests> {
   const chunkSize = chunkSizeFor(size);
-  const chunkDigests = await hashChunks(fd, size, chunkSize, 0, chunkCountFor(size, chunkSize));
-  return { chunkSize, root: rootDigest(chunkDigests), chunkDigests };
+  const whole = createHash('sha256');
+  const count = chunkCountFor(size, chunkSize);
+  const chunkDigests = await hashChunks(fd, size, chunkSize, 0, count, whole);
+  return { chunkSize, root: rootDigest(chunkDigests), chunkDigests, sha256: whole.digest() };
 }
 
 /**
  * Digests of chunks [first, first + count) of an open file of `size` bytes, read from the file
- * with one bounded buffer. Throws if the file is shorter than `size`.
+ * with one bounded buffer, also fed to `whole` when given (the whole-file SHA-256, from the
+ * same read pass). Throws if the file is shorter than `size`.
  */
 export async function hashChunks(
   fd: number,
@@ -42,6 +49,7 @@ export async function hashChunks(
   chunkSize: number,
   first: number,
   count: number,
+  whole?: Hash,
 ): Promise<Buffer[]> {
   const chunkDigests: Buffer[] = [];
   const hasher = new ChunkHasher(chunkSize, first, (_i, digest) => chunkDigests.push(digest));
@@ -59,6 +67,7 @@ export async function hashChunks(
     if (bytesRead === 0)
       throw new Error(`file shrank while hashing (${position} of ${size} bytes)`);
     hasher.update(buffer.subarray(0, bytesRead));
+    whole?.update(buffer.subarray(0, bytesRead));
     position += bytesRead;
   }
   hasher.finish();

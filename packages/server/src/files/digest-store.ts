@@ -20,9 +20,12 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DIGEST_SIZE, chunkCountFor, chunkSizeFor, rootDigest } from '@ft/protocol';
 import type { FileDigests } from './digest-cache.js';
 
-const MAGIC = Buffer.from('FTD1');
-/** Magic, chunk size (u32), file size (u64), root digest. */
-const HEADER_SIZE = 4 + 4 + 8 + DIGEST_SIZE;
+// FTD2 added the whole-file SHA-256; an FTD1 entry (an older server's) reads as absent, so the
+// file is hashed once more and the entry rewritten.
+const MAGIC = Buffer.from('FTD2');
+/** Magic, chunk size (u32), file size (u64), root digest, whole-file SHA-256. */
+const HEADER_SIZE = 4 + 4 + 8 + DIGEST_SIZE + DIGEST_SIZE;
+const SHA256_AT = 16 + DIGEST_SIZE;
 
 function entryLength(size: number): number {
   return HEADER_SIZE + chunkCountFor(size, chunkSizeFor(size)) * DIGEST_SIZE;
@@ -35,6 +38,7 @@ export function encodeEntry(size: number, digests: FileDigests): Buffer {
   out.writeUInt32BE(digests.chunkSize, 4);
   out.writeBigUInt64BE(BigInt(size), 8);
   digests.root.copy(out, 16);
+  digests.sha256.copy(out, SHA256_AT);
   digests.chunkDigests.forEach((d, i) => d.copy(out, HEADER_SIZE + i * DIGEST_SIZE));
   return out;
 }
@@ -50,7 +54,8 @@ export function decodeEntry(data: Buffer, size: number): FileDigests | undefined
     chunkDigests.push(Buffer.from(data.subarray(at, at + DIGEST_SIZE)));
   const root = rootDigest(chunkDigests);
   if (!root.equals(data.subarray(16, 16 + DIGEST_SIZE))) return undefined;
-  return { chunkSize, root, chunkDigests };
+  const sha256 = Buffer.from(data.subarray(SHA256_AT, SHA256_AT + DIGEST_SIZE));
+  return { chunkSize, root, chunkDigests, sha256 };
 }
 
 /** The on-disk store in one directory (which must exist and be private to this server). */

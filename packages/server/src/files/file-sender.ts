@@ -3,11 +3,13 @@
  * read from disk, written to the socket, and goes back to the process's pool once the socket has
  * taken all of it, before the next read. The socket therefore throttles the disk reads, memory
  * per transfer is at most one buffer whatever the file size, memory per process is bounded by
- * the pool's budget, and file bytes are never copied into frames.
+ * the pool's budget, and file bytes are never copied into frames. A Throttle (the rate
+ * limits) paces the reads, and so the sends, in small pieces.
  */
 import { read, readSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { promisify } from 'node:util';
+import type { Throttle } from '@ft/protocol';
 
 const readAsync = promisify(read);
 
@@ -163,6 +165,7 @@ export async function sendRange(
   pool: BufferPool,
   address: string,
   onTaken: (bytes: number) => void = () => {},
+  throttle?: Throttle,
 ): Promise<number> {
   if (length === 0) {
     await writeTo(socket, header);
@@ -174,9 +177,11 @@ export async function sendRange(
     const buffer = await pool.acquire(address);
     let bytesRead: number;
     try {
-      const want = Math.min(buffer.length, end - position);
+      // Under a rate limit, pieces of about 1/20 s keep the pace smooth.
+      const want = Math.min(buffer.length, end - position, throttle?.chunk ?? Infinity);
       ({ bytesRead } = await readAsync(fd, buffer, 0, want, position));
       if (bytesRead === 0) throw new TruncatedFileError(position);
+      if (throttle !== undefined) await throttle.consume(bytesRead);
       const data = buffer.subarray(0, bytesRead);
       // The buffer goes back to the pool once the socket is done with it, sent or failed.
       await (position === offset ? writeAll(socket, [header, data]) : writeTo(socket, data));

@@ -51,7 +51,7 @@ export interface StatInfo {
   mtimeMs: number;
   validator: Buffer;
   /** Present when asked for and the path is a regular file. */
-  digest?: { chunkSize: number; root: Buffer };
+  digest?: { chunkSize: number; root: Buffer; sha256: Buffer };
 }
 
 export interface FileServiceOptions {
@@ -253,7 +253,7 @@ export class FileService {
         size: opened.size,
         mtimeMs: opened.mtimeMs,
         validator: opened.validator,
-        digest: { chunkSize: d.chunkSize, root: d.root },
+        digest: { chunkSize: d.chunkSize, root: d.root, sha256: d.sha256 },
       };
     } finally {
       await opened.close();

@@ -11,6 +11,7 @@ import { FileService } from '../files/file-service.js';
 import { CHILD_CONFIG_ENV, isToChild } from './ipc.js';
 import type { ChildConfig, FromChild, ToChild } from './ipc.js';
 import { Logger } from '../logger.js';
+import { configureRates } from '../net/rates.js';
 
 /** After the grace period, connections are cut; if we are somehow still alive this much later, exit anyway. */
 const EXIT_MARGIN_MS = 5000;
@@ -21,6 +22,8 @@ if (config === null || process.send === undefined) {
   process.exit(2);
 }
 const { server, role } = config;
+// Workers share the overall rate; per-connection children split it as --max-children allows.
+configureRates(server, role === 'worker' ? server.workers : server.maxChildren);
 const logger = new Logger({ format: server.logFormat, file: server.logFile });
 const files = new FileService({
   root: server.root,

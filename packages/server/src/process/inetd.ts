@@ -5,6 +5,7 @@
 import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { ServerConfig } from '../config.js';
+import { configureRates } from '../net/rates.js';
 import { Connection } from '../tcp/connection.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
 import { FileService } from '../files/file-service.js';
@@ -23,6 +24,8 @@ export async function serveInetd(
   }
   if (!isSocket) throw new ServeError('--inetd needs a connected socket on stdin', ExitCode.USAGE);
   const socket = new Socket({ fd: 0, readable: true, writable: true });
+  // inetd starts a process per connection, unknown to each other: the rates apply to each.
+  configureRates(config);
   const connection = new Connection(socket, {
     files: new FileService({
       root: config.root,

@@ -26,6 +26,7 @@ import {
   writeTo,
 } from '../files/file-sender.js';
 import { ZERO_DIGEST, refuse } from './request-context.js';
+import { throttleFor } from '../net/rates.js';
 import type { RequestContext } from './request-context.js';
 
 /** Opens the file and, when asked, its digests; retries if the file changes while hashing. */
@@ -134,6 +135,7 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
         ctx.buffers,
         ctx.address,
         () => ctx.noteProgress(),
+        throttleFor(ctx),
       );
     } catch (error) {
       // The announced bytes cannot all be sent: the client must see a short body, not a lie.
@@ -194,6 +196,7 @@ async function sendSmall(
     status: changed ? EndStatus.CHANGED : EndStatus.OK,
   });
   try {
+    await throttleFor(ctx)?.consume(length);
     await writeAll(ctx.socket, [header, data, end]);
   } catch {
     ctx.destroy('send-failed');

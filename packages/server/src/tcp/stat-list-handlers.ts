@@ -24,7 +24,10 @@ export async function serveStat(ctx: RequestContext, request: StatRequest): Prom
       result,
     });
   try {
-    const info = await ctx.files.stat(request.path, { wantDigest: request.wantDigest });
+    const wantSha256 = request.wantSha256 === true;
+    const info = await ctx.files.stat(request.path, {
+      wantDigest: request.wantDigest || wantSha256,
+    });
     await writeTo(
       ctx.socket,
       encodeStatResult({
@@ -36,6 +39,7 @@ export async function serveStat(ctx: RequestContext, request: StatRequest): Prom
         algorithm: info.digest === undefined ? DigestAlgorithm.NONE : DigestAlgorithm.SHA256_CHUNKS,
         chunkSize: info.digest?.chunkSize ?? 0,
         root: info.digest?.root ?? ZERO_DIGEST,
+        ...(wantSha256 && info.digest !== undefined ? { sha256: info.digest.sha256 } : {}),
       }),
     );
     log('OK');

@@ -3,6 +3,7 @@
  * armed at the engine's earliest deadline. The transfer ends (and frees its file and state)
  * when the client closes it, when the FIN went unanswered, or at the liveness limit.
  */
+import { throttleFor } from '../net/rates.js';
 import {
   EndStatus,
   UdpSender,
@@ -55,6 +56,8 @@ export class ServerTransfer {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private immediate: NodeJS.Immediate | undefined;
+  /** Pending while the rate limits (net/rates.ts) hold the next datagram back. */
+  private rateTimer: NodeJS.Timeout | undefined;
   private ended = false;
 
   constructor(
@@ -173,6 +176,7 @@ export class ServerTransfer {
     this.immediate = undefined;
     const now = performance.now();
     this.sender.onTimer(now);
+    const throttle = throttleFor(this);
     let sent = 0;
     for (;;) {
       if (this.sender.phase === 'done' || this.sender.phase === 'failed') {
@@ -182,6 +186,15 @@ export class ServerTransfer {
       if (this.sender.phase === 'fin' && this.finStatus === undefined) break;
       if (sent >= BURST || this.host.congested()) {
         this.immediate = setImmediate(() => this.pump());
+        break;
+      }
+      // Under --max-rate(-per-connection) the limit caps what congestion control would send.
+      const wait = throttle?.delay(now) ?? 0;
+      if (wait > 0) {
+        this.rateTimer ??= setTimeout(() => {
+          this.rateTimer = undefined;
+          this.pump();
+        }, Math.ceil(wait));
         break;
       }
       const action = this.sender.nextAction(now);
@@ -207,6 +220,7 @@ export class ServerTransfer {
         }
         const header = encodeUdpDataHeader(this.id, action.offset, action.tsval, payload);
         this.host.send([header, payload], this.port, this.address);
+        throttle?.take(payload.length, now);
       }
     }
     this.arm(now);
@@ -240,6 +254,7 @@ export class ServerTransfer {
     this.ended = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.immediate !== undefined) clearImmediate(this.immediate);
+    if (this.rateTimer !== undefined) clearTimeout(this.rateTimer);
     const reason = this.sender.phase === 'done' ? 'done' : (this.sender.failure ?? 'failed');
     void this.setup.opened.close().catch(() => {});
     this.host.ended(this, reason);

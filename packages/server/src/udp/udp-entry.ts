@@ -5,6 +5,7 @@
  */
 import { FileService } from '../files/file-service.js';
 import { Logger } from '../logger.js';
+import { configureRates } from '../net/rates.js';
 import { UDP_CONFIG_ENV, isToUdpChild } from './ipc.js';
 import type { FromUdpChild, UdpChildConfig } from './ipc.js';
 import { UdpFileServer } from './service.js';
@@ -15,6 +16,8 @@ if (config === null || process.send === undefined) {
   process.exit(2);
 }
 const { server } = config;
+// One process serves every UDP transfer: it has the whole overall rate.
+configureRates(server);
 const logger = new Logger({ format: server.logFormat, file: server.logFile });
 
 function report(message: FromUdpChild): void {
