@@ -115,7 +115,7 @@ test('peak RSS of a 1 GiB download stays under the stated bound', async (t) => {
       timeoutMs: 600_000,
       env: {
         ...process.env,
-        NODE_OPTIONS: `--import ${PEAK_RSS_HOOK}`,
+        NODE_OPTIONS: `--import ${JSON.stringify(PEAK_RSS_HOOK)}`,
         FT_TEST_PEAK_RSS_FILE: peakFile,
       },
     },
