@@ -3,6 +3,7 @@
  * ProtocolError with a stable code, so an encoder never emits a frame its decoder would refuse.
  */
 import { utf8Length } from './bytes.js';
+import { EntryKind } from './constants.js';
 import { ProtocolError } from './errors.js';
 
 export function bad(message: string): never {
@@ -38,5 +39,12 @@ export function checkFlags(flags: number, mask: number, what: string): void {
       'FT_ERR_BAD_FLAGS',
       `${what}: unknown flag bits 0x${flags.toString(16)}`,
     );
+  }
+}
+
+/** An entry kind (FILE, DIRECTORY, OTHER); anything else is FT_ERR_BAD_VALUE. */
+export function checkEntryKind(kind: number, what: string): void {
+  if (kind !== EntryKind.FILE && kind !== EntryKind.DIRECTORY && kind !== EntryKind.OTHER) {
+    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown entry kind ${kind}`);
   }
 }
