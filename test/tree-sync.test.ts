@@ -234,15 +234,16 @@ test('--include/--exclude: rsync order, excluded directories not listed, kept by
 
   // The order decides: the same two rules the other way round.
   const other = join(s.dir, 'other');
+  // Filters before the REMOTE: each flag takes one value, and the REMOTE stays a REMOTE.
   const o = await get(s, [
     '-r',
-    'tree',
-    '-o',
-    other,
     '--exclude',
     '*.log',
     '--include',
     'keep.log',
+    'tree',
+    '-o',
+    other,
   ]);
   t.is(o.code, 0, o.stderr);
   await t.throwsAsync(lstat(join(other, 'keep.log')), { code: 'ENOENT' });

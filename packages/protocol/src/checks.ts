@@ -3,7 +3,9 @@
  * ProtocolError with a stable code, so an encoder never emits a frame its decoder would refuse.
  */
 import { utf8Length } from './bytes.js';
+import { EntryKind } from './constants.js';
 import { ProtocolError } from './errors.js';
+import type { PayloadReader } from './bytes.js';
 
 export function bad(message: string): never {
   throw new ProtocolError('FT_ERR_BAD_VALUE', message);
@@ -39,4 +41,27 @@ export function checkFlags(flags: number, mask: number, what: string): void {
       `${what}: unknown flag bits 0x${flags.toString(16)}`,
     );
   }
+}
+
+/** An entry kind (FILE, DIRECTORY, OTHER); anything else is FT_ERR_BAD_VALUE. */
+export function checkEntryKind(kind: number, what: string): void {
+  if (kind !== EntryKind.FILE && kind !== EntryKind.DIRECTORY && kind !== EntryKind.OTHER) {
+    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown entry kind ${kind}`);
+  }
+}
+
+/**
+ * Request ids are the client's, but 0 is reserved: ERROR(0) is the connection-level error, so an
+ * answer to request 0 could not be told from it (PROTOCOL.md §4.3).
+ */
+export function checkRequestId(requestId: number): void {
+  checkInt(requestId, 1, 0xffff_ffff, 'requestId');
+}
+
+/** Reads a request's requestId, refusing the reserved 0 with FT_ERR_BAD_VALUE. */
+export function readRequestId(r: PayloadReader, what: string): number {
+  const requestId = r.u32();
+  if (requestId === 0)
+    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: requestId 0 is reserved for ERROR`);
+  return requestId;
 }

@@ -11,12 +11,7 @@ import {
   FrameType,
   GET_FLAGS_MASK,
   GetFlags,
-  LIST_FLAGS_MASK,
-  LIST_REQUEST_FLAGS_MASK,
   Limits,
-  LinkKind,
-  ListFlags,
-  ListRequestFlags,
   MAGIC,
   MAX_U64,
   STAT_FLAGS_MASK,
@@ -24,7 +19,17 @@ import {
   VALIDATOR_SIZE,
 } from './constants.js';
 import { FrameWriter, PayloadReader, typeNamer, utf8Length } from './bytes.js';
-import { bad, checkBytes, checkFlags, checkInt, measure } from './checks.js';
+import {
+  bad,
+  checkBytes,
+  checkEntryKind as checkKind,
+  checkFlags,
+  checkInt,
+  checkRequestId,
+  measure,
+  readRequestId,
+} from './checks.js';
+import { decodeList, decodeListResult } from './list-codec.js';
 import { ProtocolError } from './errors.js';
 import type {
   End,
@@ -32,9 +37,6 @@ import type {
   FileHeader,
   GetRequest,
   Hello,
-  ListEntry,
-  ListRequest,
-  ListResult,
   Message,
   StatRequest,
   StatResult,
@@ -49,24 +51,6 @@ function checkU(value: number, max: number, field: string): void {
 }
 function checkU64(value: number, field: string): void {
   checkU(value, MAX_U64, field);
-}
-/**
- * Request ids are the client's, but 0 is reserved: ERROR(0) is the connection-level error, so an
- * answer to request 0 could not be told from it (PROTOCOL.md §4.3).
- */
-function checkRequestId(requestId: number): void {
-  checkInt(requestId, 1, 0xffff_ffff, 'requestId');
-}
-function readRequestId(r: PayloadReader, what: string): number {
-  const requestId = r.u32();
-  if (requestId === 0)
-    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: requestId 0 is reserved for ERROR`);
-  return requestId;
-}
-function checkKind(kind: number, what: string): void {
-  if (kind !== EntryKind.FILE && kind !== EntryKind.DIRECTORY && kind !== EntryKind.OTHER) {
-    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown entry kind ${kind}`);
-  }
 }
 function checkMagic(r: PayloadReader, what: string): void {
   const m = r.bytes(4);
@@ -185,33 +169,6 @@ function decodeStat(r: PayloadReader): StatRequest {
     path,
     wantDigest: (flags & StatFlags.WANT_DIGEST) !== 0,
     ...(flags & StatFlags.WANT_SHA256 ? { wantSha256: true } : {}),
-  };
-}
-
-// LIST: requestId u32 path str16, then (version 2, only when a flag is set) flags u8
-export function encodeList(m: Omit<ListRequest, 'type'>): Buffer {
-  checkRequestId(m.requestId);
-  const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
-  // Without flags the version-1 layout: what a v1 server expects, and equivalent for a v2 one.
-  const flags = m.wantLinks === true ? ListRequestFlags.WANT_LINKS : 0;
-  const w = new FrameWriter(FrameType.LIST, 4 + 2 + n + (flags === 0 ? 0 : 1))
-    .u32(m.requestId)
-    .string(m.path, n);
-  if (flags !== 0) w.u8(flags);
-  return w.done();
-}
-function decodeList(r: PayloadReader): ListRequest {
-  const requestId = readRequestId(r, 'LIST');
-  const path = r.string('path', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
-  // The two layouts differ only in the trailing flags byte: the payload length tells them apart.
-  if (r.remaining === 0) return { type: FrameType.LIST, requestId, path };
-  const flags = r.u8();
-  checkFlags(flags, LIST_REQUEST_FLAGS_MASK, 'LIST');
-  return {
-    type: FrameType.LIST,
-    requestId,
-    path,
-    wantLinks: (flags & ListRequestFlags.WANT_LINKS) !== 0,
   };
 }
 
@@ -395,96 +352,6 @@ function decodeStatResult(r: PayloadReader): StatResult {
   };
 }
 
-/** Fixed part of a LIST_OK payload: requestId, flags, count. */
-export const LIST_OK_FIXED_PAYLOAD = 4 + 1 + 2;
-
-function checkLink(link: number, what: string): void {
-  if (link !== LinkKind.NONE && link !== LinkKind.INSIDE && link !== LinkKind.UNSERVABLE) {
-    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown link kind ${link}`);
-  }
-}
-
-/**
- * Bytes one entry takes in a LIST_OK payload, in the v1 layout or the LINKS layout; a server
- * uses it to keep every frame within MAX_RESPONSE_FRAME.
- */
-export function listEntrySize(e: ListEntry, links: boolean): number {
-  const name = measure(e.name, Limits.MAX_NAME_BYTES, 'entry name');
-  if (!links) return 1 + 8 + 8 + 2 + name;
-  return 1 + 8 + 8 + 1 + 2 + name + 2 + measure(e.target ?? '', Limits.MAX_PATH_BYTES, 'target');
-}
-
-// LIST_OK: requestId u32 flags u8 count u16 then count × entry, where an entry is
-//   kind u8 size u64 mtimeMs u64 name str16                          (v1 layout), or
-//   kind u8 size u64 mtimeMs u64 link u8 name str16 target str16     (flag LINKS)
-export function encodeListResult(m: Omit<ListResult, 'type'>): Buffer {
-  checkU(m.requestId, 0xffff_ffff, 'requestId');
-  if (m.entries.length > Limits.MAX_LIST_ENTRIES_PER_FRAME) {
-    bad(`more than ${Limits.MAX_LIST_ENTRIES_PER_FRAME} entries in one LIST_OK frame`);
-  }
-  const links = m.links === true;
-  const size = m.entries.reduce((s, e) => s + listEntrySize(e, links), LIST_OK_FIXED_PAYLOAD);
-  const w = new FrameWriter(FrameType.LIST_OK, size)
-    .u32(m.requestId)
-    .u8((m.more ? ListFlags.MORE : 0) | (links ? ListFlags.LINKS : 0))
-    .u16(m.entries.length);
-  for (const e of m.entries) {
-    checkKind(e.kind, 'LIST_OK');
-    checkU64(e.size, 'entry size');
-    checkU64(e.mtimeMs, 'entry mtimeMs');
-    w.u8(e.kind).u64(e.size).u64(e.mtimeMs);
-    if (links) {
-      const link = e.link ?? LinkKind.NONE;
-      checkLink(link, 'LIST_OK');
-      if (link !== LinkKind.INSIDE && (e.target ?? '') !== '') bad('target without an INSIDE link');
-      w.u8(link);
-    }
-    w.string(e.name, utf8Length(e.name));
-    if (links) w.string(e.target ?? '', utf8Length(e.target ?? ''));
-  }
-  return w.done();
-}
-function decodeListResult(r: PayloadReader): ListResult {
-  const requestId = r.u32();
-  const flags = r.u8();
-  checkFlags(flags, LIST_FLAGS_MASK, 'LIST_OK');
-  const links = (flags & ListFlags.LINKS) !== 0;
-  const count = r.u16();
-  if (count > Limits.MAX_LIST_ENTRIES_PER_FRAME) {
-    throw new ProtocolError(
-      'FT_ERR_TOO_MANY_ENTRIES',
-      `LIST_OK: ${count} entries, limit ${Limits.MAX_LIST_ENTRIES_PER_FRAME}`,
-    );
-  }
-  const entries: ListEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const kind = r.u8();
-    checkKind(kind, 'LIST_OK');
-    const size = r.u64('entry size');
-    const mtimeMs = r.u64('entry mtimeMs');
-    if (!links) {
-      const name = r.string('entry name', Limits.MAX_NAME_BYTES, 'FT_ERR_BAD_LENGTH');
-      entries.push({ kind: kind as EntryKind, size, mtimeMs, name });
-      continue;
-    }
-    const link = r.u8();
-    checkLink(link, 'LIST_OK');
-    const name = r.string('entry name', Limits.MAX_NAME_BYTES, 'FT_ERR_BAD_LENGTH');
-    const target = r.string('target', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
-    if (link !== LinkKind.INSIDE && target !== '') {
-      throw new ProtocolError('FT_ERR_BAD_VALUE', 'LIST_OK: target without an INSIDE link');
-    }
-    entries.push({ kind: kind as EntryKind, size, mtimeMs, name, link: link as LinkKind, target });
-  }
-  return {
-    type: FrameType.LIST_OK,
-    requestId,
-    more: (flags & ListFlags.MORE) !== 0,
-    ...(links ? { links: true } : {}),
-    entries,
-  };
-}
-
 /** The longest prefix of `s` that fits in `max` UTF-8 bytes, cut between characters. */
 function truncateUtf8(s: string, max: number): string {
   if (utf8Length(s) <= max) return s;
@@ -517,6 +384,13 @@ function decodeError(r: PayloadReader): ErrorFrame {
   const message = r.string('message', Limits.MAX_ERROR_MESSAGE_BYTES, 'FT_ERR_BAD_LENGTH');
   return { type: FrameType.ERROR, requestId, code, retryAfterMs, message };
 }
+
+export {
+  LIST_OK_FIXED_PAYLOAD,
+  encodeList,
+  encodeListResult,
+  listEntrySize,
+} from './list-codec.js';
 
 const DECODERS: Readonly<Record<number, (r: PayloadReader) => Message>> = {
   [FrameType.HELLO]: decodeHello,

@@ -133,11 +133,15 @@ ${exitCodeHelp}`;
       description:
         '-r: include entries matching GLOB (rules apply in command-line order, the first match wins; see README)',
       multiple: true,
+      // One value per flag: a REMOTE after --include GLOB must stay a REMOTE.
+      multipleNonGreedy: true,
       helpValue: 'GLOB',
     }),
     exclude: Flags.string({
       description: '-r: exclude entries matching GLOB (an excluded directory is not descended)',
       multiple: true,
+      // One value per flag: a REMOTE after --include GLOB must stay a REMOTE.
+      multipleNonGreedy: true,
       helpValue: 'GLOB',
     }),
     'preserve-mtime': Flags.boolean({
