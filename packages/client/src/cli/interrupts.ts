@@ -47,13 +47,14 @@ export class Interrupts {
   }
 
   private die(signal: NodeJS.Signals, detail: string): never {
-    this.uninstall();
+    // Our handlers stay until the line is out: a further signal must not kill us before it.
     try {
       this.beforeDeath();
     } catch {
       // Dying matters more than the screen.
     }
     process.stderr.write(`ftget: interrupted by ${signal}; ${detail}\n`);
+    this.uninstall();
     raise(signal);
   }
 }

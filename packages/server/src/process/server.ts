@@ -148,21 +148,11 @@ async function runPrimary(
     options.udp === undefined
       ? undefined
       : await options.udp({ config, logger, tcpPort: tcp.port });
-  const line = listeningLine(tcp.text, udp?.address, config.root);
-  (options.announce ?? ((l: string) => process.stdout.write(l + '\n')))(line);
-  logger.info('listening', {
-    tcp: tcp.text,
-    udp: udp?.address ?? 'off',
-    root: config.root,
-    model: config.model,
-    workers: config.model === ProcessModel.PREFORK ? config.workers : undefined,
-    maxChildren: config.model === ProcessModel.FORK_PER_CONNECTION ? config.maxChildren : undefined,
-  });
-
+  // Signal handlers go in before the first line is out: whoever reads it may signal at once.
   // One listener for the whole run: with a once() listener swapped for another after the first
   // signal, a second signal in between would find none and kill us with the default action.
   let stopping = false;
-  const outcome = await new Promise<{ reason: string; code: ExitCode }>((resolve) => {
+  const stopped = new Promise<{ reason: string; code: ExitCode }>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       if (!stopping) {
         stopping = true;
@@ -185,6 +175,18 @@ async function runPrimary(
       resolve({ reason, code: ExitCode.INTERNAL });
     });
   });
+  const line = listeningLine(tcp.text, udp?.address, config.root);
+  (options.announce ?? ((l: string) => process.stdout.write(l + '\n')))(line);
+  logger.info('listening', {
+    tcp: tcp.text,
+    udp: udp?.address ?? 'off',
+    root: config.root,
+    model: config.model,
+    workers: config.model === ProcessModel.PREFORK ? config.workers : undefined,
+    maxChildren: config.model === ProcessModel.FORK_PER_CONNECTION ? config.maxChildren : undefined,
+  });
+
+  const outcome = await stopped;
   if (outcome.code === ExitCode.OK)
     logger.info('shutting-down', { reason: outcome.reason, graceMs: config.graceMs });
   else {
