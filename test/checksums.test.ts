@@ -122,7 +122,7 @@ test('get --checksum sha256:HEX: a match is kept, a mismatch is exit 6 and no ou
   t.is(malformed.code, 2);
   t.regex(malformed.stderr, /expected sha256:HEX/);
   const many = await runFtget(
-    ['get', 'big.bin', 'small.txt', '-o', 'x', '--checksum', `sha256:${expected}`, '--port', port],
+    ['get', 'big.bin', 'small.txt', '-o', 'x/', '--checksum', `sha256:${expected}`, '--port', port],
     { cwd: dl },
   );
   t.is(many.code, 2);
@@ -133,7 +133,7 @@ test('get -i FILE reads REMOTEs one a line, skipping blanks and comments', async
   const { dl, server } = await setup(t);
   await writeFile(join(dl, 'urls.txt'), `# wanted\nbig.bin\n\n  small.txt  \r\n# end\n`);
   const r = await runFtget(
-    ['get', '-i', 'urls.txt', '-o', 'out', '--port', String(server.port), '--json'],
+    ['get', '-i', 'urls.txt', '-o', 'out/', '--port', String(server.port), '--json'],
     {
       cwd: dl,
     },

@@ -59,10 +59,12 @@ test('bash completion: commands, flags of the command, flag values', async (t) =
   t.deepEqual(
     bashComplete(file, ['ftget', 'ls', '-']).sort(),
     [
+      '--follow-links',
       '--help',
       '--host',
       '--json',
       '--long',
+      '--max-depth',
       '--port',
       '--recursive',
       '--timeout',

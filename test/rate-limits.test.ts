@@ -71,7 +71,7 @@ test('ftget --limit-rate 10M takes at least ~1.6 s for 20 MiB', async (t) => {
 test('ftget --limit-rate bounds several files together', async (t) => {
   const { dl, port } = await setup(t, []);
   const r = await runFtget(
-    ['get', 'a.bin', 'b.bin', '-o', 'out', '--limit-rate', SLOW, '--port', port, '--json'],
+    ['get', 'a.bin', 'b.bin', '-o', 'out/', '--limit-rate', SLOW, '--port', port, '--json'],
     { cwd: dl },
   );
   t.is(r.code, 0, r.stderr);

@@ -143,8 +143,12 @@ test('digests stale under an unchanged validator are dropped when a client finds
   const staleDigests: Buffer[] = [];
   for (let at = 0; at < SIZE; at += chunkSize)
     staleDigests.push(sha256(other.subarray(at, at + chunkSize)));
+  // Layout (digest-store.ts): magic, chunk size, size, root at 16, then the whole-file SHA-256,
+  // and the chunk digests at the end.
+  const digestsAt = entry.length - 32 * staleDigests.length;
   rootDigest(staleDigests).copy(entry, 16);
-  staleDigests.forEach((d, i) => d.copy(entry, 48 + 32 * i));
+  sha256(other).copy(entry, digestsAt - 32);
+  staleDigests.forEach((d, i) => d.copy(entry, digestsAt + 32 * i));
   await writeFile(entryPath, entry);
 
   const server = await serve(t, env.root, '--digest-cache', env.cache);

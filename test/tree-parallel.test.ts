@@ -66,7 +66,7 @@ test('--parallel fetches several files at once over several connections', async 
     'tree/f0.bin',
     'tree/f1.bin',
     '-o',
-    join(dir, 'ser'),
+    `${join(dir, 'ser')}/`,
     '--port',
     port,
     '-q',

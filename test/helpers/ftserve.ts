@@ -68,6 +68,11 @@ export async function startFtserve(args: string[], options: StartOptions = {}): 
   let err = '';
   let out = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+  // 'exit' can come before the last stderr bytes are read; stop() waits a little for them.
+  const stderrEnded = once(child.stderr!, 'end').then(
+    () => {},
+    () => {},
+  );
   const exited = once(child, 'exit').then(([code, signal]) => ({
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
@@ -101,6 +106,8 @@ export async function startFtserve(args: string[], options: StartOptions = {}): 
       const timer = setTimeout(() => child.kill('SIGKILL'), ms);
       const status = await exited;
       clearTimeout(timer);
+      // Children that outlive the primary may hold stderr open: wait for it at most 2 s.
+      await Promise.race([stderrEnded, new Promise((r) => setTimeout(r, 2000).unref())]);
       return status;
     }
     return exited;

@@ -58,6 +58,11 @@ export abstract class FtgetCommand extends Command {
       const guess = first.startsWith('--') ? closest(first, names) : undefined;
       message = `unknown flag ${unknown.join(', ')}${guess === undefined ? '' : ` (did you mean ${guess}?)`}`;
     }
+    this.usageError(message);
+  }
+
+  /** The three-line usage error (message, usage line, where to read more); exit 2. */
+  protected usageError(message: string): never {
     const id = this.id ?? '';
     process.stderr.write(
       `ftget: error: ${message}\nusage: ${this.usageLine()}\n` +

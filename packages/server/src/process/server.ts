@@ -196,5 +196,7 @@ async function runPrimary(
   closeListener();
   await Promise.all([pool.shutdown(), udp?.close()]);
   logger.info('stopped', { reason: outcome.reason });
+  // The foreground CLI may die by the stop signal right after this returns: write the log now.
+  logger.flush();
   return outcome.code;
 }
