@@ -247,8 +247,11 @@ export class Connection implements RequestContext, Stallable {
       return;
     }
     const complete = this.enqueueRequests(events);
-    // Each frame's clock starts at its first byte: a frame completed, or none was pending.
+    // Each frame's clock starts at its first byte: a frame completed, or none was pending. Not
+    // while the queue has paused reading: the rest of the frame waits on us, not on the client
+    // (reading resumes with a fresh clock).
     if (this.decoder.idle) this.deadlines.endFrame();
+    else if (this.readPaused) return;
     else if (complete || !this.deadlines.framePending) this.deadlines.startFrame();
   }
 
