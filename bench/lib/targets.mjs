@@ -74,16 +74,16 @@ export function evaluateTargets(report) {
     const theirs = find(report, 'rps', 'nginx, load generator (HTTP)', group);
     if (mine)
       add(
-        `prefork ≥ 0.5× nginx req/s, ${group}`,
+        `prefork ≥ 0.7× nginx req/s, ${group}`,
         `ft ${fmt(mine.primary)}, nginx ${fmt(theirs?.primary)} req/s (same load generator)`,
-        verdict(mine.primary, theirs ? 0.5 * theirs.primary : null),
+        verdict(mine.primary, theirs ? 0.7 * theirs.primary : null),
       );
     const fork = find(report, 'rps', 'ft fork-per-connection, load generator', group);
     if (fork)
       add(
-        `fork-per-connection ≥ 30 connections/s, ${group}`,
+        `fork-per-connection ≥ 20 connections/s, ${group}`,
         `${fmt(fork.primary)} req/s`,
-        verdict(fork.primary, 30),
+        verdict(fork.primary, 20),
       );
   }
 
