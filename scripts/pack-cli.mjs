@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -30,6 +30,29 @@ function copyPackage(dir, to, pjson) {
   for (const entry of pjson.files ?? [])
     cpSync(join(dir, entry), join(to, entry), { recursive: true });
   writeFileSync(join(to, 'package.json'), `${JSON.stringify(pjson, null, 2)}\n`);
+}
+
+/**
+ * ftserve's children start from a bundle whose manifest names its inputs by relative path
+ * (packages/server/scripts/bundle-child.mjs); in the package, @ft/protocol sits under
+ * node_modules, so the paths are rewritten to where the same files land there.
+ */
+function relocateBundleManifest(dir, staging) {
+  const file = join(staging, 'dist', 'src', 'process', 'child-bundle.json');
+  if (!existsSync(file)) return;
+  const manifest = readJson(file);
+  const from = join(dir, 'dist', 'src', 'process');
+  const to = join(staging, 'dist', 'src', 'process');
+  const protocolDir = join(root, 'packages', 'protocol');
+  const inputs = {};
+  for (const [input, digest] of Object.entries(manifest.inputs)) {
+    const abs = resolve(from, input);
+    const staged = abs.startsWith(protocolDir + sep)
+      ? join(staging, 'node_modules', '@ft', 'protocol', relative(protocolDir, abs))
+      : join(staging, relative(dir, abs));
+    inputs[relative(to, staged)] = digest;
+  }
+  writeFileSync(file, `${JSON.stringify({ ...manifest, inputs }, null, 2)}\n`);
 }
 
 function stage(name, outDir) {
@@ -49,6 +72,7 @@ function stage(name, outDir) {
     packed.dependencies['@ft/protocol'] = protocol.version;
     packed.bundleDependencies = ['@ft/protocol'];
     copyPackage(dir, staging, packed);
+    if (name === 'server') relocateBundleManifest(dir, staging);
     const file = execFileSync(npm, ['pack', '--silent', '--pack-destination', outDir], {
       cwd: staging,
       encoding: 'utf8',
