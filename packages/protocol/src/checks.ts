@@ -3,7 +3,7 @@
  * ProtocolError with a stable code, so an encoder never emits a frame its decoder would refuse.
  */
 import { utf8Length } from './bytes.js';
-import { EntryKind } from './constants.js';
+import { DIGEST_SIZE, DigestAlgorithm, EntryKind, MAX_U64 } from './constants.js';
 import { ProtocolError } from './errors.js';
 import type { PayloadReader } from './bytes.js';
 
@@ -64,4 +64,44 @@ export function readRequestId(r: PayloadReader, what: string): number {
   if (requestId === 0)
     throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: requestId 0 is reserved for ERROR`);
   return requestId;
+}
+
+/** `value` must be an integer in 0..max. */
+export function checkU(value: number, max: number, field: string): void {
+  checkInt(value, 0, max, field);
+}
+
+/** `value` must be an integer in 0..2^53-1 (what a u64 field may hold here). */
+export function checkU64(value: number, field: string): void {
+  checkU(value, MAX_U64, field);
+}
+
+/** The digest fields FILE and STAT_OK share (algorithm, chunk size, root), checked for encoding. */
+export function checkDigestInfo(m: {
+  algorithm: number;
+  chunkSize: number;
+  root: Uint8Array;
+}): void {
+  if (m.algorithm !== DigestAlgorithm.NONE && m.algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
+    bad(`unknown digest algorithm ${m.algorithm}`);
+  }
+  checkU(m.chunkSize, 0xffff_ffff, 'chunkSize');
+  // The decoder refuses this, so the encoder must too: an encoded frame always decodes.
+  if (m.algorithm === DigestAlgorithm.SHA256_CHUNKS && m.chunkSize === 0) bad('chunk size 0');
+  checkBytes(m.root, DIGEST_SIZE, 'root digest');
+}
+/** Reads the digest fields FILE and STAT_OK share, refusing unknown algorithms and chunk size 0. */
+export function readDigestInfo(
+  r: PayloadReader,
+  what: string,
+): { algorithm: DigestAlgorithm; chunkSize: number; root: Buffer } {
+  const algorithm = r.u8();
+  const chunkSize = r.u32();
+  const root = r.bytes(DIGEST_SIZE);
+  if (algorithm === DigestAlgorithm.NONE) return { algorithm, chunkSize, root };
+  if (algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
+    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown digest algorithm ${algorithm}`);
+  }
+  if (chunkSize === 0) throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: chunk size 0`);
+  return { algorithm, chunkSize, root };
 }

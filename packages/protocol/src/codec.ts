@@ -5,31 +5,30 @@
  */
 import {
   DIGEST_SIZE,
-  DigestAlgorithm,
   EndStatus,
-  EntryKind,
   FrameType,
   GET_FLAGS_MASK,
   GetFlags,
   Limits,
   MAGIC,
   MAX_U64,
-  STAT_FLAGS_MASK,
-  StatFlags,
   VALIDATOR_SIZE,
 } from './constants.js';
 import { FrameWriter, PayloadReader, typeNamer, utf8Length } from './bytes.js';
 import {
   bad,
   checkBytes,
-  checkEntryKind as checkKind,
+  checkDigestInfo,
   checkFlags,
-  checkInt,
   checkRequestId,
+  checkU,
+  checkU64,
   measure,
+  readDigestInfo,
   readRequestId,
 } from './checks.js';
 import { decodeList, decodeListResult } from './list-codec.js';
+import { decodeStat, decodeStatResult } from './stat-codec.js';
 import { ProtocolError } from './errors.js';
 import type {
   End,
@@ -38,20 +37,12 @@ import type {
   GetRequest,
   Hello,
   Message,
-  StatRequest,
-  StatResult,
   Welcome,
 } from './messages.js';
 
 const ZERO_VALIDATOR = Buffer.alloc(VALIDATOR_SIZE);
 const ZERO_DIGEST = Buffer.alloc(DIGEST_SIZE);
 
-function checkU(value: number, max: number, field: string): void {
-  checkInt(value, 0, max, field);
-}
-function checkU64(value: number, field: string): void {
-  checkU(value, MAX_U64, field);
-}
 function checkMagic(r: PayloadReader, what: string): void {
   const m = r.bytes(4);
   if (!m.equals(MAGIC))
@@ -143,57 +134,6 @@ function decodeGet(r: PayloadReader): GetRequest {
     wantDigests: (flags & GetFlags.WANT_DIGESTS) !== 0,
     ...((flags & GetFlags.RECHECK) !== 0 ? { recheck: true } : {}),
   };
-}
-
-// STAT: requestId u32 flags u8 path str16
-export function encodeStat(m: Omit<StatRequest, 'type'>): Buffer {
-  checkRequestId(m.requestId);
-  const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
-  const flags =
-    (m.wantDigest ? StatFlags.WANT_DIGEST : 0) |
-    (m.wantSha256 === true ? StatFlags.WANT_SHA256 : 0);
-  return new FrameWriter(FrameType.STAT, 4 + 1 + 2 + n)
-    .u32(m.requestId)
-    .u8(flags)
-    .string(m.path, n)
-    .done();
-}
-function decodeStat(r: PayloadReader): StatRequest {
-  const requestId = readRequestId(r, 'STAT');
-  const flags = r.u8();
-  checkFlags(flags, STAT_FLAGS_MASK, 'STAT');
-  const path = r.string('path', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
-  return {
-    type: FrameType.STAT,
-    requestId,
-    path,
-    wantDigest: (flags & StatFlags.WANT_DIGEST) !== 0,
-    ...(flags & StatFlags.WANT_SHA256 ? { wantSha256: true } : {}),
-  };
-}
-
-function checkDigestInfo(m: { algorithm: number; chunkSize: number; root: Uint8Array }): void {
-  if (m.algorithm !== DigestAlgorithm.NONE && m.algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
-    bad(`unknown digest algorithm ${m.algorithm}`);
-  }
-  checkU(m.chunkSize, 0xffff_ffff, 'chunkSize');
-  // The decoder refuses this, so the encoder must too: an encoded frame always decodes.
-  if (m.algorithm === DigestAlgorithm.SHA256_CHUNKS && m.chunkSize === 0) bad('chunk size 0');
-  checkBytes(m.root, DIGEST_SIZE, 'root digest');
-}
-function readDigestInfo(
-  r: PayloadReader,
-  what: string,
-): { algorithm: DigestAlgorithm; chunkSize: number; root: Buffer } {
-  const algorithm = r.u8();
-  const chunkSize = r.u32();
-  const root = r.bytes(DIGEST_SIZE);
-  if (algorithm === DigestAlgorithm.NONE) return { algorithm, chunkSize, root };
-  if (algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
-    throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown digest algorithm ${algorithm}`);
-  }
-  if (chunkSize === 0) throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: chunk size 0`);
-  return { algorithm, chunkSize, root };
 }
 
 // FILE: requestId u32 size u64 offset u64 length u64 mtimeMs u64 validator[16]
@@ -288,70 +228,6 @@ function decodeEnd(r: PayloadReader): End {
   return { type: FrameType.END, requestId, bytesSent, status };
 }
 
-// STAT_OK: requestId u32 kind u8 size u64 mtimeMs u64 validator[16] algorithm u8 chunkSize u32 root[32]
-//          then (version 2, answering WANT_SHA256 for a regular file) sha256[32]
-export function encodeStatResult(m: Omit<StatResult, 'type'>): Buffer {
-  checkU(m.requestId, 0xffff_ffff, 'requestId');
-  checkKind(m.kind, 'STAT_OK');
-  checkU64(m.size, 'size');
-  checkU64(m.mtimeMs, 'mtimeMs');
-  checkBytes(m.validator, VALIDATOR_SIZE, 'validator');
-  checkDigestInfo(m);
-  if (m.sha256 !== undefined) {
-    checkBytes(m.sha256, DIGEST_SIZE, 'sha256');
-    if (m.kind !== EntryKind.FILE || m.algorithm !== DigestAlgorithm.SHA256_CHUNKS)
-      bad('sha256 without a file digest');
-  }
-  const size = 4 + 1 + 8 + 8 + VALIDATOR_SIZE + 1 + 4 + DIGEST_SIZE;
-  const w = new FrameWriter(FrameType.STAT_OK, size + (m.sha256 === undefined ? 0 : DIGEST_SIZE))
-    .u32(m.requestId)
-    .u8(m.kind)
-    .u64(m.size)
-    .u64(m.mtimeMs)
-    .bytes(m.validator)
-    .u8(m.algorithm)
-    .u32(m.chunkSize)
-    .bytes(m.root);
-  if (m.sha256 !== undefined) w.bytes(m.sha256);
-  return w.done();
-}
-function decodeStatResult(r: PayloadReader): StatResult {
-  const requestId = r.u32();
-  const kind = r.u8();
-  checkKind(kind, 'STAT_OK');
-  const size = r.u64('size');
-  const mtimeMs = r.u64('mtimeMs');
-  const validator = r.bytes(VALIDATOR_SIZE);
-  const info = readDigestInfo(r, 'STAT_OK');
-  // The optional whole-file SHA-256: told apart by the payload length, like LIST's flags byte.
-  // Any other number of extra bytes is left for the length check (FT_ERR_BAD_LENGTH).
-  if (r.remaining !== DIGEST_SIZE) {
-    return {
-      type: FrameType.STAT_OK,
-      requestId,
-      kind: kind as EntryKind,
-      size,
-      mtimeMs,
-      validator,
-      ...info,
-    };
-  }
-  const sha256 = r.bytes(DIGEST_SIZE);
-  if (kind !== EntryKind.FILE || info.algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
-    throw new ProtocolError('FT_ERR_BAD_VALUE', 'STAT_OK: sha256 without a file digest');
-  }
-  return {
-    type: FrameType.STAT_OK,
-    requestId,
-    kind: kind as EntryKind,
-    size,
-    mtimeMs,
-    validator,
-    ...info,
-    sha256,
-  };
-}
-
 /** The longest prefix of `s` that fits in `max` UTF-8 bytes, cut between characters. */
 function truncateUtf8(s: string, max: number): string {
   if (utf8Length(s) <= max) return s;
@@ -385,6 +261,7 @@ function decodeError(r: PayloadReader): ErrorFrame {
   return { type: FrameType.ERROR, requestId, code, retryAfterMs, message };
 }
 
+export { encodeStat, encodeStatResult } from './stat-codec.js';
 export {
   LIST_OK_FIXED_PAYLOAD,
   encodeList,
