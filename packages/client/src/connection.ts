@@ -20,61 +20,25 @@ import {
   encodeStat,
   frameTypeName,
 } from '@ft/protocol';
-import type {
-  End,
-  FileHeader,
-  GetRequest,
-  ListEntry,
-  Message,
-  StatResult,
-  Throttle,
-} from '@ft/protocol';
+import type { End, FileHeader, GetRequest, ListEntry, Message, StatResult } from '@ft/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
 import type { ServerAddress } from './remote.js';
 import { abortError } from './retry.js';
-import { ReceiveRing } from './receive/receive-ring.js';
-import type { Pin } from './receive/receive-ring.js';
-import { verbose } from './verbose-log.js';
+import type { Pin, ReceiveRing } from './receive/receive-ring.js';
+import { connectSocket } from './tcp-connect.js';
+import type { ConnectOptions, GetSink } from './connection-types.js';
+
+export type { ConnectOptions, GetSink } from './connection-types.js';
 
 /** Most entries one LIST may return before we refuse it (memory bound). */
 export const MAX_LIST_ENTRIES = 1_000_000;
-
-export interface ConnectOptions {
-  /** Abort the connection (and whatever request is in flight). */
-  signal?: AbortSignal | undefined;
-  /** Connect timeout, and the longest silence while a response is awaited (stall timeout). */
-  timeoutMs: number;
-  /** Sent in HELLO, informational. */
-  clientName?: string;
-  /** --limit-rate: reading pauses whenever the bytes received exceed the rate (TCP flow control slows the server). */
-  throttle?: Throttle | undefined;
-}
-
-/** Receives a GET response as it streams. Throwing from either callback fails the connection. */
-export interface GetSink {
-  onHeader(header: FileHeader): void;
-  /**
-   * Raw body bytes; do not mutate. With a `pin`, the chunk views receive memory that is
-   * reused as soon as this returns: keep it longer only under a pin (see Pin). Without one
-   * it is the sink's to keep.
-   */
-  onData(chunk: Buffer, pin?: Pin): void;
-}
 
 interface Pending {
   requestId: number;
   onMessage(message: Message): boolean;
   onData?(chunk: Buffer, pin: Pin | undefined): void;
   reject(error: Error): void;
-}
-
-/** " (tried ::1, 127.0.0.1)" when several addresses were tried and all failed. */
-function triedAddresses(error: NodeJS.ErrnoException): string {
-  const errors = (error as { errors?: unknown }).errors;
-  if (!Array.isArray(errors) || errors.length < 2) return '';
-  const addresses = errors.map((e) => String((e as { address?: unknown }).address ?? '?'));
-  return ` (tried ${addresses.join(', ')})`;
 }
 
 export class Connection {
@@ -112,80 +76,19 @@ export class Connection {
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  /** Connects, sends HELLO, and resolves once TCP is up (WELCOME is checked when it arrives). */
-  static open(address: ServerAddress, options: ConnectOptions): Promise<Connection> {
-    return new Promise((resolve, reject) => {
-      if (options.signal?.aborted) {
-        reject(abortError());
-        return;
-      }
-      const server = formatServer(address);
-      verbose(() => `connecting to ${server}`);
-      // Every address the name resolves to is tried, IPv6 and IPv4 interleaved, a new attempt
-      // every 250 ms while the earlier ones are pending (happy eyeballs, RFC 8305, as curl does).
-      const ring = new ReceiveRing();
-      const socket = net.connect({
-        host: address.host,
-        port: address.port,
-        autoSelectFamily: true,
-        autoSelectFamilyAttemptTimeout: 250,
-        onread: ring.onread,
-      });
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        socket.removeListener('error', onError);
-        options.signal?.removeEventListener('abort', onAbort);
-      };
-      const onError = (error: NodeJS.ErrnoException): void => {
-        cleanup();
-        socket.destroy();
-        reject(
-          new ClientError(
-            ClientErrorCode.CONNECT_FAILED,
-            `cannot connect to ${server}: ${error.code ?? error.message}${triedAddresses(error)}`,
-            { cause: error },
-          ),
-        );
-      };
-      const onAbort = (): void => {
-        cleanup();
-        socket.destroy();
-        reject(abortError());
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        socket.destroy();
-        reject(
-          new ClientError(
-            ClientErrorCode.CONNECT_FAILED,
-            `cannot connect to ${server}: timed out after ${options.timeoutMs} ms`,
-          ),
-        );
-      }, options.timeoutMs);
-      socket.once('error', onError);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      socket.once('connect', () => {
-        cleanup();
-        verbose(() => {
-          const tried = socket.autoSelectFamilyAttemptedAddresses ?? [];
-          const to = formatServer({
-            host: socket.remoteAddress ?? '?',
-            port: socket.remotePort ?? 0,
-          });
-          return `connected to ${to}${tried.length > 1 ? ` (tried ${tried.join(', ')})` : ''}`;
-        });
-        socket.setNoDelay(true);
-        const connection = new Connection(socket, address, options, ring);
-        socket.write(
-          encodeHello({
-            minVersion: MIN_PROTOCOL_VERSION,
-            maxVersion: MAX_PROTOCOL_VERSION,
-            name: options.clientName ?? 'ftget',
-          }),
-        );
-        resolve(connection);
-      });
-    });
+  /** Connects (tcp-connect.ts), sends HELLO, and resolves once TCP is up (WELCOME is checked when it arrives). */
+  static async open(address: ServerAddress, options: ConnectOptions): Promise<Connection> {
+    const { socket, ring } = await connectSocket(address, options);
+    socket.setNoDelay(true);
+    const connection = new Connection(socket, address, options, ring);
+    socket.write(
+      encodeHello({
+        minVersion: MIN_PROTOCOL_VERSION,
+        maxVersion: MAX_PROTOCOL_VERSION,
+        name: options.clientName ?? 'ftget',
+      }),
+    );
+    return connection;
   }
 
   /**
@@ -467,10 +370,11 @@ export class Connection {
     );
   }
 
-  private bad(detail: string): ClientError {
+  private bad(detail: string, cause?: unknown): ClientError {
     return new ClientError(
       ClientErrorCode.BAD_RESPONSE,
       `protocol error from ${formatServer(this.address)}: ${detail}`,
+      cause === undefined ? {} : { cause },
     );
   }
 
@@ -480,14 +384,7 @@ export class Connection {
 
   private fail(error: Error): void {
     if (this.failure !== undefined) return;
-    this.failure =
-      error instanceof ProtocolError
-        ? new ClientError(
-            ClientErrorCode.BAD_RESPONSE,
-            `protocol error from ${formatServer(this.address)}: ${error.message}`,
-            { cause: error },
-          )
-        : error;
+    this.failure = error instanceof ProtocolError ? this.bad(error.message, error) : error;
     clearTimeout(this.stallTimer);
     clearTimeout(this.throttled);
     this.options.signal?.removeEventListener('abort', this.onAbort);
