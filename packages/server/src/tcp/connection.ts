@@ -12,8 +12,6 @@ import {
   ProtocolError,
   WireError,
   encodeError,
-  encodeWelcome,
-  negotiateVersion,
 } from '@ft/protocol';
 import type { DecoderEvent, Request } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
@@ -24,6 +22,7 @@ import { ipKey, peerOf } from '../net/peer.js';
 import type { RequestContext } from './request-context.js';
 import { serveList, serveStat } from './stat-list-handlers.js';
 import { Deadlines } from './deadlines.js';
+import { answerHello } from './handshake.js';
 import { sharedStallWatch } from './stall-watch.js';
 import type { Stallable } from './stall-watch.js';
 
@@ -63,6 +62,8 @@ export class Connection implements RequestContext, Stallable {
   readonly buffers = sharedBufferPool;
   readonly peer: string;
   readonly address: string;
+  readonly files: FileService;
+  readonly logger: Logger;
   private readonly startedAt = performance.now();
   /** When the connection last started or finished a request (or connected): see idleSince. */
   private lastActiveAt = performance.now();
@@ -85,6 +86,7 @@ export class Connection implements RequestContext, Stallable {
   ) {
     this.peer = peerOf(socket);
     this.address = ipKey(socket.remoteAddress);
+    ({ files: this.files, logger: this.logger } = options);
     this.decoder = new FrameDecoder({ accept: 'requests', maxFrameSize: options.maxRequestSize });
     this.deadlines = new Deadlines(
       options.idleTimeoutMs,
@@ -145,14 +147,6 @@ export class Connection implements RequestContext, Stallable {
   destroy(reason = 'destroyed'): void {
     if (this.outcome === 'closed') this.outcome = reason;
     this.socket.destroy();
-  }
-
-  get files(): FileService {
-    return this.options.files;
-  }
-
-  get logger(): Logger {
-    return this.options.logger;
   }
 
   get result(): string {
@@ -352,40 +346,28 @@ export class Connection implements RequestContext, Stallable {
   }
 
   private async serve(request: Request): Promise<void> {
+    if (request.type !== FrameType.HELLO) this.requests++;
     switch (request.type) {
       case FrameType.HELLO: {
-        const version = negotiateVersion(request.minVersion, request.maxVersion);
-        if (version === undefined) {
+        const answer = answerHello(request, this.options.maxRequestSize, this.options.serverName);
+        if ('refusal' in answer) {
           this.outcome = 'unsupported-version';
-          this.sendFatal(
-            WireError.UNSUPPORTED_VERSION,
-            `this server speaks protocol version 1 only`,
-          );
+          this.sendFatal(WireError.UNSUPPORTED_VERSION, answer.refusal);
           return;
         }
         // Not awaited, and corked until the event loop's check phase: a request pipelined after
         // HELLO is answered in the promise jobs before that, so WELCOME and the answer leave in
         // one write. A failed write surfaces as the socket's 'error'.
         this.socket.cork();
-        this.socket.write(
-          encodeWelcome({
-            version,
-            maxRequestFrame: this.options.maxRequestSize,
-            name: this.options.serverName,
-          }),
-          () => {},
-        );
+        this.socket.write(answer.welcome, () => {});
         setImmediate(() => this.socket.uncork());
         return;
       }
       case FrameType.GET:
-        this.requests++;
         return await serveGet(this, request);
       case FrameType.STAT:
-        this.requests++;
         return await serveStat(this, request);
       case FrameType.LIST:
-        this.requests++;
         return await serveList(this, request);
     }
   }
