@@ -10,10 +10,12 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import { FrameType, WireError, encodeGet, encodeHello } from '@ft/protocol';
 import { servedFile } from './helpers/fixtures.js';
 import { runFtget } from './helpers/ftget.js';
 import { runFtserve, startFtserve } from './helpers/ftserve.js';
+import type { Ftserve } from './helpers/ftserve.js';
 import { waitFor } from './helpers/procfs.js';
 import { RawClient, stalledDownload } from './helpers/raw-client.js';
 import type { ClientEvent } from './helpers/raw-client.js';
@@ -65,18 +67,26 @@ test('--request-timeout outside 1..3600 is a usage error (exit 2) on one line', 
   }
 });
 
+/** A one-worker, TCP-only ftserve over `root` with `flags`, stopped when the test ends. */
+async function serve(t: ExecutionContext, flags: string[], root = dir): Promise<Ftserve> {
+  const server = await startFtserve([
+    '--root',
+    root,
+    '--port',
+    '0',
+    '--workers',
+    '1',
+    '--no-udp',
+    ...flags,
+  ]);
+  t.teardown(() => server.stop());
+  return server;
+}
+
 const longHello = encodeHello({ minVersion: 1, maxVersion: 1, name: 'x'.repeat(60) });
 
 test('a HELLO trickled one byte at a time is cut at --request-timeout with TIMEOUT', async (t) => {
-  const server = await startFtserve(
-    ['--root', dir, '--port', '0', '--workers', '1', '--no-udp'].concat([
-      '--idle-timeout',
-      '60',
-      '--request-timeout',
-      '1',
-    ]),
-  );
-  t.teardown(() => server.stop());
+  const server = await serve(t, ['--idle-timeout', '60', '--request-timeout', '1']);
   const c = await RawClient.connect(server.port, { hello: false });
   t.teardown(() => c.destroy());
   // About 7 s of bytes, each well within --idle-timeout.
@@ -90,15 +100,7 @@ test('a HELLO trickled one byte at a time is cut at --request-timeout with TIMEO
 });
 
 test('a request frame trickled after the handshake is cut at --request-timeout', async (t) => {
-  const server = await startFtserve(
-    ['--root', dir, '--port', '0', '--workers', '1', '--no-udp'].concat([
-      '--idle-timeout',
-      '60',
-      '--request-timeout',
-      '1',
-    ]),
-  );
-  t.teardown(() => server.stop());
+  const server = await serve(t, ['--idle-timeout', '60', '--request-timeout', '1']);
   const c = await RawClient.connect(server.port);
   t.teardown(() => c.destroy());
   const get = encodeGet({
@@ -113,18 +115,7 @@ test('a request frame trickled after the handshake is cut at --request-timeout',
 });
 
 test('at --max-connections the oldest idle connection is shed for a new client', async (t) => {
-  const server = await startFtserve([
-    '--root',
-    dir,
-    '--port',
-    '0',
-    '--workers',
-    '1',
-    '--no-udp',
-    '--max-connections',
-    '2',
-  ]);
-  t.teardown(() => server.stop());
+  const server = await serve(t, ['--max-connections', '2']);
   const oldest = await RawClient.connect(server.port);
   t.teardown(() => oldest.destroy());
   const older = await RawClient.connect(server.port);
@@ -139,18 +130,7 @@ test('at --max-connections the oldest idle connection is shed for a new client',
 });
 
 test('connections in the middle of a transfer are not shed: the new client gets BUSY', async (t) => {
-  const server = await startFtserve([
-    '--root',
-    dir,
-    '--port',
-    '0',
-    '--workers',
-    '1',
-    '--no-udp',
-    '--max-connections',
-    '2',
-  ]);
-  t.teardown(() => server.stop());
+  const server = await serve(t, ['--max-connections', '2']);
   const a = await stalledDownload(server.port);
   t.teardown(() => a.c.destroy());
   const b = await stalledDownload(server.port);
@@ -234,18 +214,7 @@ test('hundreds of trickling connections from several addresses do not lock out a
 });
 
 test('a client that stops reading is cut within --idle-timeout, not after twice it', async (t) => {
-  const server = await startFtserve([
-    '--root',
-    dir,
-    '--port',
-    '0',
-    '--workers',
-    '1',
-    '--no-udp',
-    '--idle-timeout',
-    '4',
-  ]);
-  t.teardown(() => server.stop());
+  const server = await serve(t, ['--idle-timeout', '4']);
   const stalled = await stalledDownload(server.port);
   t.teardown(() => stalled.c.destroy());
   const stalledPort = stalled.c.socket.localPort;
