@@ -5,6 +5,12 @@
  * tmux is installed with apt-get when missing; a test fails (never skips) if it cannot be.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPORT_EXIT = fileURLToPath(new URL('./report-exit.js', import.meta.url));
 
 let checked = false;
 
@@ -21,6 +27,12 @@ export function ensureTmux(): void {
 
 let sessions = 0;
 
+/** How the command ended: an exit code, or the signal that killed it. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export interface Terminal {
   /** The visible screen (with `history`, the scrolled-off rows above it too), trailing blanks removed. */
   capture(history?: boolean): string[];
@@ -29,10 +41,12 @@ export interface Terminal {
   keys(...keys: string[]): void;
   /** Polls the screen until `predicate` holds (or `ms` pass); returns the last screen. */
   waitFor(predicate: (screen: string[]) => boolean, ms?: number): Promise<string[]>;
+  /** Waits (up to `ms`) for the command to end; undefined if it has not. */
+  waitExit(ms?: number): Promise<Exit | undefined>;
   kill(): void;
 }
 
-/** Starts `command` (run by the shell tmux uses, no prompt) in a `columns`×`rows` terminal with `cwd` as working directory. */
+/** Starts `command` (a /bin/sh command line, no prompt) in a `columns`×`rows` terminal with `cwd` as working directory. */
 export function startTerminal(
   command: string,
   columns: number,
@@ -43,7 +57,28 @@ export function startTerminal(
   const socket = `ft-test-${process.pid}-${sessions++}`;
   const tmux = (...args: string[]): string =>
     execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
-  tmux('new-session', '-d', '-x', String(columns), '-y', String(rows), '-c', cwd, command);
+  // The command runs under report-exit, which records how it ended: tmux's own "Pane is dead
+  // (signal N)" line is not reliable (see report-exit.ts).
+  const statusFile = join(tmpdir(), `${socket}.exit.json`);
+  rmSync(statusFile, { force: true });
+  tmux(
+    'new-session',
+    '-d',
+    '-x',
+    String(columns),
+    '-y',
+    String(rows),
+    '-c',
+    cwd,
+    process.execPath,
+    REPORT_EXIT,
+    statusFile,
+    '/bin/sh',
+    '-c',
+    // exec: the command itself is report-exit's child, so its own end is what gets recorded
+    // (a shell in between would die by a Ctrl-C too, whatever the command did).
+    `exec ${command}`,
+  );
   // Keep the pane (and its last screen) after the command exits, even by a signal.
   tmux('set-option', '-g', 'remain-on-exit', 'on');
   tmux('set-option', '-g', 'window-size', 'manual');
@@ -68,7 +103,19 @@ export function startTerminal(
       }
       return screen;
     },
+    async waitExit(ms = 30_000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        try {
+          return JSON.parse(readFileSync(statusFile, 'utf8')) as Exit;
+        } catch {
+          if (Date.now() >= deadline) return undefined;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    },
     kill: () => {
+      rmSync(statusFile, { force: true });
       try {
         tmux('kill-server');
       } catch {
