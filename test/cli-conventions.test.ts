@@ -96,6 +96,10 @@ test('a bad flag or argument is three lines in the one "ftget: error:" format, e
       ['get', 'f.bin', '--progress', 'fancy'],
       /^ftget: error: expected --progress=fancy to be one of: bar, line, none$/,
     ],
+    [
+      ['get', 'f.bin', '--stall-timeout', 'abc'],
+      /^ftget: error: parsing --stall-timeout: expected a number of seconds between 0 and 86400, got "abc"$/,
+    ],
   ];
   for (const [args, first] of cases) {
     const r = await runFtget(args);
