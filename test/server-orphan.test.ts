@@ -2,13 +2,14 @@
  * Workers whose primary dies (SIGKILL: no shutdown message) must not linger: they stop
  * accepting, let running transfers finish within --grace, cut the rest, and exit.
  */
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { FrameType } from '@ft/protocol';
-import { startFtserve } from './helpers/ftserve.js';
+import { FTSERVE_BIN, startFtserve } from './helpers/ftserve.js';
 import { childrenOf, stateOf, waitFor } from './helpers/procfs.js';
 import { finishStalled, stalledDownload } from './helpers/raw-client.js';
 
@@ -84,4 +85,42 @@ test('an orphaned worker lets a transfer finish within --grace, then exits', asy
   t.is(rest.bytes, BIG);
   t.true(rest.endOk);
   t.true(await waitFor(() => !alive(worker), 30_000), `worker ${worker} still alive`);
+});
+
+/** True if `pid`'s environment holds `name` (the UDP service is told its config that way). */
+function hasEnv(pid: number, name: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1')
+      .split('\0')
+      .some((e) => e.startsWith(`${name}=`));
+  } catch {
+    return false;
+  }
+}
+
+test('a UDP service process whose primary is SIGKILLed while it starts up exits too', async (t) => {
+  // The window: the service process is forked but has not bound its socket yet. The primary
+  // is killed the moment the process appears, 5 times over.
+  for (let round = 0; round < 5; round++) {
+    const primary = spawn(process.execPath, [FTSERVE_BIN, '--root', dir, '--port', '0'], {
+      stdio: 'ignore',
+    });
+    const pid = primary.pid!;
+    let udp: number | undefined;
+    const seen = await waitFor(
+      () => {
+        udp = childrenOf(pid).find((c) => hasEnv(c, 'FTSERVE_UDP_CONFIG'));
+        return udp !== undefined;
+      },
+      15_000,
+      5,
+    );
+    const others = childrenOf(pid);
+    primary.kill('SIGKILL');
+    t.true(seen, 'the UDP service process started');
+    if (udp === undefined) return;
+    const gone = await waitFor(() => !alive(udp!), 15_000);
+    for (const c of [...others, udp]) if (alive(c)) process.kill(c, 'SIGKILL');
+    t.true(gone, `round ${round}: the UDP service process ${udp} outlived its primary`);
+  }
 });

@@ -68,6 +68,9 @@ process.on('message', (message: unknown) => {
   else logger.reopen();
 });
 process.on('disconnect', () => void stop());
+// The primary may have died while this process was still binding (SIGKILL before it announced
+// itself): its 'disconnect' came before the listener above, so check once by hand.
+if (!process.connected) void stop();
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);
 process.on('SIGHUP', () => logger.reopen());
