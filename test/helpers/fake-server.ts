@@ -16,6 +16,7 @@ import {
   Limits,
   PROTOCOL_VERSION,
   WireError,
+  answeredLength,
   chunkCountFor,
   chunkSizeFor,
   chunksOverlapping,
@@ -285,7 +286,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         );
         return;
       }
-      const length = Math.min(m.length ?? size - m.offset, size - m.offset);
+      const length = answeredLength(size, m.offset, m.length);
       const sendFrom = b.ignoreOffset || b.lieAboutOffset ? 0 : m.offset;
       const announced = Math.max(0, length - (b.announceFewer ?? 0));
       const { first, count } = chunksOverlapping(

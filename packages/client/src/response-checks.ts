@@ -5,6 +5,7 @@
 import {
   DigestAlgorithm,
   Limits,
+  answeredLength,
   chunksOverlapping,
   rootDigest,
   sameValidator,
@@ -42,8 +43,7 @@ export function checkFileHeader(h: FileHeader, want: HeaderExpectation): void {
       );
     }
   }
-  const expectedLength =
-    want.length === undefined ? h.size - want.offset : Math.min(want.length, h.size - want.offset);
+  const expectedLength = answeredLength(h.size, want.offset, want.length);
   if (h.length !== expectedLength) {
     throw bad(`the server announced ${h.length} bytes, ${expectedLength} were expected`);
   }

@@ -9,6 +9,7 @@ import {
   EndStatus,
   FtError,
   WireError,
+  answeredLength,
   chunksOverlapping,
   encodeEnd,
   encodeFile,
@@ -110,8 +111,7 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
       );
       return await refuse(ctx, request.requestId, error, log);
     }
-    const available = opened.size - request.offset;
-    const length = Math.min(request.length ?? available, available);
+    const length = answeredLength(opened.size, request.offset, request.length);
     const header = encodeFile({
       requestId: request.requestId,
       size: opened.size,

@@ -7,8 +7,8 @@ import type { RemoteInfo } from 'node:dgram';
 import {
   DigestAlgorithm,
   FtError,
-  MAX_U64,
   WireError,
+  answeredLength,
   chunksOverlapping,
   encodeUdpStatOk,
   sameValidator,
@@ -59,7 +59,7 @@ export async function openTransfer(
         wireCode: WireError.OFFSET_BEYOND_EOF,
       });
     }
-    const length = Math.min(m.length ?? MAX_U64, opened.size - m.offset);
+    const length = answeredLength(opened.size, m.offset, m.length);
     const digests = m.wantDigests ? await ctx.files.digestsFor(opened) : undefined;
     if (ctx.shuttingDown())
       throw new FtError('FT_BUSY', 'server shutting down', {
