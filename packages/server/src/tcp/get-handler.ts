@@ -8,16 +8,14 @@ import {
   DigestAlgorithm,
   EndStatus,
   FtError,
-  WireError,
-  answeredLength,
   chunksOverlapping,
   encodeEnd,
   encodeFile,
-  sameValidator,
 } from '@ft/protocol';
 import type { GetRequest } from '@ft/protocol';
 import { FILE_CHANGED } from '../files/file-service.js';
 import type { DigestLookup, FileDigests, OpenedFile } from '../files/file-service.js';
+import { settleRange } from '../files/get-range.js';
 import {
   SMALL_RANGE,
   TruncatedFileError,
@@ -97,21 +95,12 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
     } catch (error) {
       return await refuse(ctx, request.requestId, error, log);
     }
-    if (request.validator !== undefined && !sameValidator(request.validator, opened.validator)) {
-      const error = new FtError('FT_PRECONDITION_FAILED', 'the file has changed', {
-        wireCode: WireError.PRECONDITION_FAILED,
-      });
+    let length: number;
+    try {
+      length = settleRange(opened, request);
+    } catch (error) {
       return await refuse(ctx, request.requestId, error, log);
     }
-    if (request.offset > opened.size) {
-      const error = new FtError(
-        'FT_OFFSET_BEYOND_EOF',
-        `offset ${request.offset} is beyond the size ${opened.size}`,
-        { wireCode: WireError.OFFSET_BEYOND_EOF },
-      );
-      return await refuse(ctx, request.requestId, error, log);
-    }
-    const length = answeredLength(opened.size, request.offset, request.length);
     const header = encodeFile({
       requestId: request.requestId,
       size: opened.size,

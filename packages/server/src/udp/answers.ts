@@ -8,13 +8,12 @@ import {
   DigestAlgorithm,
   FtError,
   WireError,
-  answeredLength,
   chunksOverlapping,
   encodeUdpStatOk,
-  sameValidator,
 } from '@ft/protocol';
 import type { UdpRequest, UdpStat } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
+import { settleRange } from '../files/get-range.js';
 import { UdpDefaults } from './config.js';
 import { ServerTransfer } from './transfer.js';
 import type { TransferHost } from './transfer.js';
@@ -49,17 +48,7 @@ export async function openTransfer(
 ): Promise<ServerTransfer> {
   const opened = await ctx.files.openForRead(m.path);
   try {
-    if (m.validator !== undefined && !sameValidator(m.validator, opened.validator)) {
-      throw new FtError('FT_PRECONDITION_FAILED', `${m.path} changed`, {
-        wireCode: WireError.PRECONDITION_FAILED,
-      });
-    }
-    if (m.offset > opened.size) {
-      throw new FtError('FT_OFFSET_BEYOND_EOF', `offset ${m.offset} > size ${opened.size}`, {
-        wireCode: WireError.OFFSET_BEYOND_EOF,
-      });
-    }
-    const length = answeredLength(opened.size, m.offset, m.length);
+    const length = settleRange(opened, m);
     const digests = m.wantDigests ? await ctx.files.digestsFor(opened) : undefined;
     if (ctx.shuttingDown())
       throw new FtError('FT_BUSY', 'server shutting down', {
