@@ -4,17 +4,11 @@
  * END (OK or CHANGED). If the announced bytes cannot all be sent, the connection is cut: the
  * client must see a short body, never a wrong one.
  */
-import {
-  DigestAlgorithm,
-  EndStatus,
-  FtError,
-  chunksOverlapping,
-  encodeEnd,
-  encodeFile,
-} from '@ft/protocol';
+import { EndStatus, FtError, chunksOverlapping, encodeEnd, encodeFile } from '@ft/protocol';
 import type { GetRequest } from '@ft/protocol';
 import { FILE_CHANGED } from '../files/file-service.js';
 import type { DigestLookup, FileDigests, OpenedFile } from '../files/file-service.js';
+import { digestFields } from '../files/digest-fields.js';
 import { settleRange } from '../files/get-range.js';
 import {
   SMALL_RANGE,
@@ -24,7 +18,7 @@ import {
   writeAll,
   writeTo,
 } from '../files/file-sender.js';
-import { ZERO_DIGEST, refuse } from './request-context.js';
+import { refuse } from './request-context.js';
 import { throttleFor } from '../net/rates.js';
 import type { RequestContext } from './request-context.js';
 
@@ -48,20 +42,10 @@ async function openWithDigests(
 
 /** The digest fields of a FILE header for the range [offset, offset + length). */
 function digestFieldsFor(digests: FileDigests | undefined, offset: number, length: number) {
-  if (digests === undefined) {
-    return {
-      algorithm: DigestAlgorithm.NONE as DigestAlgorithm,
-      chunkSize: 0,
-      root: ZERO_DIGEST,
-      firstChunk: 0,
-      chunkDigests: [] as Buffer[],
-    };
-  }
+  if (digests === undefined) return { ...digestFields(undefined), firstChunk: 0, chunkDigests: [] };
   const { first, count } = chunksOverlapping(offset, length, digests.chunkSize);
   return {
-    algorithm: DigestAlgorithm.SHA256_CHUNKS as DigestAlgorithm,
-    chunkSize: digests.chunkSize,
-    root: digests.root,
+    ...digestFields(digests),
     firstChunk: first,
     chunkDigests: digests.chunkDigests.slice(first, first + count),
   };

@@ -34,9 +34,6 @@ export interface RequestContext {
   noteProgress(): void;
 }
 
-/** Digest root sent when there are no digests. */
-export const ZERO_DIGEST: Buffer = Buffer.alloc(32);
-
 /** What went wrong in a request, as the client and the log will see it. */
 interface Failure {
   wireCode: number;

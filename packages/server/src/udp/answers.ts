@@ -4,15 +4,10 @@
  * STAT_OK datagram. Failures are FtErrors carrying the wire code to answer with.
  */
 import type { RemoteInfo } from 'node:dgram';
-import {
-  DigestAlgorithm,
-  FtError,
-  WireError,
-  chunksOverlapping,
-  encodeUdpStatOk,
-} from '@ft/protocol';
+import { FtError, WireError, chunksOverlapping, encodeUdpStatOk } from '@ft/protocol';
 import type { UdpRequest, UdpStat } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
+import { digestFields } from '../files/digest-fields.js';
 import { settleRange } from '../files/get-range.js';
 import { UdpDefaults } from './config.js';
 import { ServerTransfer } from './transfer.js';
@@ -78,9 +73,7 @@ export async function openTransfer(
           length,
           mtimeMs: opened.mtimeMs,
           validator: opened.validator,
-          algorithm: digests === undefined ? DigestAlgorithm.NONE : DigestAlgorithm.SHA256_CHUNKS,
-          chunkSize: digests?.chunkSize ?? 0,
-          root: digests?.root ?? Buffer.alloc(32),
+          ...digestFields(digests),
           firstChunk: span.count === 0 ? 0 : span.first,
           chunkCount: span.count,
           payloadSize,
@@ -107,8 +100,6 @@ export async function answerStat(files: FileService, m: UdpStat): Promise<Buffer
     size: st.size,
     mtimeMs: st.mtimeMs,
     validator: st.validator,
-    algorithm: st.digest === undefined ? DigestAlgorithm.NONE : DigestAlgorithm.SHA256_CHUNKS,
-    chunkSize: st.digest?.chunkSize ?? 0,
-    root: st.digest?.root ?? Buffer.alloc(32),
+    ...digestFields(st.digest),
   });
 }
