@@ -9,6 +9,7 @@ import type { UdpRequest, UdpStat } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
 import { digestFields } from '../files/digest-fields.js';
 import { settleRange } from '../files/get-range.js';
+import { wireFailure } from '../wire-failure.js';
 import { UdpDefaults } from './config.js';
 import { ServerTransfer } from './transfer.js';
 import type { TransferHost } from './transfer.js';
@@ -27,12 +28,10 @@ export interface OpenContext {
   register(transfer: ServerTransfer): void;
 }
 
-/** The wire code, message and retry hint to answer a failure with. */
+/** The wire code, message and retry hint to answer a failure with (the same as over TCP). */
 export function wireOf(error: unknown): { code: number; message: string; retryAfterMs: number } {
-  if (error instanceof FtError && error.wireCode !== undefined) {
-    return { code: error.wireCode, message: error.message, retryAfterMs: error.retryAfterMs ?? 0 };
-  }
-  return { code: WireError.INTERNAL, message: 'internal error', retryAfterMs: 0 };
+  const f = wireFailure(error);
+  return { code: f.wireCode, message: f.message, retryAfterMs: f.retryAfterMs };
 }
 
 /** Opens the file a REQUEST names and builds its transfer; the caller sends the ACCEPT. */
