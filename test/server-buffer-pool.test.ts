@@ -3,24 +3,24 @@
  * stalled downloads may not starve the read-buffer pool of a worker, and the kernel send
  * buffers of a stalled connection are freed when it is cut.
  */
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import { BufferPool, StallWatch } from '@ft/server';
-import { servedFile } from './helpers/fixtures.js';
+import { servedFile, sparseFile } from './helpers/fixtures.js';
 import { runFtget } from './helpers/ftget.js';
-import { startFtserve } from './helpers/ftserve.js';
+import { serveRoot } from './helpers/ftserve.js';
 import { waitFor } from './helpers/procfs.js';
 import { RawClient } from './helpers/raw-client.js';
 import { serverSendQueued, serverSockets } from './helpers/tcp-queues.js';
 
 const bigDir = mkdtempSync(join(tmpdir(), 'ft-pool-'));
 const BIG = 1024 * 1024 * 1024;
-writeFileSync(join(bigDir, 'big.bin'), '');
-truncateSync(join(bigDir, 'big.bin'), BIG);
 
+test.before(() => sparseFile(join(bigDir, 'big.bin'), BIG));
 test.after.always(() => rmSync(bigDir, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -57,56 +57,50 @@ async function untilStalled(port: number): Promise<number> {
   return last;
 }
 
+/** f.bin (10 MiB) and a sparse big.bin for the stalled downloads. */
+async function rootWithBigFile(t: ExecutionContext, prefix: string) {
+  const served = await servedFile(t, prefix, 10 * 1024 * 1024);
+  await sparseFile(join(served.root, 'big.bin'), BIG);
+  return served;
+}
+
+/** ftget fetches f.bin to `dl`/out.bin beside the stalled downloads: whole and identical. */
+async function othersAreServed(t: ExecutionContext, port: number, dl: string, data: Buffer) {
+  const r = await runFtget(
+    [
+      'get',
+      'f.bin',
+      '-o',
+      'out.bin',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--stall-timeout',
+      '10',
+      '--retries',
+      '0',
+    ],
+    { cwd: dl },
+  );
+  t.is(r.code, 0, r.stderr);
+  t.true((await readFile(join(dl, 'out.bin'))).equals(data));
+}
+
 for (const count of [32, 64]) {
   test(`${count} non-reading downloads from one address leave buffers for another address`, async (t) => {
-    const { root, dl, data } = await servedFile(t, 'ft-pool-dl-', 10 * 1024 * 1024);
-    writeFileSync(join(root, 'big.bin'), '');
-    truncateSync(join(root, 'big.bin'), BIG);
-    const server = await startFtserve([
-      '--root',
-      root,
-      '--port',
-      '0',
-      '--workers',
-      '1',
-      '--no-udp',
-    ]);
-    t.teardown(() => server.stop());
+    const { root, dl, data } = await rootWithBigFile(t, 'ft-pool-dl-');
+    const server = await serveRoot(t, root, ['--workers', '1', '--no-udp']);
     const stalled = await nonReading(server.port, '127.0.0.2', count, 'big.bin');
     t.teardown(() => stalled.forEach((c) => c.destroy()));
     await untilStalled(server.port);
     t.true(serverSendQueued(server.port) > 0, 'the non-reading downloads have started');
-    const r = await runFtget(
-      [
-        'get',
-        'f.bin',
-        '-o',
-        'out.bin',
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(server.port),
-      ].concat(['--stall-timeout', '10', '--retries', '0']),
-      { cwd: dl },
-    );
-    t.is(r.code, 0, r.stderr);
-    t.true((await readFile(join(dl, 'out.bin'))).equals(data));
+    await othersAreServed(t, server.port, dl, data);
   });
 }
 
 test('the kernel send buffers of a client that stopped reading are freed when it is cut', async (t) => {
-  const server = await startFtserve([
-    '--root',
-    bigDir,
-    '--port',
-    '0',
-    '--workers',
-    '1',
-    '--no-udp',
-    '--idle-timeout',
-    '3',
-  ]);
-  t.teardown(() => server.stop());
+  const server = await serveRoot(t, bigDir, ['--workers', '1', '--no-udp', '--idle-timeout', '3']);
   const stalled = await nonReading(server.port, '127.0.0.2', 8, 'big.bin');
   t.teardown(() => stalled.forEach((c) => c.destroy()));
   const queued = await untilStalled(server.port);
@@ -128,28 +122,15 @@ function kernelSendBufferMax(): number {
 }
 
 test('stalled downloads from many addresses are cut down to a few: buffers and kernel memory stay available', async (t) => {
-  const { root, dl, data } = await servedFile(t, 'ft-pool-many-', 10 * 1024 * 1024);
-  writeFileSync(join(root, 'big.bin'), '');
-  truncateSync(join(root, 'big.bin'), BIG);
-  const server = await startFtserve(['--root', root, '--port', '0', '--workers', '1', '--no-udp']);
-  t.teardown(() => server.stop());
+  const { root, dl, data } = await rootWithBigFile(t, 'ft-pool-many-');
+  const server = await serveRoot(t, root, ['--workers', '1', '--no-udp']);
   // 40 stalled downloads, 8 per address: more than the whole pool (32 buffers).
   const stalled: RawClient[] = [];
   t.teardown(() => stalled.forEach((c) => c.destroy()));
   for (const address of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6'])
     stalled.push(...(await nonReading(server.port, address, 8, 'big.bin')));
   await untilStalled(server.port);
-  const r = await runFtget(
-    ['get', 'f.bin', '-o', 'out.bin', '--host', '127.0.0.1', '--port', String(server.port)].concat([
-      '--stall-timeout',
-      '10',
-      '--retries',
-      '0',
-    ]),
-    { cwd: dl },
-  );
-  t.is(r.code, 0, r.stderr);
-  t.true((await readFile(join(dl, 'out.bin'))).equals(data));
+  await othersAreServed(t, server.port, dl, data);
   const cut = () => (server.stderr().match(/connection peer=\S+ .*result=stalled/g) ?? []).length;
   t.true(await waitFor(() => cut() >= 32, 30_000), `${cut()} stalled connections cut`);
   const holding = serverSockets(server.port).filter((s) => s.sendQueue > 0);

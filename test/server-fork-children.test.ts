@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { startFtserve } from './helpers/ftserve.js';
-import { childrenOf, fdCount, waitFor, zombieChildren } from './helpers/procfs.js';
+import { childrenOf, fdCount, mostChildren, waitFor, zombieChildren } from './helpers/procfs.js';
 import { fetchFile } from './helpers/raw-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-fork-children-'));
@@ -77,14 +77,7 @@ test('a flood of clean, aborted and garbage connections never runs more than --m
   t.teardown(() => server.stop());
   t.true(await waitFor(() => childrenOf(server.pid).length === 2), 'two spares started');
   const baseline = fdCount(server.pid);
-  let most = 0;
-  let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      most = Math.max(most, childrenOf(server.pid).length);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  })();
+  const children = mostChildren(server.pid, 2);
   let busy = 0;
   const garbage = Buffer.from('GET /file.bin HTTP/1.1\r\n\r\n'.repeat(4));
   const [fetched] = await Promise.all([
@@ -96,8 +89,7 @@ test('a flood of clean, aborted and garbage connections never runs more than --m
     Promise.all(Array.from({ length: 30 }, () => rawConnection(server.port, undefined))),
     Promise.all(Array.from({ length: 30 }, () => rawConnection(server.port, garbage))),
   ]);
-  sampling = false;
-  await sampler;
+  const most = await children.stop();
   t.is(fetched.filter((r) => r.ok && r.body.equals(content)).length, 30);
   t.true(busy > 0, 'clients over the cap were told BUSY');
   t.true(most >= 1 && most <= 3, `saw ${most} children at once`);

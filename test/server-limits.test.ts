@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { FrameType, WireError, encodeHello } from '@ft/protocol';
-import { startFtserve } from './helpers/ftserve.js';
+import { sparseFile } from './helpers/fixtures.js';
+import { serveRoot, startFtserve } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 import { waitFor } from './helpers/procfs.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -17,8 +18,7 @@ let server: Ftserve;
 
 test.before(async () => {
   writeFileSync(join(dir, 'small.bin'), small);
-  writeFileSync(join(dir, 'big.bin'), '');
-  truncateSync(join(dir, 'big.bin'), BIG);
+  await sparseFile(join(dir, 'big.bin'), BIG);
   server = await startFtserve([
     '--root',
     dir,
@@ -128,17 +128,7 @@ for (const [name, bytes, code] of [
 }
 
 test('--max-connections-per-ip refuses the extra connection with BUSY and a retry-after hint', async (t) => {
-  const limited = await startFtserve([
-    '--root',
-    dir,
-    '--port',
-    '0',
-    '--workers',
-    '1',
-    '--max-connections-per-ip',
-    '2',
-  ]);
-  t.teardown(() => limited.stop());
+  const limited = await serveRoot(t, dir, ['--workers', '1', '--max-connections-per-ip', '2']);
   const a = await RawClient.connect(limited.port);
   const b = await RawClient.connect(limited.port);
   t.teardown(() => {

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { startFtserve } from './helpers/ftserve.js';
-import { childrenOf, fdCount, waitFor, zombieChildren } from './helpers/procfs.js';
+import { serveRoot } from './helpers/ftserve.js';
+import { childrenOf, fdCount, mostChildren, waitFor, zombieChildren } from './helpers/procfs.js';
 import { fetchFile } from './helpers/raw-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-models-'));
@@ -20,17 +20,12 @@ const MODELS = [
 
 for (const [name, modelArgs] of MODELS) {
   test(`${name} serves 200 concurrent clients, then has no zombies and its descriptors back at baseline`, async (t) => {
-    const server = await startFtserve([
-      '--root',
-      dir,
-      '--port',
-      '0',
+    const server = await serveRoot(t, dir, [
       '--no-udp',
       '--max-connections-per-ip',
       '1000',
       ...modelArgs,
     ]);
-    t.teardown(() => server.stop());
     const steadyChildren = childrenOf(server.pid).length;
     const baseline = fdCount(server.pid);
     let busy = 0;
@@ -58,33 +53,20 @@ for (const [name, modelArgs] of MODELS) {
 }
 
 test('fork-per-connection never runs more than --max-children children; the rest get BUSY and succeed on retry', async (t) => {
-  const server = await startFtserve([
-    '--root',
-    dir,
-    '--port',
-    '0',
+  const server = await serveRoot(t, dir, [
     '--no-udp',
     '--fork-per-connection',
     '--max-children',
     '4',
   ]);
-  t.teardown(() => server.stop());
-  let most = 0;
-  let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      most = Math.max(most, childrenOf(server.pid).length);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
+  const children = mostChildren(server.pid, 5);
   let busy = 0;
   const results = await Promise.all(
     Array.from({ length: 20 }, () =>
       fetchFile(server.port, 'file.bin', { attempts: 500, onBusy: () => busy++ }),
     ),
   );
-  sampling = false;
-  await sampler;
+  const most = await children.stop();
   t.is(results.filter((r) => r.ok && r.body.equals(content)).length, 20);
   t.true(most >= 1 && most <= 4, `saw ${most} children`);
   t.true(busy > 0, 'some clients were told BUSY');
@@ -92,8 +74,7 @@ test('fork-per-connection never runs more than --max-children children; the rest
 });
 
 test('a worker killed with SIGKILL is replaced and the server keeps serving', async (t) => {
-  const server = await startFtserve(['--root', dir, '--port', '0', '--no-udp', '--workers', '2']);
-  t.teardown(() => server.stop());
+  const server = await serveRoot(t, dir, ['--no-udp', '--workers', '2']);
   const before = childrenOf(server.pid);
   t.is(before.length, 2);
   const victim = before[0]!;

@@ -2,7 +2,8 @@
  * What docs/PROTOCOL.md now states about ftserve's UDP answers where a second implementation
  * used to have to guess (issue 14): malformed requests (nonce 0, payload size or window out of
  * range) are dropped without an answer, a version mismatch is answered with nonce 0, and a
- * DIGEST_REQUEST is clipped to the transfer's chunks or dropped when it lies past them.
+ * DIGEST_REQUEST is clipped to the transfer's chunks or dropped when it lies past them. A REQUEST
+ * is refused with the wire codes and messages a TCP GET gets (the same check, files/get-range.ts).
  */
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
@@ -142,4 +143,28 @@ test('a DIGEST_REQUEST is clipped to the transfer chunks, and dropped when it li
   if (digests.type !== DatagramType.DIGESTS) return;
   t.is(digests.digests.length, 1, 'clipped to the one chunk there is');
   t.true(digests.digests[0]!.equals(sha256(f.data)));
+});
+
+test('a REQUEST for another version is PRECONDITION_FAILED, one past EOF OFFSET_BEYOND_EOF, as over TCP', async (t) => {
+  const { server } = await serve(t);
+  const p = await peer(t, server.port);
+  /** The answer to a REQUEST, after the token round. */
+  const answer = async (nonce: number, fields: Partial<UdpRequest>): Promise<UdpMessage> => {
+    p.send(request({ nonce, ...fields }));
+    const retry = await p.next((m) => m.type === DatagramType.RETRY && m.nonce === nonce);
+    if (retry.type !== DatagramType.RETRY) throw new Error('no RETRY');
+    p.send(request({ nonce, ...fields, token: retry.token }));
+    return p.next((m) => m.type !== DatagramType.RETRY && 'nonce' in m && m.nonce === nonce);
+  };
+  t.like(await answer(21, { validator: Buffer.alloc(16, 0xee) }), {
+    type: DatagramType.ERROR,
+    code: WireError.PRECONDITION_FAILED,
+    message: 'the file has changed',
+  });
+  t.like(await answer(22, { offset: 11 }), {
+    type: DatagramType.ERROR,
+    code: WireError.OFFSET_BEYOND_EOF,
+    message: 'offset 11 is beyond the size 10',
+  });
+  t.like(await answer(23, { offset: 10 }), { type: DatagramType.ACCEPT, length: 0 });
 });

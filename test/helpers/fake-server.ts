@@ -16,6 +16,7 @@ import {
   Limits,
   PROTOCOL_VERSION,
   WireError,
+  answeredLength,
   chunkCountFor,
   chunkSizeFor,
   chunksOverlapping,
@@ -69,6 +70,12 @@ export interface Behaviour {
   replaceAfterBytes?: number;
   /** The new content for `replaceAfterBytes` (same size keeps the FILE header truthful). */
   replacement?: Buffer;
+  /**
+   * Bytes written right after each answer to a request (not to HELLO), in the same write as
+   * the whole answer: a good answer and a bad frame reach the client in one segment. The answer
+   * is held in memory until then, so keep files small; not for the cut or stall behaviours.
+   */
+  trailingBytes?: Buffer;
 }
 
 interface FakeFile {
@@ -161,13 +168,27 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
       }
       serving = false;
     };
+    /** An answer held back for `trailingBytes`, written in one go with them. */
+    let held: Buffer[] | undefined;
     const write = (buf: Buffer): Promise<void> =>
       new Promise((resolve) => {
+        if (held !== undefined) {
+          held.push(buf);
+          return resolve();
+        }
         if (socket.destroyed) return resolve();
         if (socket.write(buf)) resolve();
         else socket.once('drain', () => resolve());
       });
     const serve = async (m: Request): Promise<void> => {
+      if (b.trailingBytes === undefined || m.type === FrameType.HELLO) return answer(m);
+      held = [];
+      await answer(m);
+      const whole = Buffer.concat([...held, b.trailingBytes]);
+      held = undefined;
+      await write(whole);
+    };
+    const answer = async (m: Request): Promise<void> => {
       if (m.type === FrameType.HELLO) {
         await write(
           encodeWelcome({
@@ -265,7 +286,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         );
         return;
       }
-      const length = Math.min(m.length ?? size - m.offset, size - m.offset);
+      const length = answeredLength(size, m.offset, m.length);
       const sendFrom = b.ignoreOffset || b.lieAboutOffset ? 0 : m.offset;
       const announced = Math.max(0, length - (b.announceFewer ?? 0));
       const { first, count } = chunksOverlapping(

@@ -1,6 +1,6 @@
 /** Temporary directory trees for end-to-end tests, removed when the test ends. */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -31,4 +31,10 @@ export async function servedFile(
   const data = randomBytes(size);
   await writeFile(join(root, 'f.bin'), data);
   return { dir, root, dl, data };
+}
+
+/** Makes `path` a sparse file of `size` zero bytes (large test files without the disk writes). */
+export async function sparseFile(path: string, size: number): Promise<void> {
+  await writeFile(path, '');
+  await truncate(path, size);
 }

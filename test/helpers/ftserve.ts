@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
 
 /** The repository root (this file compiles to test/dist/helpers/ftserve.js). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -113,6 +114,17 @@ export async function startFtserve(args: string[], options: StartOptions = {}): 
     return exited;
   };
   return { ...parsed, line, child, stderr: () => err, exited, stop };
+}
+
+/** startFtserve serving `root` on a free port with `flags`, stopped when the test ends. */
+export async function serveRoot(
+  t: ExecutionContext,
+  root: string,
+  flags: readonly string[] = [],
+): Promise<Ftserve> {
+  const server = await startFtserve(['--root', root, '--port', '0', ...flags]);
+  t.teardown(() => server.stop());
+  return server;
 }
 
 /** Spawns ftserve expecting it to fail fast; resolves with its exit code and output. */

@@ -62,3 +62,30 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Samples the number of children of `pid` every `intervalMs` (for at most `ms`) until stop(),
+ * which resolves with the most seen at once.
+ */
+export function mostChildren(
+  pid: number,
+  intervalMs: number,
+  ms = 120_000,
+): { stop(): Promise<number> } {
+  let most = 0;
+  let sampling = true;
+  const deadline = Date.now() + ms;
+  const sampler = (async () => {
+    while (sampling && Date.now() < deadline) {
+      most = Math.max(most, childrenOf(pid).length);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      sampling = false;
+      await sampler;
+      return most;
+    },
+  };
+}

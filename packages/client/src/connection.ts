@@ -21,6 +21,7 @@ import {
   frameTypeName,
 } from '@ft/protocol';
 import type { End, FileHeader, GetRequest, ListEntry, Message, StatResult } from '@ft/protocol';
+import type { DecoderEvent } from '@ft/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
 import type { ServerAddress } from './remote.js';
@@ -275,14 +276,19 @@ export class Connection {
     if (rest.length > 0) this.feed(pin === undefined ? rest : Buffer.from(rest), undefined);
   }
 
-  /** Decodes `chunk` and dispatches what it completes; false once the connection failed. */
+  /**
+   * Decodes `chunk` and dispatches what it completes; false once the connection failed. A bad
+   * frame is reported only after the frames before it in the chunk were dispatched (the
+   * decoder leaves them in `events` when it throws): an answer that arrived in the same read as
+   * a bad frame is still used (PROTOCOL.md §5.4).
+   */
   private feed(chunk: Buffer, pin: Pin | undefined): boolean {
-    let events;
+    const events: DecoderEvent[] = [];
+    let decodeError: Error | undefined;
     try {
-      events = this.decoder.push(chunk);
+      this.decoder.push(chunk, events);
     } catch (error) {
-      this.fail(error as Error);
-      return false;
+      decodeError = error as Error;
     }
     for (const event of events) {
       if (this.failure !== undefined) return false;
@@ -299,6 +305,7 @@ export class Connection {
         return false;
       }
     }
+    if (decodeError !== undefined) this.fail(decodeError);
     return this.failure === undefined;
   }
 

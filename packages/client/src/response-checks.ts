@@ -5,6 +5,7 @@
 import {
   DigestAlgorithm,
   Limits,
+  answeredLength,
   chunksOverlapping,
   rootDigest,
   sameValidator,
@@ -27,8 +28,15 @@ function bad(message: string): ClientError {
   return new ClientError(ClientErrorCode.BAD_RESPONSE, `protocol error: ${message}`);
 }
 
-/** Throws FT_BAD_RESPONSE unless `h` answers exactly the request described by `want`. */
-export function checkFileHeader(h: FileHeader, want: HeaderExpectation): void {
+/**
+ * Throws FT_BAD_RESPONSE unless the answer (a FILE header, or a UDP ACCEPT before its digests
+ * are fetched) names the range and version `want` asked for: the same offset, the validator
+ * sent, the known size, and the length that range comes to.
+ */
+export function checkRangeAnswer(
+  h: Pick<FileHeader, 'offset' | 'validator' | 'size' | 'length'>,
+  want: HeaderExpectation,
+): void {
   if (h.offset !== want.offset) {
     throw bad(`the server sent data from offset ${h.offset}, but offset ${want.offset} was asked`);
   }
@@ -42,11 +50,15 @@ export function checkFileHeader(h: FileHeader, want: HeaderExpectation): void {
       );
     }
   }
-  const expectedLength =
-    want.length === undefined ? h.size - want.offset : Math.min(want.length, h.size - want.offset);
+  const expectedLength = answeredLength(h.size, want.offset, want.length);
   if (h.length !== expectedLength) {
     throw bad(`the server announced ${h.length} bytes, ${expectedLength} were expected`);
   }
+}
+
+/** Throws FT_BAD_RESPONSE unless `h` answers exactly the request described by `want`. */
+export function checkFileHeader(h: FileHeader, want: HeaderExpectation): void {
+  checkRangeAnswer(h, want);
   if (h.algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
     throw bad('the server sent no chunk digests although they were asked for');
   }

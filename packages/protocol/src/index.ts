@@ -83,6 +83,7 @@ export {
   rootDigest,
   sha256,
 } from './digest.js';
+export { answeredLength } from './range.js';
 export { Throttle, TokenBucket, parseRate, throttleOf } from './rate.js';
 export { sameValidator, validatorOf } from './validator.js';
 export type { VersionIdentity } from './validator.js';

@@ -19,6 +19,7 @@ import {
 } from '@ft/protocol';
 import type { End, FileHeader, GetRequest, Throttle, UdpAccept } from '@ft/protocol';
 import type { GetSink } from '../connection.js';
+import { checkRangeAnswer } from '../response-checks.js';
 import { startRequest } from './handshake.js';
 import type { Operation, UdpLink } from './link.js';
 
@@ -204,10 +205,14 @@ export function getOperation(
   };
   const onAccept = (m: UdpAccept, now: number): void => {
     if (accept !== undefined) return; // a repeat: we are past it
-    if (m.offset !== request.offset)
-      throw link.bad(`ACCEPT for offset ${m.offset}, asked for ${request.offset}`);
-    if (request.length !== undefined && m.length > request.length)
-      throw link.bad(`ACCEPT of ${m.length} bytes, asked for ${request.length}`);
+    // The caller checks the FILE header built from it again; checked here too, so that no
+    // digest is fetched for a range or version that was not asked for.
+    checkRangeAnswer(m, {
+      offset: request.offset,
+      length: request.length,
+      validator: request.validator,
+      known: undefined,
+    });
     if (m.payloadSize > link.payloadSize || m.window > UDP_WINDOW)
       throw link.bad('ACCEPT grants more than was asked for');
     if (request.wantDigests && m.length > 0 && m.algorithm !== DigestAlgorithm.SHA256_CHUNKS)

@@ -12,6 +12,7 @@ import {
   FtError,
   LinkKind,
   WireError,
+  answeredLength,
   chunksOverlapping,
   validatorOf,
 } from '@ft/protocol';
@@ -187,7 +188,7 @@ export class FileService {
     length: number | undefined,
   ): Promise<void> {
     if (offset >= opened.size) return;
-    const wanted = Math.min(length ?? opened.size - offset, opened.size - offset);
+    const wanted = answeredLength(opened.size, offset, length);
     const span = chunksOverlapping(offset, wanted, digests.chunkSize);
     const count = Math.min(span.count, RECHECK_CHUNKS);
     let fresh: Buffer[];

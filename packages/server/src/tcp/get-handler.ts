@@ -4,19 +4,12 @@
  * END (OK or CHANGED). If the announced bytes cannot all be sent, the connection is cut: the
  * client must see a short body, never a wrong one.
  */
-import {
-  DigestAlgorithm,
-  EndStatus,
-  FtError,
-  WireError,
-  chunksOverlapping,
-  encodeEnd,
-  encodeFile,
-  sameValidator,
-} from '@ft/protocol';
+import { EndStatus, FtError, chunksOverlapping, encodeEnd, encodeFile } from '@ft/protocol';
 import type { GetRequest } from '@ft/protocol';
 import { FILE_CHANGED } from '../files/file-service.js';
 import type { DigestLookup, FileDigests, OpenedFile } from '../files/file-service.js';
+import { digestFields } from '../files/digest-fields.js';
+import { settleRange } from '../files/get-range.js';
 import {
   SMALL_RANGE,
   TruncatedFileError,
@@ -25,7 +18,7 @@ import {
   writeAll,
   writeTo,
 } from '../files/file-sender.js';
-import { ZERO_DIGEST, refuse } from './request-context.js';
+import { refuse } from './request-context.js';
 import { throttleFor } from '../net/rates.js';
 import type { RequestContext } from './request-context.js';
 
@@ -49,20 +42,10 @@ async function openWithDigests(
 
 /** The digest fields of a FILE header for the range [offset, offset + length). */
 function digestFieldsFor(digests: FileDigests | undefined, offset: number, length: number) {
-  if (digests === undefined) {
-    return {
-      algorithm: DigestAlgorithm.NONE as DigestAlgorithm,
-      chunkSize: 0,
-      root: ZERO_DIGEST,
-      firstChunk: 0,
-      chunkDigests: [] as Buffer[],
-    };
-  }
+  if (digests === undefined) return { ...digestFields(undefined), firstChunk: 0, chunkDigests: [] };
   const { first, count } = chunksOverlapping(offset, length, digests.chunkSize);
   return {
-    algorithm: DigestAlgorithm.SHA256_CHUNKS as DigestAlgorithm,
-    chunkSize: digests.chunkSize,
-    root: digests.root,
+    ...digestFields(digests),
     firstChunk: first,
     chunkDigests: digests.chunkDigests.slice(first, first + count),
   };
@@ -96,22 +79,12 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
     } catch (error) {
       return await refuse(ctx, request.requestId, error, log);
     }
-    if (request.validator !== undefined && !sameValidator(request.validator, opened.validator)) {
-      const error = new FtError('FT_PRECONDITION_FAILED', 'the file has changed', {
-        wireCode: WireError.PRECONDITION_FAILED,
-      });
+    let length: number;
+    try {
+      length = settleRange(opened, request);
+    } catch (error) {
       return await refuse(ctx, request.requestId, error, log);
     }
-    if (request.offset > opened.size) {
-      const error = new FtError(
-        'FT_OFFSET_BEYOND_EOF',
-        `offset ${request.offset} is beyond the size ${opened.size}`,
-        { wireCode: WireError.OFFSET_BEYOND_EOF },
-      );
-      return await refuse(ctx, request.requestId, error, log);
-    }
-    const available = opened.size - request.offset;
-    const length = Math.min(request.length ?? available, available);
     const header = encodeFile({
       requestId: request.requestId,
       size: opened.size,

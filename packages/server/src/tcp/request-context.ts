@@ -3,11 +3,12 @@
  * ERROR frame with the wire code the failure maps to, leaving the connection usable.
  */
 import type { Socket } from 'node:net';
-import { FtError, WireError, encodeError } from '@ft/protocol';
+import { WireError, encodeError } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
 import { writeTo } from '../files/file-sender.js';
 import type { BufferPool } from '../files/file-sender.js';
 import type { Logger } from '../logger.js';
+import { wireFailure } from '../wire-failure.js';
 
 /** The connection as its request handlers see it. */
 export interface RequestContext {
@@ -34,44 +35,6 @@ export interface RequestContext {
   noteProgress(): void;
 }
 
-/** Digest root sent when there are no digests. */
-export const ZERO_DIGEST: Buffer = Buffer.alloc(32);
-
-/** What went wrong in a request, as the client and the log will see it. */
-interface Failure {
-  wireCode: number;
-  message: string;
-  retryAfterMs: number;
-  logCode: string;
-}
-
-function failureOf(error: unknown): Failure {
-  if (error instanceof FtError && error.wireCode !== undefined) {
-    return {
-      wireCode: error.wireCode,
-      message: error.message,
-      retryAfterMs: error.retryAfterMs ?? 0,
-      logCode: error.code,
-    };
-  }
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EPERM')
-    return {
-      wireCode: WireError.ACCESS_DENIED,
-      message: 'access denied',
-      retryAfterMs: 0,
-      logCode: code,
-    };
-  if (code === 'ENOENT' || code === 'ENOTDIR')
-    return { wireCode: WireError.NOT_FOUND, message: 'not found', retryAfterMs: 0, logCode: code };
-  return {
-    wireCode: WireError.INTERNAL,
-    message: 'internal server error',
-    retryAfterMs: 1000,
-    logCode: code ?? (error instanceof Error ? error.message : String(error)),
-  };
-}
-
 /** Answers a request with ERROR and logs it; the connection stays usable. */
 export async function refuse(
   ctx: RequestContext,
@@ -79,7 +42,7 @@ export async function refuse(
   error: unknown,
   log: (result: string, bytes: number) => void,
 ): Promise<void> {
-  const f = failureOf(error);
+  const f = wireFailure(error);
   if (f.wireCode === WireError.INTERNAL) {
     ctx.logger.error('request-failed', { peer: ctx.peer, error: f.logCode });
   }

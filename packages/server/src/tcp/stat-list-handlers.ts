@@ -1,6 +1,5 @@
 /** STAT and LIST requests: describe a path, or list a directory in frames of bounded size. */
 import {
-  DigestAlgorithm,
   LIST_OK_FIXED_PAYLOAD,
   Limits,
   encodeListResult,
@@ -10,7 +9,8 @@ import {
 import type { ListEntry, ListRequest, StatRequest } from '@ft/protocol';
 import { writeTo } from '../files/file-sender.js';
 import { chargeList } from './list-budget.js';
-import { ZERO_DIGEST, refuse } from './request-context.js';
+import { digestFields } from '../files/digest-fields.js';
+import { refuse } from './request-context.js';
 import type { RequestContext } from './request-context.js';
 
 /** Answers STAT with STAT_OK (with the root digest if asked and a file) or ERROR. */
@@ -36,9 +36,7 @@ export async function serveStat(ctx: RequestContext, request: StatRequest): Prom
         size: info.size,
         mtimeMs: info.mtimeMs,
         validator: info.validator,
-        algorithm: info.digest === undefined ? DigestAlgorithm.NONE : DigestAlgorithm.SHA256_CHUNKS,
-        chunkSize: info.digest?.chunkSize ?? 0,
-        root: info.digest?.root ?? ZERO_DIGEST,
+        ...digestFields(info.digest),
         ...(wantSha256 && info.digest !== undefined ? { sha256: info.digest.sha256 } : {}),
       }),
     );

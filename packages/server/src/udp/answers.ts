@@ -4,17 +4,12 @@
  * STAT_OK datagram. Failures are FtErrors carrying the wire code to answer with.
  */
 import type { RemoteInfo } from 'node:dgram';
-import {
-  DigestAlgorithm,
-  FtError,
-  MAX_U64,
-  WireError,
-  chunksOverlapping,
-  encodeUdpStatOk,
-  sameValidator,
-} from '@ft/protocol';
+import { FtError, WireError, chunksOverlapping, encodeUdpStatOk } from '@ft/protocol';
 import type { UdpRequest, UdpStat } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
+import { digestFields } from '../files/digest-fields.js';
+import { settleRange } from '../files/get-range.js';
+import { wireFailure } from '../wire-failure.js';
 import { UdpDefaults } from './config.js';
 import { ServerTransfer } from './transfer.js';
 import type { TransferHost } from './transfer.js';
@@ -33,12 +28,10 @@ export interface OpenContext {
   register(transfer: ServerTransfer): void;
 }
 
-/** The wire code, message and retry hint to answer a failure with. */
+/** The wire code, message and retry hint to answer a failure with (the same as over TCP). */
 export function wireOf(error: unknown): { code: number; message: string; retryAfterMs: number } {
-  if (error instanceof FtError && error.wireCode !== undefined) {
-    return { code: error.wireCode, message: error.message, retryAfterMs: error.retryAfterMs ?? 0 };
-  }
-  return { code: WireError.INTERNAL, message: 'internal error', retryAfterMs: 0 };
+  const f = wireFailure(error);
+  return { code: f.wireCode, message: f.message, retryAfterMs: f.retryAfterMs };
 }
 
 /** Opens the file a REQUEST names and builds its transfer; the caller sends the ACCEPT. */
@@ -49,17 +42,7 @@ export async function openTransfer(
 ): Promise<ServerTransfer> {
   const opened = await ctx.files.openForRead(m.path);
   try {
-    if (m.validator !== undefined && !sameValidator(m.validator, opened.validator)) {
-      throw new FtError('FT_PRECONDITION_FAILED', `${m.path} changed`, {
-        wireCode: WireError.PRECONDITION_FAILED,
-      });
-    }
-    if (m.offset > opened.size) {
-      throw new FtError('FT_OFFSET_BEYOND_EOF', `offset ${m.offset} > size ${opened.size}`, {
-        wireCode: WireError.OFFSET_BEYOND_EOF,
-      });
-    }
-    const length = Math.min(m.length ?? MAX_U64, opened.size - m.offset);
+    const length = settleRange(opened, m);
     const digests = m.wantDigests ? await ctx.files.digestsFor(opened) : undefined;
     if (ctx.shuttingDown())
       throw new FtError('FT_BUSY', 'server shutting down', {
@@ -89,9 +72,7 @@ export async function openTransfer(
           length,
           mtimeMs: opened.mtimeMs,
           validator: opened.validator,
-          algorithm: digests === undefined ? DigestAlgorithm.NONE : DigestAlgorithm.SHA256_CHUNKS,
-          chunkSize: digests?.chunkSize ?? 0,
-          root: digests?.root ?? Buffer.alloc(32),
+          ...digestFields(digests),
           firstChunk: span.count === 0 ? 0 : span.first,
           chunkCount: span.count,
           payloadSize,
@@ -118,8 +99,6 @@ export async function answerStat(files: FileService, m: UdpStat): Promise<Buffer
     size: st.size,
     mtimeMs: st.mtimeMs,
     validator: st.validator,
-    algorithm: st.digest === undefined ? DigestAlgorithm.NONE : DigestAlgorithm.SHA256_CHUNKS,
-    chunkSize: st.digest?.chunkSize ?? 0,
-    root: st.digest?.root ?? Buffer.alloc(32),
+    ...digestFields(st.digest),
   });
 }
