@@ -1,5 +1,5 @@
 /** Flags every ftget command shares. Kept free of heavy imports: oclif loads this to show help. */
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 
 export const serverFlags = {
   host: Flags.string({
