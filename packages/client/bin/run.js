@@ -9,25 +9,13 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
     `${pjson.name}/${pjson.version} ${process.platform}-${process.arch} node-${process.version}\n`,
   );
 } else {
-  // `ftget help get` and unknown commands (with a suggestion), before oclif loads.
-  const { readdirSync } = await import('node:fs');
-  const { preprocessArgv } = await import('../dist/src/cli/argv.js');
-  const commands = readdirSync(new URL('../dist/src/commands/', import.meta.url))
-    .filter((name) => name.endsWith('.js'))
-    .map((name) => name.slice(0, -3));
-  const outcome = preprocessArgv(argv, commands);
-  if ('error' in outcome) {
-    process.stderr.write(
-      `ftget: error: ${outcome.error}\nftget: hint: ${outcome.hint}\n` +
-        'see "ftget --help" for the commands\n',
-    );
-    process.exitCode = 2;
-  } else {
-    const { execute, settings } = await import('@oclif/core');
-    // Always run the compiled JS in dist/. Without this, oclif tries to locate/transpile the
-    // TypeScript sources whenever NODE_ENV is "test" or "development" (AVA sets NODE_ENV=test)
-    // and prints a warning on stderr.
-    settings.enableAutoTranspile = false;
-    await execute({ args: outcome.argv, dir: import.meta.url });
-  }
+  // Everything else runs from the one-file bundle while it matches the build it was made from,
+  // else from the compiled modules: the same code; the bundle only skips loading ~750 files
+  // through the ESM loader (see bundle.js).
+  const { fileURLToPath } = await import('node:url');
+  const { BUNDLE, bundleIsFresh, loadBundle } = await import('./bundle.js');
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const fresh = bundleIsFresh(root);
+  const { main } = fresh ? loadBundle(root).exports : await import('../dist/src/cli/main.js');
+  await main(argv, { root, commandsTarget: fresh ? `./${BUNDLE}` : './dist/src/cli/commands.js' });
 }

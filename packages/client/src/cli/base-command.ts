@@ -3,7 +3,9 @@
  * argument is three lines (`ftget: error: …` with a did-you-mean for flags, the usage line,
  * where to read more) and exit 2, instead of oclif's ` ›   Error:` and a page of help.
  */
-import { Command, Errors, Flags } from '@oclif/core';
+import { Command } from '@oclif/core/command';
+import * as Errors from '@oclif/core/errors';
+import * as Flags from '@oclif/core/flags';
 import { ExitCode } from '../exit-codes.js';
 import { closest } from './suggest.js';
 

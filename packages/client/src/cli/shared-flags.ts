@@ -1,5 +1,6 @@
 /** Flags every ftget command shares. Kept free of heavy imports: oclif loads this to show help. */
-import { Errors, Flags } from '@oclif/core';
+import { CLIError } from '@oclif/core/errors';
+import * as Flags from '@oclif/core/flags';
 
 export const serverFlags = {
   host: Flags.string({
@@ -21,7 +22,7 @@ export const seconds = Flags.custom<number>({
   parse: async (input: string) => {
     const value = Number(input);
     if (input.trim() === '' || !Number.isFinite(value) || value < 0 || value > 86_400) {
-      throw new Errors.CLIError(`expected a number of seconds between 0 and 86400, got "${input}"`);
+      throw new CLIError(`expected a number of seconds between 0 and 86400, got "${input}"`);
     }
     return value;
   },

@@ -1,5 +1,5 @@
 /** Flags of the recursive commands (`get -r`, `ls -R`). Kept free of heavy imports (oclif help). */
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 
 export const treeFlags = {
   'follow-links': Flags.boolean({

@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import * as Args from '@oclif/core/args';
 import { FtgetCommand } from '../cli/base-command.js';
 import { commandSpecs } from '../cli/command-specs.js';
 import { SHELLS, completionScript } from '../cli/completion-script.js';

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { FtgetCommand } from '../cli/base-command.js';
 import { EXIT_CODE_MEANINGS } from '../exit-codes.js';
 import type { ProgressMode } from '../cli/progress-bars.js';

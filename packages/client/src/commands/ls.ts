@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { FtgetCommand } from '../cli/base-command.js';
 import { jsonFlag, seconds, serverFlags, toMs } from '../cli/shared-flags.js';
 import { treeFlags } from '../cli/tree-flags.js';

@@ -1,0 +1,41 @@
+/**
+ * Small chunks are hashed on the calling thread: a 4 KiB download must not pay for starting the
+ * hashing thread. Its own file, so that no other test started the thread first in this process.
+ */
+import { randomBytes } from 'node:crypto';
+import { sha256 } from '@ft/protocol';
+import test from 'ava';
+import { ChunkDigester, INLINE_CHUNK_BYTES } from '../src/hashing/chunk-digester.js';
+import { hashThread } from '../src/hashing/hash-worker.js';
+
+const threadStarted = (): boolean =>
+  (hashThread as unknown as { worker?: unknown }).worker !== undefined;
+
+async function digest(data: Buffer, chunkSize: number): Promise<[number, string][]> {
+  const seen: [number, string][] = [];
+  const d = new ChunkDigester(chunkSize, 3, (i, digest) => seen.push([i, digest.toString('hex')]));
+  d.update(data);
+  d.finish();
+  await d.flushed();
+  d.dispose();
+  return seen;
+}
+
+test.serial('a whole chunk up to INLINE_CHUNK_BYTES is hashed without the thread', async (t) => {
+  for (const size of [1, 4096, INLINE_CHUNK_BYTES]) {
+    const data = randomBytes(size);
+    t.deepEqual(await digest(data, 1024 * 1024), [[3, sha256(data).toString('hex')]]);
+  }
+  t.false(threadStarted());
+});
+
+test.serial('a larger chunk goes to the thread, in order after inline ones', async (t) => {
+  // 10 chunks of INLINE_CHUNK_BYTES + 1 and a short last one: all through the thread.
+  const chunk = INLINE_CHUNK_BYTES + 1;
+  const data = randomBytes(10 * chunk + 100);
+  const want: [number, string][] = [];
+  for (let at = 0, i = 3; at < data.length; at += chunk, i++)
+    want.push([i, sha256(data.subarray(at, at + chunk)).toString('hex')]);
+  t.deepEqual(await digest(data, chunk), want);
+  t.true(threadStarted());
+});
