@@ -1,0 +1,48 @@
+/**
+ * The token check of one GET, STAT or LIST on a server started with --tokens: made before the
+ * request touches the file system, answered with a request-level UNAUTHORIZED or FORBIDDEN
+ * (PROTOCOL.md §5.6). Logs name the token by its name, never its value.
+ */
+import { FtError, WireError } from '@ft/protocol';
+import type { GetRequest, ListRequest, StatRequest } from '@ft/protocol';
+import { refuse } from '../tcp/request-context.js';
+import type { RequestContext } from '../tcp/request-context.js';
+import type { TokenStore } from './token-store.js';
+
+const OPS = { 0x10: 'GET', 0x11: 'STAT', 0x12: 'LIST' } as const;
+
+/**
+ * True if `token` lets the request through; otherwise answers it with ERROR and returns false.
+ * `token` is what the connection's HELLO carried (undefined: none).
+ */
+export async function authorize(
+  ctx: RequestContext,
+  store: TokenStore,
+  token: string | undefined,
+  request: GetRequest | StatRequest | ListRequest,
+): Promise<boolean> {
+  const check = store.check(token, request.path);
+  if (check.ok) return true;
+  const wireCode = check.code === 'FORBIDDEN' ? WireError.FORBIDDEN : WireError.UNAUTHORIZED;
+  const message =
+    check.code === 'FORBIDDEN'
+      ? 'the token does not cover this path'
+      : token === undefined
+        ? 'this server needs an access token'
+        : 'invalid, expired or revoked token';
+  await refuse(
+    ctx,
+    request.requestId,
+    new FtError(`FT_${check.code}`, message, { wireCode }),
+    (result) =>
+      ctx.logger.warn('request', {
+        peer: ctx.peer,
+        op: OPS[request.type],
+        path: request.path,
+        result,
+        why: check.why,
+        ...(check.name === undefined ? {} : { token: check.name }),
+      }),
+  );
+  return false;
+}
