@@ -35,8 +35,11 @@ async function addToken(args: string[]): Promise<string> {
 }
 
 /** A raw connection whose HELLO carries `token` (or none). */
-async function rawWith(token: string | undefined): Promise<RawClient> {
-  const c = await RawClient.connect(server.port, { hello: false });
+async function rawWith(token: string | undefined, localAddress?: string): Promise<RawClient> {
+  const c = await RawClient.connect(server.port, {
+    hello: false,
+    ...(localAddress === undefined ? {} : { localAddress }),
+  });
   c.send(
     encodeHello({
       minVersion: PROTOCOL_VERSION,
@@ -322,4 +325,25 @@ test('ftserve --tokens with a missing or malformed file is a one-line usage erro
   const bad = await runFtserve(['--root', root, '--port', '0', '--tokens', junk]);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /^ftserve: token file .* entry 1 is malformed\n$/);
+});
+
+test('failed token checks are rate-limited per client address: BUSY after 20 a minute', async (t) => {
+  const c = await rawWith('ft_guess', '127.0.0.3');
+  t.teardown(() => c.destroy());
+  for (let i = 0; i < 20; i++) {
+    c.send(encodeStat({ requestId: i + 1, path: 'docs/a.txt', wantDigest: false }));
+    t.like(await c.nextMessage(), { type: FrameType.ERROR, code: WireError.UNAUTHORIZED });
+  }
+  c.send(encodeStat({ requestId: 99, path: 'docs/a.txt', wantDigest: false }));
+  const busy = await c.nextMessage();
+  t.like(busy, { type: FrameType.ERROR, requestId: 99, code: WireError.BUSY });
+  t.true(busy.type === FrameType.ERROR && busy.retryAfterMs > 0);
+  // While limited, the address gets BUSY even with a good token (nothing is checked)...
+  const good = await rawWith(docsToken, '127.0.0.3');
+  t.teardown(() => good.destroy());
+  t.like(await good.stat('docs/a.txt'), { type: FrameType.ERROR, code: WireError.BUSY });
+  // ...and other addresses are not affected.
+  const other = await rawWith(docsToken, '127.0.0.4');
+  t.teardown(() => other.destroy());
+  t.like(await other.stat('docs/a.txt'), { type: FrameType.STAT_OK });
 });

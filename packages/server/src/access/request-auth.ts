@@ -8,6 +8,7 @@ import type { GetRequest, ListRequest, StatRequest } from '@ft/protocol';
 import { refuse } from '../tcp/request-context.js';
 import type { RequestContext } from '../tcp/request-context.js';
 import type { TokenStore } from './token-store.js';
+import { sharedAuthFailures } from './auth-failures.js';
 
 const OPS = { 0x10: 'GET', 0x11: 'STAT', 0x12: 'LIST' } as const;
 
@@ -21,8 +22,28 @@ export async function authorize(
   token: string | undefined,
   request: GetRequest | StatRequest | ListRequest,
 ): Promise<boolean> {
+  const op = OPS[request.type];
+  const wait = sharedAuthFailures.blockedFor(ctx.address);
+  if (wait > 0) {
+    const busy = new FtError('FT_BUSY', 'too many failed token checks from this address', {
+      wireCode: WireError.BUSY,
+      retryAfterMs: wait,
+    });
+    await refuse(ctx, request.requestId, busy, (result) =>
+      ctx.logger.warn('request', {
+        peer: ctx.peer,
+        op,
+        path: request.path,
+        result,
+        why: 'auth-rate-limited',
+      }),
+    );
+    return false;
+  }
   const check = store.check(token, request.path);
   if (check.ok) return true;
+  // Guessing is what the limit slows: a valid token asking outside its prefix is not counted.
+  if (check.code === 'UNAUTHORIZED') sharedAuthFailures.fail(ctx.address);
   const wireCode = check.code === 'FORBIDDEN' ? WireError.FORBIDDEN : WireError.UNAUTHORIZED;
   const message =
     check.code === 'FORBIDDEN'
@@ -37,7 +58,7 @@ export async function authorize(
     (result) =>
       ctx.logger.warn('request', {
         peer: ctx.peer,
-        op: OPS[request.type],
+        op,
         path: request.path,
         result,
         why: check.why,
