@@ -10,6 +10,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,6 +79,8 @@ test.before(async () => {
   writeFileSync(join(root, 'docs', 'sub', 'b.txt'), 'docs-b');
   writeFileSync(join(root, 'docs2.txt'), 'not under docs/');
   writeFileSync(join(root, 'secret', 's.txt'), 'SECRET');
+  symlinkSync('../secret/s.txt', join(root, 'docs', 'link-out'));
+  symlinkSync('sub/b.txt', join(root, 'docs', 'link-in'));
   docsToken = await addToken(['--prefix', 'docs/', '--name', 'docs-team', '--expires', '30d']);
   server = await startFtserve([
     '--root',
@@ -346,4 +349,14 @@ test('failed token checks are rate-limited per client address: BUSY after 20 a m
   const other = await rawWith(docsToken, '127.0.0.4');
   t.teardown(() => other.destroy());
   t.like(await other.stat('docs/a.txt'), { type: FrameType.STAT_OK });
+});
+
+test('a symlink under the prefix leading outside it does not open what it points to', async (t) => {
+  const out = await get('docs/link-out', '--token', docsToken);
+  t.is(out.code, 10);
+  t.is(out.stdout.length, 0);
+  t.regex(out.stderr, /^ftget: error: the token does not cover this path\n/);
+  const inside = await get('docs/link-in', '--token', docsToken);
+  t.is(inside.code, 0, inside.stderr);
+  t.is(inside.stdout.toString(), 'docs-b');
 });

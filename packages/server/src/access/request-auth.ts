@@ -3,6 +3,7 @@
  * request touches the file system, answered with a request-level UNAUTHORIZED or FORBIDDEN
  * (PROTOCOL.md §5.6). Logs name the token by its name, never its value.
  */
+import { sep } from 'node:path';
 import { FtError, WireError } from '@ft/protocol';
 import type { GetRequest, ListRequest, StatRequest } from '@ft/protocol';
 import { refuse } from '../tcp/request-context.js';
@@ -41,7 +42,26 @@ export async function authorize(
     return false;
   }
   const check = store.check(token, request.path);
-  if (check.ok) return true;
+  if (check.ok) {
+    if (!leadsOutside(ctx, check.prefix, request.path)) return true;
+    await refuse(
+      ctx,
+      request.requestId,
+      new FtError('FT_FORBIDDEN', 'the token does not cover this path', {
+        wireCode: WireError.FORBIDDEN,
+      }),
+      (result) =>
+        ctx.logger.warn('request', {
+          peer: ctx.peer,
+          op,
+          path: request.path,
+          result,
+          why: 'symlink leads outside prefix',
+          token: check.name,
+        }),
+    );
+    return false;
+  }
   // Guessing is what the limit slows: a valid token asking outside its prefix is not counted.
   if (check.code === 'UNAUTHORIZED') sharedAuthFailures.fail(ctx.address);
   const wireCode = check.code === 'FORBIDDEN' ? WireError.FORBIDDEN : WireError.UNAUTHORIZED;
@@ -66,4 +86,21 @@ export async function authorize(
       }),
   );
   return false;
+}
+
+/**
+ * Whether `path`, which names something under `prefix`, resolves (symlinks followed) outside the
+ * prefix's own real directory: a link under docs/ to ../secret must not open secret with a docs
+ * token. Only for requests whose token is valid; a path the jail refuses or cannot find is
+ * left to the handler, which answers it as usual.
+ */
+function leadsOutside(ctx: RequestContext, prefix: string, path: string): boolean {
+  if (prefix === '') return false;
+  try {
+    const base = ctx.files.jail.resolveSync(prefix);
+    const real = ctx.files.jail.resolveSync(path);
+    return real !== base && !real.startsWith(base.endsWith(sep) ? base : base + sep);
+  } catch {
+    return false;
+  }
 }

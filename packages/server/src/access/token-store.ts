@@ -162,7 +162,7 @@ export function writeTokenFile(file: string, content: TokenFile): void {
 
 /** Outcome of checking a request against the tokens. */
 export type TokenCheck =
-  | { ok: true; name: string }
+  | { ok: true; name: string; prefix: string }
   | { ok: false; code: 'UNAUTHORIZED' | 'FORBIDDEN'; why: string; name?: string };
 
 interface Loaded {
@@ -222,6 +222,6 @@ export class TokenStore {
     if (now >= found.expiresAt) return { ok: false, code: 'UNAUTHORIZED', why: 'expired', name };
     if (!prefixCovers(found.record.prefix, path))
       return { ok: false, code: 'FORBIDDEN', why: 'outside prefix', name };
-    return { ok: true, name };
+    return { ok: true, name, prefix: found.record.prefix };
   }
 }
