@@ -68,6 +68,7 @@ test('bash completion: commands, flags of the command, flag values', async (t) =
       '--port',
       '--recursive',
       '--timeout',
+      '--token',
       '-R',
       '-h',
       '-l',

@@ -28,6 +28,7 @@ import type { ServerAddress } from './remote.js';
 import { abortError } from './retry.js';
 import type { Pin, ReceiveRing } from './receive/receive-ring.js';
 import { connectSocket } from './tcp-connect.js';
+import { tokenFor } from './credentials.js';
 import type { ConnectOptions, GetSink } from './connection-types.js';
 
 export type { ConnectOptions, GetSink } from './connection-types.js';
@@ -87,6 +88,7 @@ export class Connection {
         minVersion: MIN_PROTOCOL_VERSION,
         maxVersion: MAX_PROTOCOL_VERSION,
         name: options.clientName ?? 'ftget',
+        token: tokenFor(address),
       }),
     );
     return connection;

@@ -57,6 +57,8 @@ const EXIT_BY_CODE: Readonly<Record<string, ExitCode>> = {
   FT_TOO_LARGE: ExitCode.PROTOCOL,
   FT_OFFSET_BEYOND_EOF: ExitCode.PROTOCOL,
   FT_UNKNOWN_REMOTE_ERROR: ExitCode.PROTOCOL,
+  FT_UNAUTHORIZED: ExitCode.AUTH,
+  FT_FORBIDDEN: ExitCode.AUTH,
   FT_LOCAL_CONFLICT: ExitCode.LOCAL_CONFLICT,
   FT_PARTIAL_TOO_LARGE: ExitCode.LOCAL_CONFLICT,
   FT_ABORTED: ExitCode.INTERRUPTED,
@@ -133,6 +135,10 @@ export function describeError(
       hint = `check the path with "ftget ls" on ${server}`;
     else if (error.code === 'FT_IS_DIRECTORY') hint = 'use -r to download a directory';
     else if (error.code === 'FT_BUSY') hint = `${server} is at its limit; try again later`;
+    else if (error.code === 'FT_UNAUTHORIZED')
+      hint = `give a token for ${server} with --token, $FTGET_TOKEN or ~/.config/ftget/tokens`;
+    else if (error.code === 'FT_FORBIDDEN')
+      hint = 'a token opens only the paths under its prefix; ask for one that covers this path';
   } else if (error instanceof FtError) {
     if (error.code === ClientErrorCode.CONNECT_FAILED) hint = `is ftserve running on ${server}?`;
     else if (

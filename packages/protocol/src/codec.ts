@@ -49,18 +49,22 @@ function checkMagic(r: PayloadReader, what: string): void {
     throw new ProtocolError('FT_ERR_BAD_MAGIC', `${what}: not an ft peer (bad magic)`);
 }
 
-// HELLO: magic[4] minVersion u16 maxVersion u16 name str16
+// HELLO: magic[4] minVersion u16 maxVersion u16 name str16 [token str16]
+// The token is optional and trailing: a HELLO without it is byte-identical to the old layout.
 export function encodeHello(m: Omit<Hello, 'type'>): Buffer {
   checkU(m.minVersion, 0xffff, 'minVersion');
   checkU(m.maxVersion, 0xffff, 'maxVersion');
   if (m.minVersion > m.maxVersion) bad('minVersion > maxVersion');
   const n = measure(m.name, Limits.MAX_PEER_NAME_BYTES, 'name');
-  return new FrameWriter(FrameType.HELLO, 4 + 2 + 2 + 2 + n)
+  const t = m.token === undefined ? -1 : measure(m.token, Limits.MAX_TOKEN_BYTES, 'token');
+  if (t === 0) bad('token must not be empty');
+  const w = new FrameWriter(FrameType.HELLO, 4 + 2 + 2 + 2 + n + (t < 0 ? 0 : 2 + t))
     .bytes(MAGIC)
     .u16(m.minVersion)
     .u16(m.maxVersion)
-    .string(m.name, n)
-    .done();
+    .string(m.name, n);
+  if (m.token !== undefined) w.string(m.token, t);
+  return w.done();
 }
 function decodeHello(r: PayloadReader): Hello {
   checkMagic(r, 'HELLO');
@@ -69,7 +73,10 @@ function decodeHello(r: PayloadReader): Hello {
   if (minVersion > maxVersion)
     throw new ProtocolError('FT_ERR_BAD_VALUE', 'HELLO: minVersion > maxVersion');
   const name = r.string('name', Limits.MAX_PEER_NAME_BYTES, 'FT_ERR_BAD_LENGTH');
-  return { type: FrameType.HELLO, minVersion, maxVersion, name };
+  if (r.remaining === 0) return { type: FrameType.HELLO, minVersion, maxVersion, name };
+  const token = r.string('token', Limits.MAX_TOKEN_BYTES, 'FT_ERR_BAD_LENGTH');
+  if (token === '') throw new ProtocolError('FT_ERR_BAD_VALUE', 'HELLO: empty token');
+  return { type: FrameType.HELLO, minVersion, maxVersion, name, token };
 }
 
 // WELCOME: magic[4] version u16 maxRequestFrame u32 name str16

@@ -62,6 +62,8 @@ export const Limits = {
   MAX_NAME_BYTES: 255,
   /** Longest peer name in HELLO/WELCOME. */
   MAX_PEER_NAME_BYTES: 64,
+  /** Longest access token in HELLO, in UTF-8 bytes. */
+  MAX_TOKEN_BYTES: 256,
   /** Longest ERROR message, in UTF-8 bytes. */
   MAX_ERROR_MESSAGE_BYTES: 1024,
   /** Most entries in one LIST_OK frame; longer listings use several frames. */

@@ -17,6 +17,8 @@ export const WireError = {
   INTERNAL: 10,
   NOT_A_DIRECTORY: 11,
   TIMEOUT: 12,
+  UNAUTHORIZED: 13,
+  FORBIDDEN: 14,
 } as const;
 export type WireErrorName = keyof typeof WireError;
 export type WireErrorCode = (typeof WireError)[WireErrorName];
@@ -35,6 +37,8 @@ export const WIRE_ERROR_MEANINGS: Readonly<Record<WireErrorName, string>> = {
   INTERNAL: 'the server failed; the request may succeed later',
   NOT_A_DIRECTORY: 'LIST of something that is not a directory',
   TIMEOUT: 'the connection was idle for too long',
+  UNAUTHORIZED: 'the server requires a token and none, or no valid one, was sent',
+  FORBIDDEN: 'the token sent is valid but does not cover this path',
 };
 
 const WIRE_NAMES = new Map<number, WireErrorName>(

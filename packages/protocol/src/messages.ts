@@ -7,6 +7,11 @@ export interface Hello {
   maxVersion: number;
   /** Informational, e.g. "ftget/1.0.0". */
   name: string;
+  /**
+   * Access token for a server started with --tokens (optional trailing field, PROTOCOL.md
+   * §3.1). Absent: no token. Never logged.
+   */
+  token?: string | undefined;
 }
 
 export interface Welcome {

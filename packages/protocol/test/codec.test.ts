@@ -25,7 +25,7 @@ import {
   encodeWelcome,
   frameTypeName,
 } from '../src/index.js';
-import type { Message } from '../src/index.js';
+import type { Hello, Message } from '../src/index.js';
 import {
   SAMPLE_REQUESTS,
   SAMPLE_RESPONSES,
@@ -230,10 +230,11 @@ test('every payload cut short is FT_ERR_TRUNCATED and every payload with a trail
     }
     // A version-1 LIST plus one byte is the version-2 form (a flags byte): two bytes are too many.
     const extra = m.type === FrameType.LIST && m.wantLinks !== true ? 2 : 1;
+    // A HELLO's trailing byte starts the optional token's length: a truncated field.
     throwsCode(
       t,
       () => decodePayload(m.type, Buffer.concat([payload, Buffer.alloc(extra)])),
-      'FT_ERR_BAD_LENGTH',
+      m.type === FrameType.HELLO ? 'FT_ERR_TRUNCATED' : 'FT_ERR_BAD_LENGTH',
     );
   }
 });
@@ -544,4 +545,53 @@ test('decoded byte fields are copies, not views of the payload', (t) => {
 test('frameTypeName names known types and shows unknown ones in hex', (t) => {
   t.is(frameTypeName(FrameType.STAT_OK), 'STAT_OK');
   t.is(frameTypeName(0x05), '0x05');
+});
+
+test('HELLO carries an optional trailing token: without it the bytes are the old layout', (t) => {
+  const plain = encodeHello({ minVersion: 1, maxVersion: 2, name: 'ftget' });
+  const withToken = encodeHello({ minVersion: 1, maxVersion: 2, name: 'ftget', token: 'ft_abc' });
+  // name str16 ends the plain form; the token form is the same bytes plus str16 "ft_abc".
+  t.is(plain.length, FRAME_HEADER_SIZE + 10 + 5);
+  t.deepEqual(
+    withToken.subarray(FRAME_HEADER_SIZE, plain.length),
+    plain.subarray(FRAME_HEADER_SIZE),
+  );
+  t.deepEqual(
+    withToken.subarray(plain.length),
+    Buffer.from([0x00, 0x06, ...Buffer.from('ft_abc')]),
+  );
+  t.deepEqual(decodePayload(FrameType.HELLO, withToken.subarray(FRAME_HEADER_SIZE)), {
+    type: FrameType.HELLO,
+    minVersion: 1,
+    maxVersion: 2,
+    name: 'ftget',
+    token: 'ft_abc',
+  });
+  t.deepEqual(decodePayload(FrameType.HELLO, plain.subarray(FRAME_HEADER_SIZE)), {
+    type: FrameType.HELLO,
+    minVersion: 1,
+    maxVersion: 2,
+    name: 'ftget',
+  });
+});
+
+test('HELLO tokens that are empty, too long or truncated are refused', (t) => {
+  const base = { minVersion: 1, maxVersion: 2, name: 'n' };
+  throwsCode(t, () => encodeHello({ ...base, token: '' }), 'FT_ERR_BAD_VALUE');
+  const max = 'x'.repeat(Limits.MAX_TOKEN_BYTES);
+  t.is(
+    (decodePayload(FrameType.HELLO, encodeHello({ ...base, token: max }).subarray(6)) as Hello)
+      .token,
+    max,
+  );
+  throwsCode(t, () => encodeHello({ ...base, token: max + 'x' }), 'FT_ERR_BAD_LENGTH');
+  const plain = encodeHello(base).subarray(FRAME_HEADER_SIZE);
+  const empty = Buffer.concat([plain, Buffer.from([0, 0])]);
+  throwsCode(t, () => decodePayload(FrameType.HELLO, empty), 'FT_ERR_BAD_VALUE');
+  const long = Buffer.concat([plain, Buffer.from([0x01, 0x01]), Buffer.alloc(257, 0x61)]);
+  throwsCode(t, () => decodePayload(FrameType.HELLO, long), 'FT_ERR_BAD_LENGTH');
+  const short = Buffer.concat([plain, Buffer.from([0x00, 0x05, 0x61])]);
+  throwsCode(t, () => decodePayload(FrameType.HELLO, short), 'FT_ERR_TRUNCATED');
+  const stray = Buffer.concat([plain, Buffer.from([0x00])]);
+  throwsCode(t, () => decodePayload(FrameType.HELLO, stray), 'FT_ERR_TRUNCATED');
 });

@@ -321,3 +321,13 @@ test('the worked example decodes to the messages it describes', (t) => {
 test('the document ends with the UDP section for the datagram messages', (t) => {
   t.regex(doc, /\n## UDP datagrams\n/);
 });
+
+test('the HELLO token row follows the name and matches the encoder', (t) => {
+  const text = section(/^### 4\.1 HELLO \(`/);
+  t.regex(text, /^\| 10 \+ n \| 2 \+ t \| `str16` \| token \| \*\*optional\*\*/m);
+  const plain = encodeHello({ minVersion: 1, maxVersion: 2, name: 'n' });
+  const token = encodeHello({ minVersion: 1, maxVersion: 2, name: 'n', token: 'abc' });
+  t.is(token.length, plain.length + 2 + 3);
+  t.regex(text, /12 \+ n \+ t bytes carries one/);
+  t.regex(section(/^### 5\.6 Access tokens/), /`UNAUTHORIZED`[\s\S]*`FORBIDDEN`/);
+});

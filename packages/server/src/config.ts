@@ -8,6 +8,8 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { FRAME_HEADER_SIZE, Limits, VALIDATOR_SIZE, parseRate } from '@ft/protocol';
 import { isInside } from './files/digest-store.js';
+import { parseCidrList } from './access/address-list.js';
+import { TokenFileError, readTokenFile } from './access/token-store.js';
 import { ExitCode, ServeError } from './exit-codes.js';
 
 export const LogFormat = { TEXT: 'text', JSON: 'json' } as const;
@@ -60,6 +62,9 @@ export interface ServeFlags {
   'digest-cache'?: string | undefined;
   'max-rate'?: string | undefined;
   'max-rate-per-connection'?: string | undefined;
+  tokens?: string | undefined;
+  allow?: string[] | undefined;
+  deny?: string[] | undefined;
 }
 
 export interface ServerConfig {
@@ -92,6 +97,11 @@ export interface ServerConfig {
   maxRate: number | undefined;
   /** --max-rate-per-connection: bytes per second one connection (or UDP transfer) gets. */
   maxRatePerConnection: number | undefined;
+  /** --tokens: every request needs a token from this file (absolute path; reloaded on SIGHUP). */
+  tokensFile: string | undefined;
+  /** --allow / --deny: CIDRs, checked at accept (see access/address-list.ts). */
+  allow: string[];
+  deny: string[];
 }
 
 function rateFlag(value: string | undefined, flag: string): number | undefined {
@@ -100,6 +110,15 @@ function rateFlag(value: string | undefined, flag: string): number | undefined {
   if (rate === undefined)
     usage(`--${flag} must be a rate in bytes per second such as 500k, 10M or 1G, got "${value}"`);
   return rate;
+}
+
+function cidrFlag(values: string[] | undefined, flag: string): string[] {
+  const { cidrs, bad } = parseCidrList(values ?? []);
+  if (bad !== undefined)
+    usage(
+      `--${flag} takes IPv4 or IPv6 addresses or CIDRs such as 10.0.0.0/8 or fd00::/8, got "${bad}"`,
+    );
+  return cidrs;
 }
 
 function usage(message: string): never {
@@ -183,6 +202,17 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
   if (digestCacheDir !== undefined && isInside(digestCacheDir, root))
     usage(`--digest-cache ${digestCacheDir} must not be inside the root ${root}`);
 
+  const tokensFile =
+    flags.tokens === undefined || flags.tokens === '' ? undefined : resolve(cwd, flags.tokens);
+  if (tokensFile !== undefined) {
+    try {
+      readTokenFile(tokensFile);
+    } catch (error) {
+      if (error instanceof TokenFileError) usage(error.message);
+      throw error;
+    }
+  }
+
   return {
     root,
     host,
@@ -226,5 +256,8 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     digestCacheDir,
     maxRate: rateFlag(flags['max-rate'], 'max-rate'),
     maxRatePerConnection: rateFlag(flags['max-rate-per-connection'], 'max-rate-per-connection'),
+    tokensFile,
+    allow: cidrFlag(flags.allow, 'allow'),
+    deny: cidrFlag(flags.deny, 'deny'),
   };
 }

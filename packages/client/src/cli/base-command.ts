@@ -63,6 +63,20 @@ export abstract class FtgetCommand extends Command {
     this.usageError(message);
   }
 
+  /**
+   * Sets the token source for this run (--token, $FTGET_TOKEN, the tokens file: credentials.ts);
+   * an unsafe or malformed tokens file ends the run with its one-line error.
+   */
+  protected async setCredentials(token: string | undefined): Promise<void> {
+    const { configureCredentials } = await import('../credentials.js');
+    try {
+      configureCredentials(token);
+    } catch (error) {
+      const { reportError } = await import('./report.js');
+      this.exit(reportError(error));
+    }
+  }
+
   /** The three-line usage error (message, usage line, where to read more); exit 2. */
   protected usageError(message: string): never {
     const id = this.id ?? '';

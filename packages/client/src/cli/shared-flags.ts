@@ -11,6 +11,11 @@ export const serverFlags = {
     description: 'server TCP port [default: $FTGET_PORT or 7070]',
     helpValue: 'PORT',
   }),
+  token: Flags.string({
+    description:
+      'access token for a server started with --tokens [default: $FTGET_TOKEN, then ~/.config/ftget/tokens]',
+    helpValue: 'TOKEN',
+  }),
 };
 
 export const jsonFlag = {

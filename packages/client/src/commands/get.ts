@@ -216,6 +216,7 @@ ${exitCodeHelp}`;
     const { argv, flags } = await this.parse(Get, raw.argv);
     // REMOTE is optional only for -i, which supplies the REMOTEs.
     if (argv.length === 0 && flags['list-file'] === undefined) this.usageError('missing REMOTE');
+    await this.setCredentials(flags.token);
     const { runGet } = await import('../cli/run-get.js');
     (await import('../cli/stdout-pipe.js')).watchStdout();
     const code = await runGet(argv as string[], {

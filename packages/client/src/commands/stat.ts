@@ -36,6 +36,7 @@ export default class Stat extends FtgetCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Stat);
+    await this.setCredentials(flags.token);
     const { runStat } = await import('../cli/run-info.js');
     (await import('../cli/stdout-pipe.js')).watchStdout();
     const code = await runStat(args.remote, { ...flags, timeout: toMs(flags.timeout) });

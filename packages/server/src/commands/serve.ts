@@ -12,7 +12,8 @@ export default class Serve extends Command {
 The first line on stdout says where it listens:
   ftserve listening tcp=<host>:<port> udp=<host>:<port>|off pid=<pid> root=<dir>
 Logs go to stderr (or --log-file). Exit codes: 0 ok, 1 internal error, 2 bad usage or
-configuration, 3 cannot listen, 4 pid file held by a running instance.`;
+configuration, 3 cannot listen, 4 pid file held by a running instance.
+Access tokens for --tokens FILE: ftserve token add|list|revoke (see ftserve token --help).`;
 
   static override examples = [
     '<%= config.bin %> --root /srv/files',
@@ -111,6 +112,25 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
       max: UdpLimitFlags.maxPerAddress.max,
     }),
     dotfiles: Flags.boolean({ description: 'also serve names that start with "."' }),
+    tokens: Flags.string({
+      description:
+        'require an access token for every request, from this file (see "ftserve token --help"; SIGHUP reloads it)',
+      helpValue: 'FILE',
+    }),
+    allow: Flags.string({
+      description:
+        'accept connections only from these addresses (CIDR[,CIDR], IPv4 or IPv6; repeatable)',
+      helpValue: 'CIDR',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
+    deny: Flags.string({
+      description:
+        'refuse connections from these addresses (CIDR[,CIDR]; repeatable; wins over --allow)',
+      helpValue: 'CIDR',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
     'log-file': Flags.string({
       description: 'append logs to this file instead of stderr (SIGHUP reopens it)',
     }),

@@ -9,6 +9,7 @@ import { WireError, encodeError } from '@ft/protocol';
 import type { ConnectionLimiter } from '../net/limits.js';
 import type { Logger } from '../logger.js';
 import { ipKey, peerOf } from '../net/peer.js';
+import type { AddressGate } from '../access/address-list.js';
 
 /** A connection accepted and counted; call release() exactly once when it is over. */
 export interface Accepted {
@@ -70,9 +71,12 @@ export function acceptConnections(
   limiter: ConnectionLimiter,
   dispatcher: Dispatcher,
   logger: Logger,
+  gate?: AddressGate,
 ): void {
   let nextId = 1;
   server.on('connection', (socket: Socket) => {
+    // --allow/--deny first: a refused address costs no child and no limit slot.
+    if (gate?.refuses(socket, refuseSocket) === true) return;
     const ip = ipKey(socket.remoteAddress);
     const peer = peerOf(socket);
     const admission = limiter.tryAcquire(ip);

@@ -12,6 +12,8 @@ import { CHILD_CONFIG_ENV, isToChild } from './ipc.js';
 import type { ChildConfig, FromChild, ToChild } from './ipc.js';
 import { Logger } from '../logger.js';
 import { configureRates } from '../net/rates.js';
+import { AddressGate } from '../access/address-list.js';
+import { loadTokens, reloadTokens } from '../access/token-reload.js';
 
 /** After the grace period, connections are cut; if we are somehow still alive this much later, exit anyway. */
 const EXIT_MARGIN_MS = 5000;
@@ -30,6 +32,10 @@ const files = new FileService({
   dotfiles: server.dotfiles,
   digestStoreDir: server.digestCacheDir,
 });
+const tokens = loadTokens(server.tokensFile, logger);
+// Workers accept for themselves, so they check the address lists (one-shot children get sockets
+// the primary already checked).
+const gate = role === 'worker' ? AddressGate.of(server.allow, server.deny, logger) : undefined;
 /** Live connections, each with the callback that frees its place in the accept limits. */
 const connections = new Map<Connection, () => void>();
 let listener: Server | undefined;
@@ -64,6 +70,12 @@ function drain(): void {
   maybeExit();
 }
 
+/** SIGHUP (or the primary's 'reopen-log'): reopen the log file, reload the token file. */
+function hangup(): void {
+  logger.reopen();
+  reloadTokens(tokens, logger);
+}
+
 function serve(socket: Socket, done: () => void = () => {}): void {
   served++;
   const connection = new Connection(socket, {
@@ -73,6 +85,7 @@ function serve(socket: Socket, done: () => void = () => {}): void {
     requestTimeoutMs: server.requestTimeoutMs,
     maxRequestSize: server.maxRequestSize,
     serverName: config!.serverName,
+    tokens,
   });
   let released = false;
   const release = (): void => {
@@ -113,7 +126,7 @@ function listen(message: Extract<ToChild, { t: 'listen' }>, handle: unknown): vo
   if (listener !== undefined || draining || typeof handle !== 'object' || handle === null) return;
   // Loaded here, not at the top: one-shot children never listen, and each module costs start-up time.
   import('./worker-listener.js')
-    .then(({ listenShared }) => listenShared(handle, message, logger, serve, shedOldestIdle))
+    .then(({ listenShared }) => listenShared(handle, message, logger, serve, shedOldestIdle, gate))
     .then(
       (s) => {
         listener = s;
@@ -139,12 +152,12 @@ process.on('message', (message: unknown, handle: unknown) => {
   } else if (message.t === 'shutdown') {
     drain();
   } else {
-    logger.reopen();
+    hangup();
   }
 });
 // Without the primary nobody would supervise or stop us: finish (within the grace period) and go.
 process.on('disconnect', drain);
 process.on('SIGTERM', drain);
 process.on('SIGINT', drain);
-process.on('SIGHUP', () => logger.reopen());
+process.on('SIGHUP', hangup);
 send({ t: 'ready' });

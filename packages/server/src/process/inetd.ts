@@ -10,6 +10,9 @@ import { Connection } from '../tcp/connection.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
 import { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
+import { AddressGate } from '../access/address-list.js';
+import { loadTokens, reloadTokens } from '../access/token-reload.js';
+import { refuseSocket } from './acceptor.js';
 
 export async function serveInetd(
   config: ServerConfig,
@@ -24,8 +27,13 @@ export async function serveInetd(
   }
   if (!isSocket) throw new ServeError('--inetd needs a connected socket on stdin', ExitCode.USAGE);
   const socket = new Socket({ fd: 0, readable: true, writable: true });
+  if (AddressGate.of(config.allow, config.deny, logger)?.refuses(socket, refuseSocket) === true) {
+    await new Promise((resolve) => socket.once('close', resolve));
+    return ExitCode.OK;
+  }
   // inetd starts a process per connection, unknown to each other: the rates apply to each.
   configureRates(config);
+  const tokens = loadTokens(config.tokensFile, logger);
   const connection = new Connection(socket, {
     files: new FileService({
       root: config.root,
@@ -37,6 +45,7 @@ export async function serveInetd(
     requestTimeoutMs: config.requestTimeoutMs,
     maxRequestSize: config.maxRequestSize,
     serverName,
+    tokens,
   });
   const stop = (): void => {
     connection.drain();
@@ -44,7 +53,10 @@ export async function serveInetd(
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  process.on('SIGHUP', () => logger.reopen());
+  process.on('SIGHUP', () => {
+    logger.reopen();
+    reloadTokens(tokens, logger);
+  });
   await connection.closed;
   return ExitCode.OK;
 }

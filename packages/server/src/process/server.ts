@@ -4,6 +4,7 @@
  * serves a connection: prefork workers accept from the socket it shares with them; with
  * --fork-per-connection it accepts, counts and hands each connection to a child.
  */
+import { AddressGate } from '../access/address-list.js';
 import type { ServerConfig } from '../config.js';
 import { ProcessModel } from '../config.js';
 import { tmpdir } from 'node:os';
@@ -130,6 +131,7 @@ async function runPrimary(
         new ConnectionLimiter(config.maxConnections, config.maxConnectionsPerIp),
         forking,
         logger,
+        AddressGate.of(config.allow, config.deny, logger),
       );
     pool = forking;
   }

@@ -15,6 +15,7 @@ import { refuseSocket } from './acceptor.js';
 import { ConnectionLimiter } from '../net/limits.js';
 import type { Logger } from '../logger.js';
 import { ipKey, peerOf } from '../net/peer.js';
+import type { AddressGate } from '../access/address-list.js';
 
 const LIMIT_RETRY_MS = 1000;
 const BACKLOG = 511;
@@ -36,9 +37,12 @@ export function listenShared(
   logger: Logger,
   serve: (socket: Socket, done: () => void) => void,
   shed: () => boolean = () => false,
+  gate?: AddressGate,
 ): Promise<Server> {
   const limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIp);
   const server = createServer((socket) => {
+    // --allow/--deny first: a refused address takes no limit slot and sheds no one.
+    if (gate?.refuses(socket, refuseSocket) === true) return;
     const ip = ipKey(socket.remoteAddress);
     let admission = limiter.tryAcquire(ip);
     if (admission === 'max-connections' && !limiter.atIpLimit(ip) && shed())

@@ -24,6 +24,8 @@ import { serveList, serveStat } from './stat-list-handlers.js';
 import { Deadlines } from './deadlines.js';
 import { answerHello } from './handshake.js';
 import { sharedStallWatch } from './stall-watch.js';
+import { authorize } from '../access/request-auth.js';
+import type { TokenStore } from '../access/token-store.js';
 import type { Stallable } from './stall-watch.js';
 
 export interface ConnectionOptions {
@@ -40,6 +42,8 @@ export interface ConnectionOptions {
   maxRequestSize: number;
   /** Our name in WELCOME, e.g. "ftserve/0.1.0". */
   serverName: string;
+  /** --tokens: every request needs a token from this store (PROTOCOL.md §5.6). */
+  tokens?: TokenStore | undefined;
 }
 
 /** Pipelined requests held before we stop reading from the client. */
@@ -79,6 +83,8 @@ export class Connection implements RequestContext, Stallable {
   private requests = 0;
   private bytesSent = 0;
   private outcome = 'closed';
+  /** The token HELLO carried (a secret: never logged). */
+  private token: string | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -355,6 +361,7 @@ export class Connection implements RequestContext, Stallable {
           this.sendFatal(WireError.UNSUPPORTED_VERSION, answer.refusal);
           return;
         }
+        this.token = request.token;
         // Not awaited, and corked until the event loop's check phase: a request pipelined after
         // HELLO is answered in the promise jobs before that, so WELCOME and the answer leave in
         // one write. A failed write surfaces as the socket's 'error'.
@@ -363,6 +370,10 @@ export class Connection implements RequestContext, Stallable {
         setImmediate(() => this.socket.uncork());
         return;
       }
+    }
+    const tokens = this.options.tokens;
+    if (tokens !== undefined && !(await authorize(this, tokens, this.token, request))) return;
+    switch (request.type) {
       case FrameType.GET:
         return await serveGet(this, request);
       case FrameType.STAT:

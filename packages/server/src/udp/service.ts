@@ -24,6 +24,7 @@ import { AMPLIFICATION_FACTOR, UdpDefaults } from './config.js';
 import type { UdpServerOptions, UdpServerStats } from './config.js';
 import { TokenMinter } from './token.js';
 import type { ServerTransfer, TransferHost } from './transfer.js';
+import type { AddressGate } from '../access/address-list.js';
 
 export class UdpFileServer implements TransferHost {
   readonly stats: UdpServerStats = {
@@ -47,6 +48,8 @@ export class UdpFileServer implements TransferHost {
   private readonly maxPerAddress: number;
   private readonly livenessMs: number;
   private readonly maxWindow: number;
+  private readonly gate: AddressGate | undefined;
+  private readonly refuseUnauthenticated: boolean;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Set by drain(): new transfers are refused; called once the last running one ends. */
@@ -62,6 +65,8 @@ export class UdpFileServer implements TransferHost {
     this.maxPerAddress = options.maxTransfersPerAddress ?? UdpDefaults.maxTransfersPerAddress;
     this.livenessMs = options.livenessMs ?? UdpDefaults.livenessMs;
     this.maxWindow = options.maxWindow ?? UdpDefaults.maxWindow;
+    this.gate = options.gate;
+    this.refuseUnauthenticated = options.refuseUnauthenticated === true;
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     // Send errors (e.g. ICMP unreachable reported on a later call) concern one peer, not us.
     socket.on('error', (error) => this.logger.warn('udp-socket-error', { error: String(error) }));
@@ -164,6 +169,10 @@ export class UdpFileServer implements TransferHost {
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
     this.stats.datagrams++;
     this.stats.bytesIn += msg.length;
+    if (this.gate !== undefined && !this.gate.admits(rinfo.address)) {
+      this.gate.noteRefused(rinfo.address, 'udp');
+      return;
+    }
     let m: UdpMessage;
     try {
       m = decodeDatagram(msg);
@@ -177,6 +186,14 @@ export class UdpFileServer implements TransferHost {
       case DatagramType.STAT:
         if (!this.tokens.verify(m.token, rinfo.address, rinfo.port)) {
           this.retry(m.nonce, msg.length, rinfo);
+          return;
+        }
+        if (this.refuseUnauthenticated) {
+          this.error(rinfo, m.nonce, {
+            code: WireError.UNAUTHORIZED,
+            retryAfterMs: 0,
+            message: 'this server needs an access token, which UDP cannot carry: use TCP',
+          });
           return;
         }
         if (m.type === DatagramType.REQUEST) this.onRequest(m, rinfo);

@@ -3,6 +3,7 @@
  * primary never serves data; it binds the UDP socket, reports where over IPC, serves until told
  * to stop (or until the primary goes away), then ends its transfers and exits.
  */
+import { AddressGate } from '../access/address-list.js';
 import { FileService } from '../files/file-service.js';
 import { Logger } from '../logger.js';
 import { configureRates } from '../net/rates.js';
@@ -35,6 +36,8 @@ try {
       digestStoreDir: server.digestCacheDir,
     }),
     logger,
+    gate: AddressGate.of(server.allow, server.deny, logger),
+    refuseUnauthenticated: server.tokensFile !== undefined,
     ...(config.livenessMs === undefined ? {} : { livenessMs: config.livenessMs }),
     ...(config.maxTransfers === undefined ? {} : { maxTransfers: config.maxTransfers }),
     ...(config.maxPerAddress === undefined ? {} : { maxTransfersPerAddress: config.maxPerAddress }),

@@ -1,0 +1,106 @@
+/**
+ * The token check of one GET, STAT or LIST on a server started with --tokens: made before the
+ * request touches the file system, answered with a request-level UNAUTHORIZED or FORBIDDEN
+ * (PROTOCOL.md §5.6). Logs name the token by its name, never its value.
+ */
+import { sep } from 'node:path';
+import { FtError, WireError } from '@ft/protocol';
+import type { GetRequest, ListRequest, StatRequest } from '@ft/protocol';
+import { refuse } from '../tcp/request-context.js';
+import type { RequestContext } from '../tcp/request-context.js';
+import type { TokenStore } from './token-store.js';
+import { sharedAuthFailures } from './auth-failures.js';
+
+const OPS = { 0x10: 'GET', 0x11: 'STAT', 0x12: 'LIST' } as const;
+
+/**
+ * True if `token` lets the request through; otherwise answers it with ERROR and returns false.
+ * `token` is what the connection's HELLO carried (undefined: none).
+ */
+export async function authorize(
+  ctx: RequestContext,
+  store: TokenStore,
+  token: string | undefined,
+  request: GetRequest | StatRequest | ListRequest,
+): Promise<boolean> {
+  const op = OPS[request.type];
+  const wait = sharedAuthFailures.blockedFor(ctx.address);
+  if (wait > 0) {
+    const busy = new FtError('FT_BUSY', 'too many failed token checks from this address', {
+      wireCode: WireError.BUSY,
+      retryAfterMs: wait,
+    });
+    await refuse(ctx, request.requestId, busy, (result) =>
+      ctx.logger.warn('request', {
+        peer: ctx.peer,
+        op,
+        path: request.path,
+        result,
+        why: 'auth-rate-limited',
+      }),
+    );
+    return false;
+  }
+  const check = store.check(token, request.path);
+  if (check.ok) {
+    if (!leadsOutside(ctx, check.prefix, request.path)) return true;
+    await refuse(
+      ctx,
+      request.requestId,
+      new FtError('FT_FORBIDDEN', 'the token does not cover this path', {
+        wireCode: WireError.FORBIDDEN,
+      }),
+      (result) =>
+        ctx.logger.warn('request', {
+          peer: ctx.peer,
+          op,
+          path: request.path,
+          result,
+          why: 'symlink leads outside prefix',
+          token: check.name,
+        }),
+    );
+    return false;
+  }
+  // Guessing is what the limit slows: a valid token asking outside its prefix is not counted.
+  if (check.code === 'UNAUTHORIZED') sharedAuthFailures.fail(ctx.address);
+  const wireCode = check.code === 'FORBIDDEN' ? WireError.FORBIDDEN : WireError.UNAUTHORIZED;
+  const message =
+    check.code === 'FORBIDDEN'
+      ? 'the token does not cover this path'
+      : token === undefined
+        ? 'this server needs an access token'
+        : 'invalid, expired or revoked token';
+  await refuse(
+    ctx,
+    request.requestId,
+    new FtError(`FT_${check.code}`, message, { wireCode }),
+    (result) =>
+      ctx.logger.warn('request', {
+        peer: ctx.peer,
+        op,
+        path: request.path,
+        result,
+        why: check.why,
+        ...(check.name === undefined ? {} : { token: check.name }),
+      }),
+  );
+  return false;
+}
+
+/**
+ * Whether `path`, which names something under `prefix`, resolves (symlinks followed) outside the
+ * prefix's own real directory: a link under docs/ to ../secret must not open secret with a docs
+ * token. Only for requests whose token is valid; a path the jail refuses or cannot find is
+ * left to the handler, which answers it as usual.
+ */
+function leadsOutside(ctx: RequestContext, prefix: string, path: string): boolean {
+  if (prefix === '') return false;
+  try {
+    const base = ctx.files.jail.resolveSync(prefix);
+    const real = ctx.files.jail.resolveSync(path);
+    return real !== base && !real.startsWith(base.endsWith(sep) ? base : base + sep);
+  } catch {
+    return false;
+  }
+}
