@@ -13,6 +13,8 @@ export const ExitCode = {
   LOCAL_IO: 7,
   PROTOCOL: 8,
   LOCAL_CONFLICT: 9,
+  TLS_VERIFY: 10,
+  TLS_MISMATCH: 11,
   /** Not passed to exit() either: ftget dies by the signal, as the shell shows it for SIGINT. */
   INTERRUPTED: 130,
   /** Not passed to exit(): ftget dies by SIGPIPE (this is what the shell shows). */
@@ -32,6 +34,8 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ExitCode, string>> = {
   7: 'local I/O error (disk full, permission, …)',
   8: 'protocol error (the server violated the protocol: wrong offset, short body, garbage)',
   9: 'local state conflict: existing output/partial without --resume/--force, or a partial larger than the remote file',
+  10: 'TLS: the server certificate failed verification (untrusted, expired, wrong host name, --pin mismatch)',
+  11: 'TLS mismatch: a TLS client reached a plaintext server, a plaintext client a TLS-only server, or the TLS handshake failed',
   130: 'interrupted: on SIGINT/SIGTERM/SIGHUP ftget saves the partial and its state (kept for --resume), then dies by that signal, which the shell shows as 130/143/129',
   141: 'stdout closed by its reader (-o - piped into head): ftget stops quietly and dies by SIGPIPE, which the shell shows as 141',
 };

@@ -17,6 +17,7 @@ export const WireError = {
   INTERNAL: 10,
   NOT_A_DIRECTORY: 11,
   TIMEOUT: 12,
+  TLS_REQUIRED: 13,
 } as const;
 export type WireErrorName = keyof typeof WireError;
 export type WireErrorCode = (typeof WireError)[WireErrorName];
@@ -35,6 +36,7 @@ export const WIRE_ERROR_MEANINGS: Readonly<Record<WireErrorName, string>> = {
   INTERNAL: 'the server failed; the request may succeed later',
   NOT_A_DIRECTORY: 'LIST of something that is not a directory',
   TIMEOUT: 'the connection was idle for too long',
+  TLS_REQUIRED: 'the port speaks ft over TLS only; the client sent plaintext',
 };
 
 const WIRE_NAMES = new Map<number, WireErrorName>(

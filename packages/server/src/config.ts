@@ -4,11 +4,14 @@
  * so it holds only plain data.
  */
 import { constants as fsConstants, accessSync, realpathSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { FRAME_HEADER_SIZE, Limits, VALIDATOR_SIZE, parseRate } from '@ft/protocol';
 import { isInside } from './files/digest-store.js';
 import { ExitCode, ServeError } from './exit-codes.js';
+import { TLS_MIN_VERSIONS, loadSecureContext } from './net/tls.js';
+import type { TlsSettings } from './net/tls.js';
 
 export const LogFormat = { TEXT: 'text', JSON: 'json' } as const;
 export type LogFormat = (typeof LogFormat)[keyof typeof LogFormat];
@@ -60,6 +63,9 @@ export interface ServeFlags {
   'digest-cache'?: string | undefined;
   'max-rate'?: string | undefined;
   'max-rate-per-connection'?: string | undefined;
+  'tls-cert'?: string | undefined;
+  'tls-key'?: string | undefined;
+  'tls-min'?: string | undefined;
 }
 
 export interface ServerConfig {
@@ -92,6 +98,8 @@ export interface ServerConfig {
   maxRate: number | undefined;
   /** --max-rate-per-connection: bytes per second one connection (or UDP transfer) gets. */
   maxRatePerConnection: number | undefined;
+  /** --tls-cert/--tls-key: the TCP port speaks ft over TLS only (net/tls.ts). */
+  tls: TlsSettings | undefined;
 }
 
 function rateFlag(value: string | undefined, flag: string): number | undefined {
@@ -100,6 +108,28 @@ function rateFlag(value: string | undefined, flag: string): number | undefined {
   if (rate === undefined)
     usage(`--${flag} must be a rate in bytes per second such as 500k, 10M or 1G, got "${value}"`);
   return rate;
+}
+
+/** --tls-cert, --tls-key and --tls-min, checked (the files are loaded once here, so a bad one fails at start). */
+function tlsFlags(flags: ServeFlags, cwd: string): TlsSettings | undefined {
+  const cert = flags['tls-cert'];
+  const key = flags['tls-key'];
+  const min = flags['tls-min'];
+  if (cert === undefined && key === undefined) {
+    if (min !== undefined) usage('--tls-min needs --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) usage('--tls-cert and --tls-key go together');
+  const minVersion = TLS_MIN_VERSIONS[(min ?? '1.3') as keyof typeof TLS_MIN_VERSIONS];
+  if (minVersion === undefined) usage(`--tls-min must be 1.2 or 1.3, got "${min}"`);
+  const settings: TlsSettings = {
+    certFile: resolve(cwd, cert),
+    keyFile: resolve(cwd, key),
+    minVersion,
+    ticketKeys: randomBytes(48).toString('hex'),
+  };
+  loadSecureContext(settings);
+  return settings;
 }
 
 function usage(message: string): never {
@@ -226,5 +256,6 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     digestCacheDir,
     maxRate: rateFlag(flags['max-rate'], 'max-rate'),
     maxRatePerConnection: rateFlag(flags['max-rate-per-connection'], 'max-rate-per-connection'),
+    tls: tlsFlags(flags, cwd),
   };
 }

@@ -130,6 +130,19 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
       description:
         'keep chunk digests in this directory (created 0700; not inside --root) across restarts [default: a private temporary directory removed at exit]',
     }),
+    'tls-cert': Flags.string({
+      description:
+        'serve TCP over TLS only, with this PEM certificate (chain allowed; SIGHUP reloads it)',
+      helpValue: 'FILE',
+    }),
+    'tls-key': Flags.string({
+      description: 'the PEM private key of --tls-cert',
+      helpValue: 'FILE',
+    }),
+    'tls-min': Flags.string({
+      description: 'oldest TLS version accepted [default: 1.3]',
+      options: ['1.2', '1.3'],
+    }),
     version: Flags.version(),
     help: Flags.help(),
   };

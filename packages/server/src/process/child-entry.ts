@@ -12,6 +12,7 @@ import { CHILD_CONFIG_ENV, isToChild } from './ipc.js';
 import type { ChildConfig, FromChild, ToChild } from './ipc.js';
 import { Logger } from '../logger.js';
 import { configureRates } from '../net/rates.js';
+import { TlsAcceptor } from '../net/tls.js';
 
 /** After the grace period, connections are cut; if we are somehow still alive this much later, exit anyway. */
 const EXIT_MARGIN_MS = 5000;
@@ -30,6 +31,8 @@ const files = new FileService({
   dotfiles: server.dotfiles,
   digestStoreDir: server.digestCacheDir,
 });
+// The primary checked the certificate before starting us; SIGHUP (or 'reopen-log') reloads it.
+const tls = server.tls === undefined ? undefined : new TlsAcceptor(server.tls, logger);
 /** Live connections, each with the callback that frees its place in the accept limits. */
 const connections = new Map<Connection, () => void>();
 let listener: Server | undefined;
@@ -66,6 +69,22 @@ function drain(): void {
 
 function serve(socket: Socket, done: () => void = () => {}): void {
   served++;
+  if (tls === undefined) {
+    serveConnection(socket, done);
+    return;
+  }
+  // Until its first byte tells TLS from plaintext the socket is no Connection yet: it holds
+  // its place in the limits (done() frees it), and the wait is bounded by the request deadline.
+  tls.accept(socket, server.requestTimeoutMs, {
+    secure: (secure) => serveConnection(secure, done),
+    gone: () => {
+      done();
+      maybeExit();
+    },
+  });
+}
+
+function serveConnection(socket: Socket, done: () => void): void {
   const connection = new Connection(socket, {
     files,
     logger,
@@ -140,11 +159,15 @@ process.on('message', (message: unknown, handle: unknown) => {
     drain();
   } else {
     logger.reopen();
+    tls?.reload();
   }
 });
 // Without the primary nobody would supervise or stop us: finish (within the grace period) and go.
 process.on('disconnect', drain);
 process.on('SIGTERM', drain);
 process.on('SIGINT', drain);
-process.on('SIGHUP', () => logger.reopen());
+process.on('SIGHUP', () => {
+  logger.reopen();
+  tls?.reload();
+});
 send({ t: 'ready' });

@@ -6,6 +6,7 @@ import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { ServerConfig } from '../config.js';
 import { configureRates } from '../net/rates.js';
+import { TlsAcceptor } from '../net/tls.js';
 import { Connection } from '../tcp/connection.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
 import { FileService } from '../files/file-service.js';
@@ -23,28 +24,48 @@ export async function serveInetd(
     // No fd 0 at all.
   }
   if (!isSocket) throw new ServeError('--inetd needs a connected socket on stdin', ExitCode.USAGE);
-  const socket = new Socket({ fd: 0, readable: true, writable: true });
+  const raw = new Socket({ fd: 0, readable: true, writable: true });
   // inetd starts a process per connection, unknown to each other: the rates apply to each.
   configureRates(config);
-  const connection = new Connection(socket, {
-    files: new FileService({
-      root: config.root,
-      dotfiles: config.dotfiles,
-      digestStoreDir: config.digestCacheDir,
-    }),
-    logger,
-    idleTimeoutMs: config.idleTimeoutMs,
-    requestTimeoutMs: config.requestTimeoutMs,
-    maxRequestSize: config.maxRequestSize,
-    serverName,
+  const files = new FileService({
+    root: config.root,
+    dotfiles: config.dotfiles,
+    digestStoreDir: config.digestCacheDir,
   });
+  let connection: Connection | undefined;
+  const serve = (socket: Socket): Promise<void> => {
+    connection = new Connection(socket, {
+      files,
+      logger,
+      idleTimeoutMs: config.idleTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxRequestSize: config.maxRequestSize,
+      serverName,
+    });
+    return connection.closed;
+  };
   const stop = (): void => {
-    connection.drain();
-    setTimeout(() => connection.destroy('shutdown'), config.graceMs).unref();
+    if (connection === undefined) {
+      raw.destroy();
+      return;
+    }
+    const c = connection;
+    c.drain();
+    setTimeout(() => c.destroy('shutdown'), config.graceMs).unref();
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   process.on('SIGHUP', () => logger.reopen());
-  await connection.closed;
+  if (config.tls === undefined) {
+    await serve(raw);
+  } else {
+    const tls = new TlsAcceptor(config.tls, logger);
+    await new Promise<void>((resolve) =>
+      tls.accept(raw, config.requestTimeoutMs, {
+        secure: (secure) => void serve(secure).then(resolve),
+        gone: resolve,
+      }),
+    );
+  }
   return ExitCode.OK;
 }
