@@ -300,10 +300,14 @@ test('SIGHUP reloads the certificate: new connections get it, a running transfer
     pki.server.pin,
     '--limit-rate',
     '1M',
+    '-v',
     ...FAST,
   ]);
   t.teardown(() => slow.child.kill('SIGKILL'));
-  await waitForLog(s, /listening/, () => existsSync(o + '.part') || existsSync(o));
+  // Its -v line about the first bytes: the transfer's connection is up with the old certificate.
+  let slowErr = '';
+  slow.child.stderr!.on('data', (b: Buffer) => (slowErr += b.toString()));
+  await waitForLog(s, /listening/, () => /starting at 0/.test(slowErr));
   copyFileSync(pki.server2.cert, live.cert);
   copyFileSync(pki.server2.key, live.key);
   s.child.kill('SIGHUP');
@@ -343,6 +347,15 @@ async function waitForLog(
   }
   throw new Error(`no ${pattern} in the log: ${s.stderr()}`);
 }
+
+test('fts:// with --udp is refused (exit 2), never sent in plaintext', async (t) => {
+  const s = await serve(t);
+  const o = outFile();
+  const r = await runFtget(['get', url(s), '-o', o, '--udp', '--cacert', pki.ca, ...FAST]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /^ftget: error: --udp is not encrypted: fts:\/\/ and --tls need TCP\n/);
+  t.false(existsSync(o));
+});
 
 test('bad certificate or key files: one line, exit 2', async (t) => {
   const missing = await runFtserve([
