@@ -10,8 +10,6 @@ import { resolve } from 'node:path';
 import { FRAME_HEADER_SIZE, Limits, VALIDATOR_SIZE, parseRate } from '@ft/protocol';
 import { isInside } from './files/digest-store.js';
 import { ExitCode, ServeError } from './exit-codes.js';
-import { TLS_MIN_VERSIONS, loadSecureContext } from './net/tls.js';
-import type { TlsSettings } from './net/tls.js';
 
 export const LogFormat = { TEXT: 'text', JSON: 'json' } as const;
 export type LogFormat = (typeof LogFormat)[keyof typeof LogFormat];
@@ -110,7 +108,28 @@ function rateFlag(value: string | undefined, flag: string): number | undefined {
   return rate;
 }
 
-/** --tls-cert, --tls-key and --tls-min, checked (the files are loaded once here, so a bad one fails at start). */
+/** The TLS part of the configuration (net/tls.ts uses it). */
+export interface TlsSettings {
+  /** PEM certificate, optionally followed by its chain. */
+  certFile: string;
+  /** PEM private key of the certificate. */
+  keyFile: string;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /**
+   * Session-ticket keys (48 bytes, hex), made once per server run and shared by all its
+   * processes so that a ticket issued by one worker resumes on any other.
+   */
+  ticketKeys: string;
+}
+
+/** TLS versions --tls-min accepts, as Node names them. */
+const TLS_MIN_VERSIONS = { '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' } as const;
+
+/**
+ * --tls-cert, --tls-key and --tls-min, checked. The files are loaded by net/tls.ts
+ * (loadSecureContext, called by the serve command before it starts anything): node:tls is
+ * loaded only by servers that use it, as per-connection processes start faster without it.
+ */
 function tlsFlags(flags: ServeFlags, cwd: string): TlsSettings | undefined {
   const cert = flags['tls-cert'];
   const key = flags['tls-key'];
@@ -128,7 +147,6 @@ function tlsFlags(flags: ServeFlags, cwd: string): TlsSettings | undefined {
     minVersion,
     ticketKeys: randomBytes(48).toString('hex'),
   };
-  loadSecureContext(settings);
   return settings;
 }
 

@@ -150,6 +150,8 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
   async run(): Promise<void> {
     const { flags } = await this.parse(Serve);
     const config = resolveConfig(flags);
+    // A bad certificate or key fails here, before anything starts (exit 2).
+    if (config.tls !== undefined) (await import('../net/tls.js')).loadSecureContext(config.tls);
     const serverName = `ftserve/${this.config.version}`;
     const udpFlags = {
       enabled: flags.udp,

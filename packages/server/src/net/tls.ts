@@ -12,27 +12,11 @@ import type { Socket } from 'node:net';
 import { TLSSocket, createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import { TLS_HANDSHAKE_RECORD, WireError, alpnProtocols } from '@ft/protocol';
+import type { TlsSettings } from '../config.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
 import type { Logger } from '../logger.js';
 import { refuseSocket } from '../process/acceptor.js';
 import { peerOf } from './peer.js';
-
-/** The TLS part of the server configuration (plain data: it travels to children as JSON). */
-export interface TlsSettings {
-  /** PEM certificate, optionally followed by its chain. */
-  certFile: string;
-  /** PEM private key of the certificate. */
-  keyFile: string;
-  minVersion: 'TLSv1.2' | 'TLSv1.3';
-  /**
-   * Session-ticket keys (48 bytes, hex), made once per server run and shared by all its
-   * processes so that a ticket issued by one worker resumes on any other.
-   */
-  ticketKeys: string;
-}
-
-/** TLS versions --tls-min accepts, as Node names them. */
-export const TLS_MIN_VERSIONS = { '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' } as const;
 
 function readPem(file: string, what: string): Buffer {
   try {

@@ -12,7 +12,7 @@ import { CHILD_CONFIG_ENV, isToChild } from './ipc.js';
 import type { ChildConfig, FromChild, ToChild } from './ipc.js';
 import { Logger } from '../logger.js';
 import { configureRates } from '../net/rates.js';
-import { TlsAcceptor } from '../net/tls.js';
+import type { TlsAcceptor } from '../net/tls.js';
 
 /** After the grace period, connections are cut; if we are somehow still alive this much later, exit anyway. */
 const EXIT_MARGIN_MS = 5000;
@@ -32,7 +32,8 @@ const files = new FileService({
   digestStoreDir: server.digestCacheDir,
 });
 // The primary checked the certificate before starting us; SIGHUP (or 'reopen-log') reloads it.
-const tls = server.tls === undefined ? undefined : new TlsAcceptor(server.tls, logger);
+// Loaded (with node:tls) only when configured: see the end of this file.
+let tls: TlsAcceptor | undefined;
 /** Live connections, each with the callback that frees its place in the accept limits. */
 const connections = new Map<Connection, () => void>();
 let listener: Server | undefined;
@@ -170,4 +171,11 @@ process.on('SIGHUP', () => {
   logger.reopen();
   tls?.reload();
 });
-send({ t: 'ready' });
+if (server.tls === undefined) send({ t: 'ready' });
+else {
+  const settings = server.tls;
+  void import('../net/tls.js').then(({ TlsAcceptor }) => {
+    tls = new TlsAcceptor(settings, logger);
+    send({ t: 'ready' });
+  });
+}

@@ -6,7 +6,6 @@ import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { ServerConfig } from '../config.js';
 import { configureRates } from '../net/rates.js';
-import { TlsAcceptor } from '../net/tls.js';
 import { Connection } from '../tcp/connection.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
 import { FileService } from '../files/file-service.js';
@@ -59,6 +58,7 @@ export async function serveInetd(
   if (config.tls === undefined) {
     await serve(raw);
   } else {
+    const { TlsAcceptor } = await import('../net/tls.js');
     const tls = new TlsAcceptor(config.tls, logger);
     await new Promise<void>((resolve) =>
       tls.accept(raw, config.requestTimeoutMs, {
