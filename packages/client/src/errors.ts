@@ -18,6 +18,10 @@ export const ClientErrorCode = {
   LOCAL_CONFLICT: 'FT_LOCAL_CONFLICT',
   PARTIAL_TOO_LARGE: 'FT_PARTIAL_TOO_LARGE',
   ABORTED: 'FT_ABORTED',
+  /** The server's certificate failed verification: untrusted, wrong host, expired, pin mismatch. */
+  TLS_VERIFY: 'FT_TLS_VERIFY',
+  /** TLS expected but the server speaks plaintext (or the TLS handshake failed). */
+  TLS_MISMATCH: 'FT_TLS_MISMATCH',
 } as const;
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 
@@ -62,6 +66,9 @@ const EXIT_BY_CODE: Readonly<Record<string, ExitCode>> = {
   FT_LOCAL_CONFLICT: ExitCode.LOCAL_CONFLICT,
   FT_PARTIAL_TOO_LARGE: ExitCode.LOCAL_CONFLICT,
   FT_ABORTED: ExitCode.INTERRUPTED,
+  FT_TLS_VERIFY: ExitCode.TLS_VERIFY,
+  FT_TLS_MISMATCH: ExitCode.TLS_MISMATCH,
+  FT_TLS_REQUIRED: ExitCode.TLS_MISMATCH,
 };
 
 /** errno codes of local file-system failures (anything the user's machine, not the network, caused). */
@@ -139,6 +146,8 @@ export function describeError(
       hint = `give a token for ${server} with --token, $FTGET_TOKEN or ~/.config/ftget/tokens`;
     else if (error.code === 'FT_FORBIDDEN')
       hint = 'a token opens only the paths under its prefix; ask for one that covers this path';
+    else if (error.code === 'FT_TLS_REQUIRED')
+      hint = 'use fts://host:port/path (or --tls) for this server';
   } else if (error instanceof FtError) {
     if (error.code === ClientErrorCode.CONNECT_FAILED) hint = `is ftserve running on ${server}?`;
     else if (

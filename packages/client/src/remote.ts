@@ -1,7 +1,7 @@
 /**
  * Where a REMOTE points: a server (host, port) and a path on it. REMOTE is either a path on
  * the server given by --host/--port (env FTGET_HOST/FTGET_PORT, defaults localhost:7070) or a
- * URL `ft://host:port/path`, IPv6 hosts in brackets.
+ * URL `ft://host:port/path` (`fts://` for ft over TLS), IPv6 hosts in brackets.
  */
 import { ClientError, ClientErrorCode } from './errors.js';
 
@@ -12,6 +12,8 @@ export const DEFAULT_PORT = 7070;
 export interface ServerAddress {
   host: string;
   port: number;
+  /** An fts:// URL: ft over TLS (tls-options.ts; --tls turns it on for every server). */
+  tls?: boolean;
 }
 
 /** A parsed REMOTE. */
@@ -72,16 +74,16 @@ export function normalizeRemotePath(path: string): string {
   return parts.join('/');
 }
 
-const URL_PATTERN = /^ft:\/\/(\[[^\]]*\]|[^/:[\]]*)(?::([^/]*))?(\/.*)?$/i;
+const URL_PATTERN = /^fts?:\/\/(\[[^\]]*\]|[^/:[\]]*)(?::([^/]*))?(\/.*)?$/i;
 
 /** Parses REMOTE against a default server. Throws a ClientError with code FT_USAGE. */
 export function parseRemote(remote: string, server: ServerAddress): Remote {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(remote)) {
     const m = URL_PATTERN.exec(remote);
     if (m === null) {
-      throw /^ft:/i.test(remote)
+      throw /^fts?:/i.test(remote)
         ? usage(`invalid ft URL "${remote}"`)
-        : usage(`unsupported URL scheme in "${remote}": only ft:// is supported`);
+        : usage(`unsupported URL scheme in "${remote}": only ft:// and fts:// are supported`);
     }
     const host = m[1] === '' || m[1] === undefined ? server.host : parseHost(m[1]);
     const port = m[2] === undefined || m[2] === '' ? server.port : parsePort(m[2]);
@@ -91,7 +93,8 @@ export function parseRemote(remote: string, server: ServerAddress): Remote {
     } catch {
       throw usage(`invalid percent-encoding in "${remote}"`);
     }
-    return { host, port, path: normalizeRemotePath(path) };
+    const tls = /^fts:/i.test(remote);
+    return { host, port, path: normalizeRemotePath(path), ...(tls ? { tls } : {}) };
   }
   return { host: server.host, port: server.port, path: normalizeRemotePath(remote) };
 }

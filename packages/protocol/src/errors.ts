@@ -19,6 +19,7 @@ export const WireError = {
   TIMEOUT: 12,
   UNAUTHORIZED: 13,
   FORBIDDEN: 14,
+  TLS_REQUIRED: 15,
 } as const;
 export type WireErrorName = keyof typeof WireError;
 export type WireErrorCode = (typeof WireError)[WireErrorName];
@@ -39,6 +40,7 @@ export const WIRE_ERROR_MEANINGS: Readonly<Record<WireErrorName, string>> = {
   TIMEOUT: 'the connection was idle for too long',
   UNAUTHORIZED: 'the server requires a token and none, or no valid one, was sent',
   FORBIDDEN: 'the token sent is valid but does not cover this path',
+  TLS_REQUIRED: 'the port speaks ft over TLS only; the client sent plaintext',
 };
 
 const WIRE_NAMES = new Map<number, WireErrorName>(

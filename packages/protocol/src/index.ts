@@ -74,6 +74,7 @@ export {
 export { FrameDecoder } from './frame-decoder.js';
 export type { DecoderEvent, FrameDecoderOptions } from './frame-decoder.js';
 export { negotiateVersion } from './version.js';
+export { ALPN_PREFIX, TLS_HANDSHAKE_RECORD, alpnProtocols, alpnVersion } from './tls.js';
 export {
   ChunkHasher,
   MIN_CHUNK_SIZE,

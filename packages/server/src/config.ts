@@ -4,6 +4,7 @@
  * so it holds only plain data.
  */
 import { constants as fsConstants, accessSync, realpathSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { FRAME_HEADER_SIZE, Limits, VALIDATOR_SIZE, parseRate } from '@ft/protocol';
@@ -65,6 +66,9 @@ export interface ServeFlags {
   tokens?: string | undefined;
   allow?: string[] | undefined;
   deny?: string[] | undefined;
+  'tls-cert'?: string | undefined;
+  'tls-key'?: string | undefined;
+  'tls-min'?: string | undefined;
 }
 
 export interface ServerConfig {
@@ -102,6 +106,8 @@ export interface ServerConfig {
   /** --allow / --deny: CIDRs, checked at accept (see access/address-list.ts). */
   allow: string[];
   deny: string[];
+  /** --tls-cert/--tls-key: the TCP port speaks ft over TLS only (net/tls.ts). */
+  tls: TlsSettings | undefined;
 }
 
 function rateFlag(value: string | undefined, flag: string): number | undefined {
@@ -119,6 +125,48 @@ function cidrFlag(values: string[] | undefined, flag: string): string[] {
       `--${flag} takes IPv4 or IPv6 addresses or CIDRs such as 10.0.0.0/8 or fd00::/8, got "${bad}"`,
     );
   return cidrs;
+}
+
+/** The TLS part of the configuration (net/tls.ts uses it). */
+export interface TlsSettings {
+  /** PEM certificate, optionally followed by its chain. */
+  certFile: string;
+  /** PEM private key of the certificate. */
+  keyFile: string;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /**
+   * Session-ticket keys (48 bytes, hex), made once per server run and shared by all its
+   * processes so that a ticket issued by one worker resumes on any other.
+   */
+  ticketKeys: string;
+}
+
+/** TLS versions --tls-min accepts, as Node names them. */
+const TLS_MIN_VERSIONS = { '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' } as const;
+
+/**
+ * --tls-cert, --tls-key and --tls-min, checked. The files are loaded by net/tls.ts
+ * (loadSecureContext, called by the serve command before it starts anything): node:tls is
+ * loaded only by servers that use it, as per-connection processes start faster without it.
+ */
+function tlsFlags(flags: ServeFlags, cwd: string): TlsSettings | undefined {
+  const cert = flags['tls-cert'];
+  const key = flags['tls-key'];
+  const min = flags['tls-min'];
+  if (cert === undefined && key === undefined) {
+    if (min !== undefined) usage('--tls-min needs --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) usage('--tls-cert and --tls-key go together');
+  const minVersion = TLS_MIN_VERSIONS[(min ?? '1.3') as keyof typeof TLS_MIN_VERSIONS];
+  if (minVersion === undefined) usage(`--tls-min must be 1.2 or 1.3, got "${min}"`);
+  const settings: TlsSettings = {
+    certFile: resolve(cwd, cert),
+    keyFile: resolve(cwd, key),
+    minVersion,
+    ticketKeys: randomBytes(48).toString('hex'),
+  };
+  return settings;
 }
 
 function usage(message: string): never {
@@ -259,5 +307,6 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     tokensFile,
     allow: cidrFlag(flags.allow, 'allow'),
     deny: cidrFlag(flags.deny, 'deny'),
+    tls: tlsFlags(flags, cwd),
   };
 }

@@ -10,6 +10,7 @@ import type { DownloadResult } from '../download-types.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { list } from '../list.js';
+import { usesTls } from '../tls-options.js';
 import {
   checkServerConflict,
   formatServer,
@@ -104,7 +105,8 @@ function resultJson(r: DownloadResult): string {
 function continueCommand(remote: Remote, output: string): string {
   const path = remote.path.split('/').map(encodeURIComponent).join('/');
   const quoted = /^[\w./@:+-]+$/.test(output) ? output : `'${output.replace(/'/g, `'\\''`)}'`;
-  return `ftget get -c ft://${formatServer(remote)}/${path} -o ${quoted}`;
+  const scheme = usesTls(remote) ? 'fts' : 'ft';
+  return `ftget get -c ${scheme}://${formatServer(remote)}/${path} -o ${quoted}`;
 }
 
 export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCode> {

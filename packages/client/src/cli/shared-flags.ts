@@ -16,6 +16,23 @@ export const serverFlags = {
       'access token for a server started with --tokens [default: $FTGET_TOKEN, then ~/.config/ftget/tokens]',
     helpValue: 'TOKEN',
   }),
+  tls: Flags.boolean({
+    description: 'use TLS with every server (as fts:// URLs do)',
+    default: false,
+  }),
+  cacert: Flags.string({
+    description: 'TLS: trust the CA certificates in this PEM file instead of the system CAs',
+    helpValue: 'FILE',
+  }),
+  pin: Flags.string({
+    description:
+      "TLS: accept only this server public key: sha256//BASE64 of its SPKI (';' between several)",
+    helpValue: 'sha256//BASE64',
+  }),
+  insecure: Flags.boolean({
+    description: 'TLS: do not verify the certificate (warns on every run; --pin still applies)',
+    default: false,
+  }),
 };
 
 export const jsonFlag = {

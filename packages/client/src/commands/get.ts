@@ -214,6 +214,8 @@ ${exitCodeHelp}`;
       this.exit(reportError(error));
     }
     const { argv, flags } = await this.parse(Get, raw.argv);
+    const tlsExit = (await import('../cli/tls-setup.js')).setupTls(flags);
+    if (tlsExit !== undefined) this.exit(tlsExit);
     // REMOTE is optional only for -i, which supplies the REMOTEs.
     if (argv.length === 0 && flags['list-file'] === undefined) this.usageError('missing REMOTE');
     await this.setCredentials(flags.token);

@@ -45,6 +45,8 @@ export default class Ls extends FtgetCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Ls);
     await this.setCredentials(flags.token);
+    const tlsExit = (await import('../cli/tls-setup.js')).setupTls(flags);
+    if (tlsExit !== undefined) this.exit(tlsExit);
     const { runLs } = await import('../cli/run-info.js');
     (await import('../cli/stdout-pipe.js')).watchStdout();
     const code = await runLs(args.remote ?? '', {

@@ -37,6 +37,8 @@ export default class Stat extends FtgetCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Stat);
     await this.setCredentials(flags.token);
+    const tlsExit = (await import('../cli/tls-setup.js')).setupTls(flags);
+    if (tlsExit !== undefined) this.exit(tlsExit);
     const { runStat } = await import('../cli/run-info.js');
     (await import('../cli/stdout-pipe.js')).watchStdout();
     const code = await runStat(args.remote, { ...flags, timeout: toMs(flags.timeout) });

@@ -7,6 +7,8 @@ import { Connection } from '../connection.js';
 import type { ConnectOptions } from '../connection.js';
 import type { ServerAddress } from '../remote.js';
 import { UdpConnection } from './connection.js';
+import { ClientError, ClientErrorCode } from '../errors.js';
+import { usesTls } from '../tls-options.js';
 
 export type TransportKind = 'tcp' | 'udp';
 
@@ -19,5 +21,15 @@ export async function openConnection(
   address: ServerAddress,
   options: ConnectOptions,
 ): Promise<TransferConnection> {
-  return kind === 'udp' ? UdpConnection.open(address, options) : Connection.open(address, options);
+  if (kind !== 'udp') return Connection.open(address, options);
+  // Never fall back to plaintext when TLS was asked for: UDP has no encryption yet.
+  if (usesTls(address))
+    throw new ClientError(
+      ClientErrorCode.USAGE,
+      '--udp is not encrypted: fts:// and --tls need TCP',
+      {
+        hint: 'drop --udp to download over TLS',
+      },
+    );
+  return UdpConnection.open(address, options);
 }

@@ -150,6 +150,19 @@ Access tokens for --tokens FILE: ftserve token add|list|revoke (see ftserve toke
       description:
         'keep chunk digests in this directory (created 0700; not inside --root) across restarts [default: a private temporary directory removed at exit]',
     }),
+    'tls-cert': Flags.string({
+      description:
+        'serve TCP over TLS only, with this PEM certificate (chain allowed; SIGHUP reloads it)',
+      helpValue: 'FILE',
+    }),
+    'tls-key': Flags.string({
+      description: 'the PEM private key of --tls-cert',
+      helpValue: 'FILE',
+    }),
+    'tls-min': Flags.string({
+      description: 'oldest TLS version accepted [default: 1.3]',
+      options: ['1.2', '1.3'],
+    }),
     version: Flags.version(),
     help: Flags.help(),
   };
@@ -157,6 +170,8 @@ Access tokens for --tokens FILE: ftserve token add|list|revoke (see ftserve toke
   async run(): Promise<void> {
     const { flags } = await this.parse(Serve);
     const config = resolveConfig(flags);
+    // A bad certificate or key fails here, before anything starts (exit 2).
+    if (config.tls !== undefined) (await import('../net/tls.js')).loadSecureContext(config.tls);
     const serverName = `ftserve/${this.config.version}`;
     const udpFlags = {
       enabled: flags.udp,

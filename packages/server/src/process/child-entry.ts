@@ -14,6 +14,7 @@ import { Logger } from '../logger.js';
 import { configureRates } from '../net/rates.js';
 import { AddressGate } from '../access/address-list.js';
 import { loadTokens, reloadTokens } from '../access/token-reload.js';
+import type { TlsAcceptor } from '../net/tls.js';
 
 /** After the grace period, connections are cut; if we are somehow still alive this much later, exit anyway. */
 const EXIT_MARGIN_MS = 5000;
@@ -36,6 +37,9 @@ const tokens = loadTokens(server.tokensFile, logger);
 // Workers accept for themselves, so they check the address lists (one-shot children get sockets
 // the primary already checked).
 const gate = role === 'worker' ? AddressGate.of(server.allow, server.deny, logger) : undefined;
+// The primary checked the certificate before starting us; SIGHUP (or 'reopen-log') reloads it.
+// Loaded (with node:tls) only when configured: see the end of this file.
+let tls: TlsAcceptor | undefined;
 /** Live connections, each with the callback that frees its place in the accept limits. */
 const connections = new Map<Connection, () => void>();
 let listener: Server | undefined;
@@ -74,10 +78,27 @@ function drain(): void {
 function hangup(): void {
   logger.reopen();
   reloadTokens(tokens, logger);
+  tls?.reload();
 }
 
 function serve(socket: Socket, done: () => void = () => {}): void {
   served++;
+  if (tls === undefined) {
+    serveConnection(socket, done);
+    return;
+  }
+  // Until its first byte tells TLS from plaintext the socket is no Connection yet: it holds
+  // its place in the limits (done() frees it), and the wait is bounded by the request deadline.
+  tls.accept(socket, server.requestTimeoutMs, {
+    secure: (secure) => serveConnection(secure, done),
+    gone: () => {
+      done();
+      maybeExit();
+    },
+  });
+}
+
+function serveConnection(socket: Socket, done: () => void): void {
   const connection = new Connection(socket, {
     files,
     logger,
@@ -160,4 +181,11 @@ process.on('disconnect', drain);
 process.on('SIGTERM', drain);
 process.on('SIGINT', drain);
 process.on('SIGHUP', hangup);
-send({ t: 'ready' });
+if (server.tls === undefined) send({ t: 'ready' });
+else {
+  const settings = server.tls;
+  void import('../net/tls.js').then(({ TlsAcceptor }) => {
+    tls = new TlsAcceptor(settings, logger);
+    send({ t: 'ready' });
+  });
+}

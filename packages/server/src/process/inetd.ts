@@ -26,30 +26,40 @@ export async function serveInetd(
     // No fd 0 at all.
   }
   if (!isSocket) throw new ServeError('--inetd needs a connected socket on stdin', ExitCode.USAGE);
-  const socket = new Socket({ fd: 0, readable: true, writable: true });
-  if (AddressGate.of(config.allow, config.deny, logger)?.refuses(socket, refuseSocket) === true) {
-    await new Promise((resolve) => socket.once('close', resolve));
+  const raw = new Socket({ fd: 0, readable: true, writable: true });
+  if (AddressGate.of(config.allow, config.deny, logger)?.refuses(raw, refuseSocket) === true) {
+    await new Promise((resolve) => raw.once('close', resolve));
     return ExitCode.OK;
   }
   // inetd starts a process per connection, unknown to each other: the rates apply to each.
   configureRates(config);
   const tokens = loadTokens(config.tokensFile, logger);
-  const connection = new Connection(socket, {
-    files: new FileService({
-      root: config.root,
-      dotfiles: config.dotfiles,
-      digestStoreDir: config.digestCacheDir,
-    }),
-    logger,
-    idleTimeoutMs: config.idleTimeoutMs,
-    requestTimeoutMs: config.requestTimeoutMs,
-    maxRequestSize: config.maxRequestSize,
-    serverName,
-    tokens,
+  const files = new FileService({
+    root: config.root,
+    dotfiles: config.dotfiles,
+    digestStoreDir: config.digestCacheDir,
   });
+  let connection: Connection | undefined;
+  const serve = (socket: Socket): Promise<void> => {
+    connection = new Connection(socket, {
+      files,
+      logger,
+      idleTimeoutMs: config.idleTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxRequestSize: config.maxRequestSize,
+      serverName,
+      tokens,
+    });
+    return connection.closed;
+  };
   const stop = (): void => {
-    connection.drain();
-    setTimeout(() => connection.destroy('shutdown'), config.graceMs).unref();
+    if (connection === undefined) {
+      raw.destroy();
+      return;
+    }
+    const c = connection;
+    c.drain();
+    setTimeout(() => c.destroy('shutdown'), config.graceMs).unref();
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
@@ -57,6 +67,17 @@ export async function serveInetd(
     logger.reopen();
     reloadTokens(tokens, logger);
   });
-  await connection.closed;
+  if (config.tls === undefined) {
+    await serve(raw);
+  } else {
+    const { TlsAcceptor } = await import('../net/tls.js');
+    const tls = new TlsAcceptor(config.tls, logger);
+    await new Promise<void>((resolve) =>
+      tls.accept(raw, config.requestTimeoutMs, {
+        secure: (secure) => void serve(secure).then(resolve),
+        gone: resolve,
+      }),
+    );
+  }
   return ExitCode.OK;
 }

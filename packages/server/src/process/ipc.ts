@@ -21,6 +21,7 @@ export interface ChildConfig {
  * - 'listen' (to workers) carries the shared listening socket as its handle, and the worker's
  *   share of the connection limits.
  * - 'conn' (to one-shot children) carries an accepted socket as its handle.
+ * - 'reopen-log' (SIGHUP) reopens the log file and reloads the TLS certificate.
  */
 export type ToChild =
   | { t: 'listen'; maxConnections: number; maxConnectionsPerIp: number }

@@ -184,6 +184,7 @@ async function runPrimary(
     udp: udp?.address ?? 'off',
     root: config.root,
     model: config.model,
+    tls: config.tls === undefined ? undefined : config.tls.minVersion,
     workers: config.model === ProcessModel.PREFORK ? config.workers : undefined,
     maxChildren: config.model === ProcessModel.FORK_PER_CONNECTION ? config.maxChildren : undefined,
   });
