@@ -16,7 +16,7 @@ import type { ExecutionContext } from 'ava';
 import { FrameType } from '@ft/protocol';
 import { REPO_ROOT } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
-import { killIfRunning, spawnFtget } from './helpers/ftget.js';
+import { killIfRunning, runFtget, spawnFtget } from './helpers/ftget.js';
 import { ftHealthCheck, startHaproxy } from './helpers/haproxy.js';
 import { nginxStreamConfig, startNginxStream } from './helpers/nginx-stream.js';
 import { waitFor } from './helpers/procfs.js';
@@ -162,6 +162,52 @@ test('the HAProxy health check needs the ft handshake: a plain TCP listener is D
   const stats = await haproxy.stats();
   t.is(stats.get('ft')?.checkStatus, 'L7OK');
   t.regex(stats.get('impostor')?.checkStatus ?? '', /^L7/, 'refused by the content check');
+});
+
+/** Downloads the small file through `port` from 127.0.0.2 (via a proxy bound there): ftget's real address. */
+async function fetchFrom127002(
+  t: ExecutionContext,
+  trees: ReplicaTrees,
+  port: number,
+): Promise<void> {
+  const proxy = await startTcpProxy({
+    target: { host: '127.0.0.1', port },
+    localAddress: '127.0.0.2',
+  });
+  t.teardown(() => proxy.close());
+  const out = join(trees.dl, trees.file);
+  const r = await runFtget(['get', `ft://127.0.0.1:${proxy.port}/${trees.file}`, '-o', out], {
+    timeoutMs: 60_000,
+  });
+  t.is(r.code, 0, r.stderr);
+  t.is(await sha256File(out), trees.sha256);
+}
+
+test('HAProxy send-proxy-v2: the replica logs the real client, and checks pass', async (t) => {
+  const trees = await replicaTrees(t, 'ft-pp2-', 1, 100_000);
+  const [server] = await startReplicas(t, trees.roots, ['--proxy-protocol']);
+  const haproxy = await startHaproxy(t, {
+    dir: trees.dir,
+    servers: [{ name: 'r1', port: server!.port }],
+    serverOptions: 'send-proxy-v2 check-send-proxy',
+  });
+  await haproxy.waitForStatus({ r1: 'UP' });
+  await fetchFrom127002(t, trees, haproxy.port);
+  // The client is 127.0.0.2; HAProxy itself connects from 127.0.0.1.
+  const line = / connection peer=127\.0\.0\.2:\d+ via=127\.0\.0\.1:\d+ requests=[1-9]/;
+  t.true(await waitFor(() => line.test(server!.stderr()), 10_000), server!.stderr());
+  t.notRegex(server!.stderr(), /proxy-header-refused/);
+});
+
+test('nginx stream proxy_protocol on: the replica logs the real client', async (t) => {
+  const trees = await replicaTrees(t, 'ft-pp1-', 1, 100_000);
+  const [server] = await startReplicas(t, trees.roots, ['--proxy-protocol']);
+  const nginx = await startNginxStream(t, trees.dir, [{ name: 'r1', port: server!.port }], {
+    proxyProtocol: true,
+  });
+  await fetchFrom127002(t, trees, nginx.port);
+  const line = / connection peer=127\.0\.0\.2:\d+ via=127\.0\.0\.1:\d+ requests=[1-9]/;
+  t.true(await waitFor(() => line.test(server!.stderr()), 10_000), server!.stderr());
 });
 
 test('docs/DEPLOY.md shows the tested HAProxy health check and nginx stream upstream', async (t) => {

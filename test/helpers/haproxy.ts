@@ -95,9 +95,10 @@ export function ftHealthCheck(): string[] {
     Buffer.from(bytes).toString('hex').toUpperCase();
   const welcomePrefix =
     '^' + hex([FrameType.WELCOME, 0, 0, 0, 0]) + '..' + hex(MAGIC) + hex([0, 1]);
+  // No explicit `tcp-check connect`: the implicit one takes the server line's options, so
+  // `check-send-proxy` (with send-proxy-v2) also puts a PROXY header before the check's HELLO.
   return [
     'option tcp-check',
-    'tcp-check connect',
     `tcp-check send-binary ${hello.toString('hex')}`,
     `tcp-check expect rbinary ${welcomePrefix}`,
   ];
@@ -115,7 +116,7 @@ export interface HaproxyOptions {
   /** Where the configuration and the stats socket go (a test's temporary directory). */
   dir: string;
   servers: Backend[];
-  /** Extra words on every server line, e.g. `send-proxy-v2 check-send-proxy`. */
+  /** Extra words for every server (on the default-server line), e.g. `send-proxy-v2 check-send-proxy`. */
   serverOptions?: string;
   /** Health-check interval in ms (default 300: a dead replica is noticed quickly). */
   checkIntervalMs?: number;
@@ -154,10 +155,10 @@ export function haproxyConfig(options: HaproxyOptions, port: number, statsSocket
     '    default_backend replicas',
     'backend replicas',
     ...ftHealthCheck().map((l) => `    ${l}`),
-    `    default-server inter ${inter}ms fall 1 rise 2`,
+    `    default-server inter ${inter}ms fall 1 rise 2${extra}`,
     ...options.servers.map(
       (s) =>
-        `    server ${s.name} ${s.host ?? '127.0.0.1'}:${s.port} check${s.backup === true ? ' backup' : ''}${extra}`,
+        `    server ${s.name} ${s.host ?? '127.0.0.1'}:${s.port} check${s.backup === true ? ' backup' : ''}`,
     ),
     '',
   ].join('\n');

@@ -32,7 +32,12 @@ export function ensureNginxStream(): string {
 }
 
 /** The stream configuration startNginxStream runs: `servers` as one upstream, backups marked. */
-export function nginxStreamConfig(dir: string, port: number, servers: Backend[]): string {
+export function nginxStreamConfig(
+  dir: string,
+  port: number,
+  servers: Backend[],
+  options: { proxyProtocol?: boolean } = {},
+): string {
   return [
     `load_module ${STREAM_MODULE};`,
     'daemon off;',
@@ -53,6 +58,7 @@ export function nginxStreamConfig(dir: string, port: number, servers: Backend[])
     '        proxy_connect_timeout 2s;',
     '        proxy_timeout 60s;',
     '        proxy_next_upstream on;',
+    ...(options.proxyProtocol === true ? ['        proxy_protocol on;'] : []),
     '    }',
     '}',
     '',
@@ -71,12 +77,13 @@ export async function startNginxStream(
   t: ExecutionContext,
   dir: string,
   servers: Backend[],
+  options: { proxyProtocol?: boolean } = {},
 ): Promise<NginxStream> {
   const bin = ensureNginxStream();
   const configPath = join(dir, 'nginx.conf');
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const config = nginxStreamConfig(dir, port, servers);
+    const config = nginxStreamConfig(dir, port, servers, options);
     await writeFile(configPath, config);
     const child = spawn(bin, ['-p', dir, '-e', join(dir, 'nginx-error.log'), '-c', configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],

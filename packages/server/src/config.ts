@@ -60,6 +60,7 @@ export interface ServeFlags {
   'digest-cache'?: string | undefined;
   'max-rate'?: string | undefined;
   'max-rate-per-connection'?: string | undefined;
+  'proxy-protocol'?: boolean | undefined;
 }
 
 export interface ServerConfig {
@@ -92,6 +93,8 @@ export interface ServerConfig {
   maxRate: number | undefined;
   /** --max-rate-per-connection: bytes per second one connection (or UDP transfer) gets. */
   maxRatePerConnection: number | undefined;
+  /** --proxy-protocol: every connection starts with a PROXY v1/v2 header naming the client. */
+  proxyProtocol: boolean;
 }
 
 function rateFlag(value: string | undefined, flag: string): number | undefined {
@@ -152,6 +155,9 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
   if (forkPerConnection && flags.workers !== undefined)
     usage('--fork-per-connection and --workers cannot be combined');
   if (daemon && flags['pid-file'] === undefined) usage('--daemon needs --pid-file');
+  // The primary counts per-IP limits before handing a connection over; it does not read headers.
+  if (forkPerConnection && flags['proxy-protocol'] === true)
+    usage('--proxy-protocol and --fork-per-connection cannot be combined');
 
   const port = flags.port ?? Defaults.port;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
@@ -226,5 +232,6 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     digestCacheDir,
     maxRate: rateFlag(flags['max-rate'], 'max-rate'),
     maxRatePerConnection: rateFlag(flags['max-rate-per-connection'], 'max-rate-per-connection'),
+    proxyProtocol: flags['proxy-protocol'] === true,
   };
 }

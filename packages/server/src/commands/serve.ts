@@ -110,6 +110,10 @@ configuration, 3 cannot listen, 4 pid file held by a running instance.`;
       min: 1,
       max: UdpLimitFlags.maxPerAddress.max,
     }),
+    'proxy-protocol': Flags.boolean({
+      description:
+        'behind a load balancer: each connection starts with a PROXY protocol v1 or v2 header naming the client (HAProxy send-proxy-v2, nginx proxy_protocol on); connections without one are refused',
+    }),
     dotfiles: Flags.boolean({ description: 'also serve names that start with "."' }),
     'log-file': Flags.string({
       description: 'append logs to this file instead of stderr (SIGHUP reopens it)',

@@ -9,8 +9,10 @@ import { Socket } from 'node:net';
 import { Connection } from '../tcp/connection.js';
 import { FileService } from '../files/file-service.js';
 import { CHILD_CONFIG_ENV, isToChild } from './ipc.js';
+import type { ProxyAccept } from './identify-client.js';
 import type { ChildConfig, FromChild, ToChild } from './ipc.js';
 import { Logger } from '../logger.js';
+import type { ClientAddress } from '../net/peer.js';
 import { configureRates } from '../net/rates.js';
 
 /** After the grace period, connections are cut; if we are somehow still alive this much later, exit anyway. */
@@ -64,9 +66,10 @@ function drain(): void {
   maybeExit();
 }
 
-function serve(socket: Socket, done: () => void = () => {}): void {
+function serve(socket: Socket, done: () => void = () => {}, client?: ClientAddress): void {
   served++;
   const connection = new Connection(socket, {
+    ...(client === undefined ? {} : { client }),
     files,
     logger,
     idleTimeoutMs: server.idleTimeoutMs,
@@ -109,11 +112,19 @@ function shedOldestIdle(): boolean {
   return true;
 }
 
+/** With --proxy-protocol: the header's deadline, and how many may be read at once (our share of --max-connections). */
+function proxyAccept(share: { maxConnections: number }): ProxyAccept | undefined {
+  if (!server.proxyProtocol) return undefined;
+  return { timeoutMs: server.requestTimeoutMs, maxPending: share.maxConnections };
+}
+
 function listen(message: Extract<ToChild, { t: 'listen' }>, handle: unknown): void {
   if (listener !== undefined || draining || typeof handle !== 'object' || handle === null) return;
   // Loaded here, not at the top: one-shot children never listen, and each module costs start-up time.
   import('./worker-listener.js')
-    .then(({ listenShared }) => listenShared(handle, message, logger, serve, shedOldestIdle))
+    .then(({ listenShared }) =>
+      listenShared(handle, message, logger, serve, shedOldestIdle, proxyAccept(message)),
+    )
     .then(
       (s) => {
         listener = s;

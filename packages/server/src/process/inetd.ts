@@ -10,6 +10,20 @@ import { Connection } from '../tcp/connection.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
 import { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
+import type { ClientAddress } from '../net/peer.js';
+import { identifyClient } from './identify-client.js';
+
+/** The client named by the PROXY header, or null once the connection is refused (and logged). */
+function headerClient(
+  socket: Socket,
+  config: ServerConfig,
+  logger: Logger,
+): Promise<ClientAddress | null> {
+  return new Promise((resolve) => {
+    socket.once('close', () => resolve(null));
+    identifyClient(socket, { timeoutMs: config.requestTimeoutMs, maxPending: 1 }, logger, resolve);
+  });
+}
 
 export async function serveInetd(
   config: ServerConfig,
@@ -26,7 +40,10 @@ export async function serveInetd(
   const socket = new Socket({ fd: 0, readable: true, writable: true });
   // inetd starts a process per connection, unknown to each other: the rates apply to each.
   configureRates(config);
+  const client = config.proxyProtocol ? await headerClient(socket, config, logger) : undefined;
+  if (client === null) return ExitCode.OK;
   const connection = new Connection(socket, {
+    ...(client === undefined ? {} : { client }),
     files: new FileService({
       root: config.root,
       dotfiles: config.dotfiles,
