@@ -4,11 +4,15 @@
  * log, and the per-IP connection limit, see; a connection without a valid header is refused
  * with one log line; without the flag a PROXY header is just a bad first frame.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { FrameType, WireError, encodeHello } from '@ft/protocol';
 import { servedFile } from './helpers/fixtures.js';
-import { runFtserve, startFtserve } from './helpers/ftserve.js';
+import { FTSERVE_BIN, runFtserve, startFtserve } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 import { waitFor } from './helpers/procfs.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -200,6 +204,52 @@ test('without --proxy-protocol a PROXY header is a bad first frame', async (t) =
     );
   }
   t.notRegex(server.stderr(), /203\.0\.113\.7/);
+});
+
+/** Runs `ftserve --inetd --proxy-protocol` on one accepted connection; returns our end of it. */
+async function inetd(
+  t: ExecutionContext,
+): Promise<{ client: RawClient; done: Promise<{ code: number | null; stderr: string }> }> {
+  const { root } = await servedFile(t, 'ft-proxyinetd-', 4096);
+  const listener = createServer({ pauseOnConnect: true });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  t.teardown(() => listener.close());
+  const clientSocket = connect((listener.address() as AddressInfo).port, '127.0.0.1');
+  const [accepted] = (await once(listener, 'connection')) as [Socket];
+  const child = spawn(
+    process.execPath,
+    [FTSERVE_BIN, '--inetd', '--proxy-protocol', '--root', root],
+    {
+      stdio: [accepted, accepted, 'pipe'],
+    },
+  );
+  t.teardown(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  accepted.destroy();
+  const done = once(child, 'close').then(([code]) => ({ code: code as number | null, stderr }));
+  return { client: RawClient.fromSocket(clientSocket), done };
+}
+
+test('--inetd --proxy-protocol: the header names the client; no header, no service', async (t) => {
+  const good = await inetd(t);
+  good.client.send(Buffer.concat([v1('203.0.113.77', 5555), HELLO]));
+  t.is((await good.client.nextMessage()).type, FrameType.WELCOME);
+  const r = await good.client.get({ path: 'f.bin', offset: 0 });
+  t.true(r.ok);
+  good.client.socket.end();
+  const ok = await good.done;
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stderr, / connection peer=203\.0\.113\.77:5555 via=127\.0\.0\.1:\d+ requests=1/);
+
+  const bad = await inetd(t);
+  bad.client.send(HELLO);
+  const events = await bad.client.untilClosed();
+  t.true(events.some((e) => e.kind === 'message' && e.message.type === FrameType.ERROR));
+  const refused = await bad.done;
+  t.is(refused.code, 0, refused.stderr);
+  t.regex(refused.stderr, / proxy-header-refused .*reason="not a PROXY header"/);
 });
 
 test('--proxy-protocol with --fork-per-connection is a usage error', async (t) => {

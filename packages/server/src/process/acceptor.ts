@@ -8,7 +8,7 @@ import type { Server, Socket } from 'node:net';
 import { WireError, encodeError } from '@ft/protocol';
 import type { ConnectionLimiter } from '../net/limits.js';
 import type { Logger } from '../logger.js';
-import { ipKey, peerOf } from '../net/peer.js';
+import { clientOf } from '../net/peer.js';
 
 /** A connection accepted and counted; call release() exactly once when it is over. */
 export interface Accepted {
@@ -73,8 +73,7 @@ export function acceptConnections(
 ): void {
   let nextId = 1;
   server.on('connection', (socket: Socket) => {
-    const ip = ipKey(socket.remoteAddress);
-    const peer = peerOf(socket);
+    const { ip, peer } = clientOf(socket);
     const admission = limiter.tryAcquire(ip);
     if (admission !== 'ok') {
       logger.warn('refused', { peer, reason: admission, active: limiter.active });
