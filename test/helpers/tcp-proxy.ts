@@ -17,6 +17,8 @@ export interface TcpProxyOptions {
   target: { host: string; port: number };
   /** The fault for connection n; undefined means a clean pass-through. */
   fault?: (connection: number) => Fault | undefined;
+  /** Source address of the connections to the target (e.g. 127.0.0.2: a client the target can tell apart). */
+  localAddress?: string;
 }
 
 export interface TcpProxy {
@@ -26,6 +28,10 @@ export interface TcpProxy {
   readonly connections: number;
   /** Connections cut so far. */
   readonly cuts: number;
+  /** Bytes forwarded server→client, all connections together. */
+  readonly bytesDown: number;
+  /** Bytes forwarded client→server, all connections together. */
+  readonly bytesUp: number;
   /** Resolves once `count` connections have stalled (or after `ms`, rejecting). */
   waitForStalls(count: number, ms?: number): Promise<void>;
   close(): Promise<void>;
@@ -48,6 +54,8 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
   let connections = 0;
   let cuts = 0;
   let stalls = 0;
+  let bytesDown = 0;
+  let bytesUp = 0;
   const stallWaiters: { count: number; resolve: () => void }[] = [];
   const noteStall = (): void => {
     stalls++;
@@ -63,14 +71,20 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
   };
 
   const server = net.createServer((client) => {
-    const fault = options.fault?.(connections++) ?? {};
+    // Counted apart from the call: `fault?.(connections++)` skips the ++ when there is no fault.
+    const fault = options.fault?.(connections) ?? {};
+    connections++;
     track(client);
-    const upstream = net.connect(options.target);
+    const upstream = net.connect({
+      ...options.target,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+    });
     track(upstream);
     let forwarded = 0;
     let stalled = false;
     const limit = Math.min(fault.cutAfter ?? Infinity, fault.stallAfter ?? Infinity);
     client.on('data', (chunk: Buffer) => {
+      bytesUp += chunk.length;
       if (!upstream.write(chunk)) client.pause();
     });
     upstream.on('drain', () => client.resume());
@@ -80,6 +94,7 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
       const room = limit - forwarded;
       const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
       forwarded += piece.length;
+      bytesDown += piece.length;
       if (piece.length > 0 && !client.write(piece) && forwarded < limit) upstream.pause();
       if (forwarded >= limit) {
         if (fault.cutAfter !== undefined && forwarded >= fault.cutAfter) {
@@ -115,6 +130,12 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
     },
     get cuts() {
       return cuts;
+    },
+    get bytesDown() {
+      return bytesDown;
+    },
+    get bytesUp() {
+      return bytesUp;
     },
     waitForStalls(count, ms = 30_000) {
       if (stalls >= count) return Promise.resolve();

@@ -69,6 +69,7 @@ export interface ServeFlags {
   'tls-cert'?: string | undefined;
   'tls-key'?: string | undefined;
   'tls-min'?: string | undefined;
+  'proxy-protocol'?: boolean | undefined;
 }
 
 export interface ServerConfig {
@@ -108,6 +109,8 @@ export interface ServerConfig {
   deny: string[];
   /** --tls-cert/--tls-key: the TCP port speaks ft over TLS only (net/tls.ts). */
   tls: TlsSettings | undefined;
+  /** --proxy-protocol: every connection starts with a PROXY v1/v2 header naming the client. */
+  proxyProtocol: boolean;
 }
 
 function rateFlag(value: string | undefined, flag: string): number | undefined {
@@ -219,6 +222,9 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
   if (forkPerConnection && flags.workers !== undefined)
     usage('--fork-per-connection and --workers cannot be combined');
   if (daemon && flags['pid-file'] === undefined) usage('--daemon needs --pid-file');
+  // The primary counts per-IP limits before handing a connection over; it does not read headers.
+  if (forkPerConnection && flags['proxy-protocol'] === true)
+    usage('--proxy-protocol and --fork-per-connection cannot be combined');
 
   const port = flags.port ?? Defaults.port;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
@@ -308,5 +314,6 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     allow: cidrFlag(flags.allow, 'allow'),
     deny: cidrFlag(flags.deny, 'deny'),
     tls: tlsFlags(flags, cwd),
+    proxyProtocol: flags['proxy-protocol'] === true,
   };
 }

@@ -4,7 +4,7 @@
  * remote-changed policy (continue when only metadata changed, else start over or stop),
  * and finally the atomic rename into place.
  */
-import { EntryKind, RemoteError } from '@ft/protocol';
+import { RemoteError } from '@ft/protocol';
 import type { StatResult } from '@ft/protocol';
 import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -17,6 +17,7 @@ import { abortError } from '../retry.js';
 import type { DownloadOptions, DownloadResult } from '../download-types.js';
 import { DownloadJob } from './job.js';
 import { UntrustedState, checkLocal, distrustState, openPartial } from './local-partial.js';
+import { adoptValidator, sameContent } from './same-content.js';
 import { attempt } from './transfer.js';
 
 /** Times the remote may change under one download before we give up. */
@@ -98,19 +99,8 @@ async function onRemoteChanged(job: DownloadJob): Promise<void> {
   if (ledger !== undefined && job.restarts <= MAX_RESTARTS) {
     // Content identical, only metadata changed (touched, copied over)? Then keep the bytes.
     const st = await statForChange(job);
-    if (
-      st !== undefined &&
-      st.kind === EntryKind.FILE &&
-      st.size === ledger.size &&
-      st.chunkSize === ledger.chunkSize &&
-      st.root.equals(ledger.root)
-    ) {
-      job.warn(
-        `${o.remote.path} was modified on the server but its content is identical; continuing`,
-      );
-      job.validator = st.validator;
-      job.mtimeMs = st.mtimeMs;
-      await job.saveStateNow();
+    if (st !== undefined && sameContent(st, ledger)) {
+      await adoptValidator(job, st);
       return;
     }
   }

@@ -14,6 +14,7 @@ import { ChunkLedger, hashLocalRange } from '../verify.js';
 import type { DownloadJob } from './job.js';
 import { UntrustedState, primeTail } from './local-partial.js';
 import { runsOf } from './runs.js';
+import { adoptValidator, sameContent } from './same-content.js';
 
 /** Times one chunk may be refetched after failing verification before we call it an integrity failure. */
 export const MAX_REFETCHES = 3;
@@ -31,7 +32,7 @@ export async function attempt(job: DownloadJob): Promise<void> {
   try {
     if (job.unprimedBytes > 0) await learnVersionByStat(job, connection);
     if (job.ledger === undefined || job.fillEnd < job.ledger.size || !job.fetchedSomething) {
-      await fetch(job, connection, job.fillEnd, undefined);
+      await fetchFollowingCopies(job, connection);
     }
     await job.partialHashed();
     const ledger = job.ledger!;
@@ -73,6 +74,34 @@ export async function attempt(job: DownloadJob): Promise<void> {
     if (clean && o.session !== undefined)
       o.session.release(o.transport, o.remote, options, connection);
     else connection.close();
+  }
+}
+
+/**
+ * The fill from job.fillEnd to the end. Refused with PRECONDITION_FAILED before any byte came,
+ * it asks on this same connection whether only the validator changed (sameContent) and then
+ * goes on here under the new one: behind a load balancer every new connection may reach
+ * another replica, each with its own validator, so a STAT or GET on a fresh connection could
+ * meet yet another copy and never settle. Anything else goes up to the attempt loop.
+ */
+async function fetchFollowingCopies(
+  job: DownloadJob,
+  connection: TransferConnection,
+): Promise<void> {
+  const from = job.fillEnd;
+  try {
+    await fetch(job, connection, from, undefined);
+  } catch (error) {
+    const refused =
+      error instanceof RemoteError &&
+      error.code === 'FT_PRECONDITION_FAILED' &&
+      job.fillEnd === from &&
+      job.ledger !== undefined;
+    if (!refused) throw error;
+    const st = await connection.stat(job.o.remote.path, true);
+    if (!sameContent(st, job.ledger!)) throw error;
+    await adoptValidator(job, st);
+    await fetch(job, connection, from, undefined);
   }
 }
 

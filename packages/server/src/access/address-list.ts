@@ -117,15 +117,16 @@ export class AddressGate {
   }
 
   /**
-   * At accept: if the socket's address is refused, answers ERROR ACCESS_DENIED (requestId 0)
+   * At accept: if the client's `address` (default: the socket's) is refused, answers ERROR ACCESS_DENIED (requestId 0)
    * without reading anything, closes, logs (rate-limited) and returns true.
    */
   refuses(
     socket: Socket,
     refuse: (socket: Socket, code: number, retryAfterMs: number, message: string) => void,
+    address: string | undefined = socket.remoteAddress,
   ): boolean {
-    if (this.admits(socket.remoteAddress)) return false;
-    this.noteRefused(ipKey(socket.remoteAddress), 'tcp');
+    if (this.admits(address)) return false;
+    this.noteRefused(ipKey(address!), 'tcp');
     refuse(socket, WireError.ACCESS_DENIED, 0, 'address not allowed');
     return true;
   }

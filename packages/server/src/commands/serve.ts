@@ -111,6 +111,10 @@ Access tokens for --tokens FILE: ftserve token add|list|revoke (see ftserve toke
       min: 1,
       max: UdpLimitFlags.maxPerAddress.max,
     }),
+    'proxy-protocol': Flags.boolean({
+      description:
+        'behind a load balancer: each connection starts with a PROXY protocol v1 or v2 header naming the client (HAProxy send-proxy-v2, nginx proxy_protocol on); connections without one are refused',
+    }),
     dotfiles: Flags.boolean({ description: 'also serve names that start with "."' }),
     tokens: Flags.string({
       description:

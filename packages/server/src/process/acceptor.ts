@@ -8,7 +8,7 @@ import type { Server, Socket } from 'node:net';
 import { WireError, encodeError } from '@ft/protocol';
 import type { ConnectionLimiter } from '../net/limits.js';
 import type { Logger } from '../logger.js';
-import { ipKey, peerOf } from '../net/peer.js';
+import { clientOf } from '../net/peer.js';
 import type { AddressGate } from '../access/address-list.js';
 
 /** A connection accepted and counted; call release() exactly once when it is over. */
@@ -77,8 +77,7 @@ export function acceptConnections(
   server.on('connection', (socket: Socket) => {
     // --allow/--deny first: a refused address costs no child and no limit slot.
     if (gate?.refuses(socket, refuseSocket) === true) return;
-    const ip = ipKey(socket.remoteAddress);
-    const peer = peerOf(socket);
+    const { ip, peer } = clientOf(socket);
     const admission = limiter.tryAcquire(ip);
     if (admission !== 'ok') {
       logger.warn('refused', { peer, reason: admission, active: limiter.active });

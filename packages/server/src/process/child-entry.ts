@@ -9,8 +9,10 @@ import { Socket } from 'node:net';
 import { Connection } from '../tcp/connection.js';
 import { FileService } from '../files/file-service.js';
 import { CHILD_CONFIG_ENV, isToChild } from './ipc.js';
+import type { ProxyAccept } from './identify-client.js';
 import type { ChildConfig, FromChild, ToChild } from './ipc.js';
 import { Logger } from '../logger.js';
+import type { ClientAddress } from '../net/peer.js';
 import { configureRates } from '../net/rates.js';
 import { AddressGate } from '../access/address-list.js';
 import { loadTokens, reloadTokens } from '../access/token-reload.js';
@@ -81,16 +83,16 @@ function hangup(): void {
   tls?.reload();
 }
 
-function serve(socket: Socket, done: () => void = () => {}): void {
+function serve(socket: Socket, done: () => void = () => {}, client?: ClientAddress): void {
   served++;
   if (tls === undefined) {
-    serveConnection(socket, done);
+    serveConnection(socket, done, client);
     return;
   }
   // Until its first byte tells TLS from plaintext the socket is no Connection yet: it holds
   // its place in the limits (done() frees it), and the wait is bounded by the request deadline.
   tls.accept(socket, server.requestTimeoutMs, {
-    secure: (secure) => serveConnection(secure, done),
+    secure: (secure) => serveConnection(secure, done, client),
     gone: () => {
       done();
       maybeExit();
@@ -98,8 +100,9 @@ function serve(socket: Socket, done: () => void = () => {}): void {
   });
 }
 
-function serveConnection(socket: Socket, done: () => void): void {
+function serveConnection(socket: Socket, done: () => void, client?: ClientAddress): void {
   const connection = new Connection(socket, {
+    ...(client === undefined ? {} : { client }),
     files,
     logger,
     idleTimeoutMs: server.idleTimeoutMs,
@@ -143,11 +146,19 @@ function shedOldestIdle(): boolean {
   return true;
 }
 
+/** With --proxy-protocol: the header's deadline, and how many may be read at once (our share of --max-connections). */
+function proxyAccept(share: { maxConnections: number }): ProxyAccept | undefined {
+  if (!server.proxyProtocol) return undefined;
+  return { timeoutMs: server.requestTimeoutMs, maxPending: share.maxConnections };
+}
+
 function listen(message: Extract<ToChild, { t: 'listen' }>, handle: unknown): void {
   if (listener !== undefined || draining || typeof handle !== 'object' || handle === null) return;
   // Loaded here, not at the top: one-shot children never listen, and each module costs start-up time.
   import('./worker-listener.js')
-    .then(({ listenShared }) => listenShared(handle, message, logger, serve, shedOldestIdle, gate))
+    .then(({ listenShared }) =>
+      listenShared(handle, message, logger, serve, shedOldestIdle, proxyAccept(message), gate),
+    )
     .then(
       (s) => {
         listener = s;

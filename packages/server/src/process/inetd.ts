@@ -13,6 +13,20 @@ import type { Logger } from '../logger.js';
 import { AddressGate } from '../access/address-list.js';
 import { loadTokens, reloadTokens } from '../access/token-reload.js';
 import { refuseSocket } from './acceptor.js';
+import type { ClientAddress } from '../net/peer.js';
+import { identifyClient } from './identify-client.js';
+
+/** The client named by the PROXY header, or null once the connection is refused (and logged). */
+function headerClient(
+  socket: Socket,
+  config: ServerConfig,
+  logger: Logger,
+): Promise<ClientAddress | null> {
+  return new Promise((resolve) => {
+    socket.once('close', () => resolve(null));
+    identifyClient(socket, { timeoutMs: config.requestTimeoutMs, maxPending: 1 }, logger, resolve);
+  });
+}
 
 export async function serveInetd(
   config: ServerConfig,
@@ -27,12 +41,16 @@ export async function serveInetd(
   }
   if (!isSocket) throw new ServeError('--inetd needs a connected socket on stdin', ExitCode.USAGE);
   const raw = new Socket({ fd: 0, readable: true, writable: true });
-  if (AddressGate.of(config.allow, config.deny, logger)?.refuses(raw, refuseSocket) === true) {
+  // inetd starts a process per connection, unknown to each other: the rates apply to each.
+  configureRates(config);
+  const client = config.proxyProtocol ? await headerClient(raw, config, logger) : undefined;
+  if (client === null) return ExitCode.OK;
+  // --allow/--deny on the client's address (the PROXY header's, when there is one).
+  const gate = AddressGate.of(config.allow, config.deny, logger);
+  if (gate?.refuses(raw, refuseSocket, client?.ip ?? raw.remoteAddress) === true) {
     await new Promise((resolve) => raw.once('close', resolve));
     return ExitCode.OK;
   }
-  // inetd starts a process per connection, unknown to each other: the rates apply to each.
-  configureRates(config);
   const tokens = loadTokens(config.tokensFile, logger);
   const files = new FileService({
     root: config.root,
@@ -42,6 +60,7 @@ export async function serveInetd(
   let connection: Connection | undefined;
   const serve = (socket: Socket): Promise<void> => {
     connection = new Connection(socket, {
+      ...(client === undefined ? {} : { client }),
       files,
       logger,
       idleTimeoutMs: config.idleTimeoutMs,

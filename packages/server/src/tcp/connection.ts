@@ -18,7 +18,8 @@ import type { FileService } from '../files/file-service.js';
 import { sharedBufferPool } from '../files/file-sender.js';
 import { serveGet } from './get-handler.js';
 import type { Logger } from '../logger.js';
-import { ipKey, peerOf } from '../net/peer.js';
+import { clientOf } from '../net/peer.js';
+import type { ClientAddress } from '../net/peer.js';
 import type { RequestContext } from './request-context.js';
 import { serveList, serveStat } from './stat-list-handlers.js';
 import { Deadlines } from './deadlines.js';
@@ -44,6 +45,8 @@ export interface ConnectionOptions {
   serverName: string;
   /** --tokens: every request needs a token from this store (PROTOCOL.md §5.6). */
   tokens?: TokenStore | undefined;
+  /** Who the client is (from a PROXY header); default: the socket's peer. */
+  client?: ClientAddress;
 }
 
 /** Pipelined requests held before we stop reading from the client. */
@@ -66,6 +69,8 @@ export class Connection implements RequestContext, Stallable {
   readonly buffers = sharedBufferPool;
   readonly peer: string;
   readonly address: string;
+  /** The load balancer the client came through (--proxy-protocol), for the logs. */
+  private readonly via: string | undefined;
   readonly files: FileService;
   readonly logger: Logger;
   private readonly startedAt = performance.now();
@@ -90,8 +95,7 @@ export class Connection implements RequestContext, Stallable {
     readonly socket: Socket,
     private readonly options: ConnectionOptions,
   ) {
-    this.peer = peerOf(socket);
-    this.address = ipKey(socket.remoteAddress);
+    ({ peer: this.peer, ip: this.address, via: this.via } = options.client ?? clientOf(socket));
     ({ files: this.files, logger: this.logger } = options);
     this.decoder = new FrameDecoder({ accept: 'requests', maxFrameSize: options.maxRequestSize });
     this.deadlines = new Deadlines(
@@ -104,6 +108,7 @@ export class Connection implements RequestContext, Stallable {
       socket.once('close', () => {
         this.options.logger.info('connection', {
           peer: this.peer,
+          via: this.via,
           requests: this.requests,
           bytes: this.bytesSent,
           ms: Math.round(performance.now() - this.startedAt),
