@@ -23,8 +23,8 @@ test('every client error code maps to its documented exit code', (t) => {
     FT_LOCAL_CONFLICT: 9,
     FT_PARTIAL_TOO_LARGE: 9,
     FT_ABORTED: 130,
-    FT_TLS_VERIFY: 10,
-    FT_TLS_MISMATCH: 11,
+    FT_TLS_VERIFY: 11,
+    FT_TLS_MISMATCH: 12,
   };
   for (const code of Object.values(ClientErrorCode)) {
     t.is(exitCodeFor(new ClientError(code, 'x')), expected[code]! as number as never, code);
