@@ -68,7 +68,7 @@ function sig3(t: ExecutionContext, line: string): void {
   }
 }
 
-test('the bar fits 80 columns, then 50 after a resize (SIGWINCH), numbers intact; Ctrl-C clears it and ftget dies by SIGINT', async (t) => {
+test('the bar fits 80 columns, then 50 after a resize (SIGWINCH), numbers intact; after Ctrl-C the message is on a line of its own and ftget dies by SIGINT', async (t) => {
   const { term, cwd } = await inTerminal(
     t,
     () => ({ stallAfter: 6 * MiB }),
@@ -107,10 +107,6 @@ test('the bar fits 80 columns, then 50 after a resize (SIGWINCH), numbers intact
   t.false(
     screen.some((l) => l.startsWith('ftget') && BAR.test(l)),
     `message over a bar:\n${text}`,
-  );
-  t.false(
-    term.capture().some((l) => BAR.test(l)),
-    'the bar is cleared',
   );
   t.true(existsSync(join(cwd, 'f.bin.part')) && existsSync(join(cwd, 'f.bin.part.json')));
   t.false(existsSync(join(cwd, 'f.bin.part.lock')), 'the lock is released');
