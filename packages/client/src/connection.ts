@@ -23,6 +23,7 @@ import {
 } from '@ft/protocol';
 import type { End, FileHeader, GetRequest, ListEntry, Message, StatResult } from '@ft/protocol';
 import type { DecoderEvent } from '@ft/protocol';
+import { badResponse, connectionLost, unexpectedFrame } from './connection-errors.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
 import type { ServerAddress } from './remote.js';
@@ -78,7 +79,7 @@ export class Connection {
       socket.on('data', (chunk: Buffer) => this.onSocketData(chunk, undefined));
     socket.on('end', () => this.onSocketEnd());
     socket.on('close', () => this.onSocketEnd());
-    socket.on('error', (error) => this.fail(this.lost(error.message, error)));
+    socket.on('error', (error) => this.fail(connectionLost(this.address, error.message, error)));
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
@@ -114,9 +115,10 @@ export class Connection {
     return this.request(
       encodeStat({ requestId: this.nextRequestId, path, wantDigest, wantSha256 }),
       (resolve) => (message) => {
-        if (message.type !== FrameType.STAT_OK) throw this.unexpected(message, 'STAT_OK');
+        if (message.type !== FrameType.STAT_OK)
+          throw unexpectedFrame(this.address, message, 'STAT_OK');
         if (message.sha256 !== undefined && !wantSha256)
-          throw this.bad('STAT_OK carries a SHA-256 that was not asked for');
+          throw badResponse(this.address, 'STAT_OK carries a SHA-256 that was not asked for');
         resolve(message);
         return true;
       },
@@ -154,12 +156,13 @@ export class Connection {
     return this.request(
       encodeList({ requestId: this.nextRequestId, path, wantLinks: options.wantLinks }),
       (resolve) => (message) => {
-        if (message.type !== FrameType.LIST_OK) throw this.unexpected(message, 'LIST_OK');
+        if (message.type !== FrameType.LIST_OK)
+          throw unexpectedFrame(this.address, message, 'LIST_OK');
         if ((message.links === true) !== (options.wantLinks === true)) {
-          throw this.bad('LIST_OK entries in the layout that was not asked for');
+          throw badResponse(this.address, 'LIST_OK entries in the layout that was not asked for');
         }
         if (entries.length + message.entries.length > MAX_LIST_ENTRIES) {
-          throw this.bad(`listing has more than ${MAX_LIST_ENTRIES} entries`);
+          throw badResponse(this.address, `listing has more than ${MAX_LIST_ENTRIES} entries`);
         }
         for (const entry of message.entries) entries.push(entry);
         if (message.more) return false;
@@ -179,14 +182,15 @@ export class Connection {
       encodeGet({ ...request, requestId: this.nextRequestId }),
       (resolve) => (message) => {
         if (header === undefined) {
-          if (message.type !== FrameType.FILE) throw this.unexpected(message, 'FILE');
+          if (message.type !== FrameType.FILE) throw unexpectedFrame(this.address, message, 'FILE');
           header = message;
           sink.onHeader(message);
           return false;
         }
-        if (message.type !== FrameType.END) throw this.unexpected(message, 'END');
+        if (message.type !== FrameType.END) throw unexpectedFrame(this.address, message, 'END');
         if (message.status === EndStatus.OK && message.bytesSent !== header.length) {
-          throw this.bad(
+          throw badResponse(
+            this.address,
             `END says ${message.bytesSent} bytes were sent, FILE announced ${header.length}`,
           );
         }
@@ -321,7 +325,10 @@ export class Connection {
   private dispatch(message: Message): void {
     if (message.type === FrameType.WELCOME) {
       if (message.version < MIN_PROTOCOL_VERSION || message.version > MAX_PROTOCOL_VERSION) {
-        throw this.bad(`server chose protocol version ${message.version}, which we never offered`);
+        throw badResponse(
+          this.address,
+          `server chose protocol version ${message.version}, which we never offered`,
+        );
       }
       this.welcomed = true;
       this.version = message.version;
@@ -334,10 +341,11 @@ export class Connection {
     }
     const pending = this.pending;
     if (pending === undefined || !this.welcomed) {
-      throw this.bad(`unsolicited ${frameTypeName(message.type)} frame`);
+      throw badResponse(this.address, `unsolicited ${frameTypeName(message.type)} frame`);
     }
     if (!('requestId' in message) || message.requestId !== pending.requestId) {
-      throw this.bad(
+      throw badResponse(
+        this.address,
         `response for request ${'requestId' in message ? message.requestId : '?'}, expected ${pending.requestId}`,
       );
     }
@@ -375,32 +383,13 @@ export class Connection {
     } catch (error) {
       detail = `the server closed the connection: ${(error as Error).message}`;
     }
-    this.fail(this.lost(detail));
-  }
-
-  private lost(detail: string, cause?: unknown): ClientError {
-    return new ClientError(
-      ClientErrorCode.CONNECTION_LOST,
-      `connection to ${formatServer(this.address)} lost: ${detail}`,
-      cause === undefined ? {} : { cause },
-    );
-  }
-
-  private bad(detail: string, cause?: unknown): ClientError {
-    return new ClientError(
-      ClientErrorCode.BAD_RESPONSE,
-      `protocol error from ${formatServer(this.address)}: ${detail}`,
-      cause === undefined ? {} : { cause },
-    );
-  }
-
-  private unexpected(message: Message, expected: string): ClientError {
-    return this.bad(`expected ${expected}, got ${frameTypeName(message.type)}`);
+    this.fail(connectionLost(this.address, detail));
   }
 
   private fail(error: Error): void {
     if (this.failure !== undefined) return;
-    this.failure = error instanceof ProtocolError ? this.bad(error.message, error) : error;
+    this.failure =
+      error instanceof ProtocolError ? badResponse(this.address, error.message, error) : error;
     clearTimeout(this.stallTimer);
     clearTimeout(this.throttled);
     this.options.signal?.removeEventListener('abort', this.onAbort);

@@ -19,35 +19,16 @@ import { sharedBufferPool } from '../files/file-sender.js';
 import { serveGet } from './get-handler.js';
 import type { Logger } from '../logger.js';
 import { clientOf } from '../net/peer.js';
-import type { ClientAddress } from '../net/peer.js';
 import type { RequestContext } from './request-context.js';
 import { serveList, serveStat } from './stat-list-handlers.js';
 import { Deadlines } from './deadlines.js';
 import { answerHello } from './handshake.js';
 import { sharedStallWatch } from './stall-watch.js';
 import { authorize } from '../access/request-auth.js';
-import type { TokenStore } from '../access/token-store.js';
 import type { Stallable } from './stall-watch.js';
+import type { ConnectionOptions } from './connection-options.js';
 
-export interface ConnectionOptions {
-  files: FileService;
-  logger: Logger;
-  /** Close a client that sends nothing, or takes nothing we write, for this long. */
-  idleTimeoutMs: number;
-  /**
-   * Close a client whose handshake (connect to HELLO) or any request frame (first byte to
-   * last) takes longer than this, however steadily its bytes trickle in.
-   */
-  requestTimeoutMs: number;
-  /** Largest request frame payload accepted (announced in WELCOME). */
-  maxRequestSize: number;
-  /** Our name in WELCOME, e.g. "ftserve/0.1.0". */
-  serverName: string;
-  /** --tokens: every request needs a token from this store (PROTOCOL.md §5.6). */
-  tokens?: TokenStore | undefined;
-  /** Who the client is (from a PROXY header); default: the socket's peer. */
-  client?: ClientAddress;
-}
+export type { ConnectionOptions } from './connection-options.js';
 
 /** Pipelined requests held before we stop reading from the client. */
 const MAX_QUEUED = 32;

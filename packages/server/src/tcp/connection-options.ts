@@ -1,0 +1,25 @@
+/** What a TCP connection is given by the process that accepted it (see connection.ts). */
+import type { TokenStore } from '../access/token-store.js';
+import type { FileService } from '../files/file-service.js';
+import type { Logger } from '../logger.js';
+import type { ClientAddress } from '../net/peer.js';
+
+export interface ConnectionOptions {
+  files: FileService;
+  logger: Logger;
+  /** Close a client that sends nothing, or takes nothing we write, for this long. */
+  idleTimeoutMs: number;
+  /**
+   * Close a client whose handshake (connect to HELLO) or any request frame (first byte to
+   * last) takes longer than this, however steadily its bytes trickle in.
+   */
+  requestTimeoutMs: number;
+  /** Largest request frame payload accepted (announced in WELCOME). */
+  maxRequestSize: number;
+  /** Our name in WELCOME, e.g. "ftserve/0.1.0". */
+  serverName: string;
+  /** --tokens: every request needs a token from this store (PROTOCOL.md §5.6). */
+  tokens?: TokenStore | undefined;
+  /** Who the client is (from a PROXY header); default: the socket's peer. */
+  client?: ClientAddress;
+}
