@@ -140,6 +140,23 @@ test('the per-IP limit counts the address in the header, not the balancer', asyn
   other.destroy();
 });
 
+test('--allow/--deny judge the address in the header, not the balancer', async (t) => {
+  // The balancer (127.0.0.1) is in neither list; only the clients the headers name are.
+  const server = await serve(t, ['--deny', '203.0.113.0/24', '--allow', '198.51.100.0/24']);
+  const denied = await RawClient.connect(server.port, { hello: false });
+  t.teardown(() => denied.destroy());
+  denied.send(Buffer.concat([v1('203.0.113.60', 2000), HELLO]));
+  const refusal = await denied.nextMessage();
+  t.is(refusal.type, FrameType.ERROR);
+  t.is(refusal.type === FrameType.ERROR ? refusal.code : -1, WireError.ACCESS_DENIED);
+  t.true(
+    await waitFor(() => /address-refused ip=203\.0\.113\.60 /.test(server.stderr()), 10_000),
+    server.stderr(),
+  );
+  const allowed = await through(server.port, v1('198.51.100.61', 2001));
+  t.truthy(await logLineOf(server, allowed, '198.51.100.61:2001'));
+});
+
 test('without a valid header the connection is refused, with one log line each', async (t) => {
   const server = await serve(t, ['--request-timeout', '1']);
   const cases: [string, Buffer, number, RegExp][] = [
