@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import test from 'ava';
 import { FrameType, WireError } from '@ft/protocol';
-import { runFtserve, startFtserve } from './helpers/ftserve.js';
+import { runFtserve, serveRoot } from './helpers/ftserve.js';
 import { runFtget } from './helpers/ftget.js';
 import { RawClient } from './helpers/raw-client.js';
 
@@ -26,11 +26,7 @@ async function refusedFrom(port: number, localAddress: string, host = '127.0.0.1
 
 for (const model of [['--workers', '1'], ['--fork-per-connection']]) {
   test(`--deny refuses an address at accept, others are served (${model[0]})`, async (t) => {
-    const server = await startFtserve([
-      '--root',
-      root,
-      '--port',
-      '0',
+    const server = await serveRoot(t, root, [
       '--no-udp',
       ...model,
       '--deny',
@@ -38,7 +34,6 @@ for (const model of [['--workers', '1'], ['--fork-per-connection']]) {
       '--deny',
       '127.0.0.3',
     ]);
-    t.teardown(() => server.stop());
     for (const from of ['127.0.0.2', '127.0.0.3']) {
       const events = await refusedFrom(server.port, from);
       const messages = events.filter((e) => e.kind === 'message');
@@ -66,18 +61,13 @@ for (const model of [['--workers', '1'], ['--fork-per-connection']]) {
 }
 
 test('--allow admits only its CIDRs; ftget from a refused address gets one line and exit 4', async (t) => {
-  const server = await startFtserve([
-    '--root',
-    root,
-    '--port',
-    '0',
+  const server = await serveRoot(t, root, [
     '--workers',
     '1',
     '--no-udp',
     '--allow',
     '127.0.0.5/32',
   ]);
-  t.teardown(() => server.stop());
   const ok = await RawClient.connect(server.port, { localAddress: '127.0.0.5' });
   t.teardown(() => ok.destroy());
   t.like(await ok.stat('f.txt'), { type: FrameType.STAT_OK });
@@ -101,11 +91,7 @@ test('--allow admits only its CIDRs; ftget from a refused address gets one line 
 });
 
 test('deny wins over allow, and IPv6 addresses are matched (::1)', async (t) => {
-  const server = await startFtserve([
-    '--root',
-    root,
-    '--port',
-    '0',
+  const server = await serveRoot(t, root, [
     '--workers',
     '1',
     '--no-udp',
@@ -116,7 +102,6 @@ test('deny wins over allow, and IPv6 addresses are matched (::1)', async (t) => 
     '--deny',
     '::1/128',
   ]);
-  t.teardown(() => server.stop());
   const denied = await refusedFrom(server.port, '127.0.0.6');
   t.like(
     denied.find((e) => e.kind === 'message'),
@@ -133,18 +118,13 @@ test('deny wins over allow, and IPv6 addresses are matched (::1)', async (t) => 
 });
 
 test('a refused address is logged once per minute, however often it connects', async (t) => {
-  const server = await startFtserve([
-    '--root',
-    root,
-    '--port',
-    '0',
+  const server = await serveRoot(t, root, [
     '--workers',
     '1',
     '--no-udp',
     '--deny',
     '127.0.0.8,127.0.0.9',
   ]);
-  t.teardown(() => server.stop());
   for (let i = 0; i < 5; i++) await refusedFrom(server.port, '127.0.0.8');
   await refusedFrom(server.port, '127.0.0.9');
   // The refused clients do no protocol work: the raw sockets above sent nothing at all, and a

@@ -19,9 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import { encodeHello } from '@ft/protocol';
 import { runFtget, spawnFtget } from './helpers/ftget.js';
-import { FTSERVE_BIN, runFtserve, startFtserve } from './helpers/ftserve.js';
+import { FTSERVE_BIN, runFtserve, serveRoot } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 import { makeTestPki } from './helpers/tls-certs.js';
 
@@ -40,15 +41,11 @@ test.after.always(() => {
 });
 
 async function serve(
-  t: { teardown(fn: () => unknown): void },
+  t: ExecutionContext,
   extra: string[] = [],
   cert = pki.server,
 ): Promise<Ftserve> {
-  const s = await startFtserve([
-    '--root',
-    root,
-    '--port',
-    '0',
+  const s = await serveRoot(t, root, [
     '--host',
     '127.0.0.1',
     '--no-udp',
@@ -58,7 +55,6 @@ async function serve(
     cert.key,
     ...extra,
   ]);
-  t.teardown(() => s.stop());
   return s;
 }
 
@@ -200,18 +196,7 @@ test('a plaintext client on a TLS port gets TLS_REQUIRED at once: exit 12', asyn
 });
 
 test('a TLS client on a plaintext port fails at once: exit 12', async (t) => {
-  const s = await startFtserve([
-    '--root',
-    root,
-    '--port',
-    '0',
-    '--host',
-    '127.0.0.1',
-    '--no-udp',
-    '--workers',
-    '1',
-  ]);
-  t.teardown(() => s.stop());
+  const s = await serveRoot(t, root, ['--host', '127.0.0.1', '--no-udp', '--workers', '1']);
   const r = await runFtget(['get', url(s), '-o', outFile(), '--cacert', pki.ca, ...FAST]);
   t.is(r.code, 12, r.stderr);
   t.regex(r.stderr, /^ftget: error: 127\.0\.0\.1:\d+ does not speak TLS/);
