@@ -146,8 +146,6 @@ export function describeError(
       hint = `give a token for ${server} with --token, $FTGET_TOKEN or ~/.config/ftget/tokens`;
     else if (error.code === 'FT_FORBIDDEN')
       hint = 'a token opens only the paths under its prefix; ask for one that covers this path';
-    else if (error.code === 'FT_TLS_REQUIRED')
-      hint = 'use fts://host:port/path (or --tls) for this server';
   } else if (error instanceof FtError) {
     if (error.code === ClientErrorCode.CONNECT_FAILED) hint = `is ftserve running on ${server}?`;
     else if (
