@@ -282,3 +282,92 @@ test('--proxy-protocol with --fork-per-connection is a usage error', async (t) =
   t.is(r.code, 2);
   t.regex(r.stderr, /^ftserve: --proxy-protocol and --fork-per-connection cannot be combined\n$/);
 });
+
+test('--trusted-proxy: a header from a listed balancer is used; any other peer is refused before a byte is read', async (t) => {
+  const server = await serve(t, ['--trusted-proxy', '127.0.0.2/32']);
+  // The trusted balancer (127.0.0.2): its header names the client, as without the flag.
+  const trusted = await RawClient.connect(server.port, { hello: false, localAddress: '127.0.0.2' });
+  trusted.send(Buffer.concat([v1('203.0.113.80', 6000), HELLO]));
+  t.is((await trusted.nextMessage()).type, FrameType.WELCOME);
+  const line = await logLineOf(server, trusted, '203.0.113.80:6000');
+  t.regex(line, / via=127\.0\.0\.2:\d+ /);
+
+  // Another peer (127.0.0.3) with a valid header: ACCESS_DENIED, and its header never believed.
+  for (let i = 0; i < 2; i++) {
+    const other = await RawClient.connect(server.port, { hello: false, localAddress: '127.0.0.3' });
+    other.send(Buffer.concat([v1('198.51.100.99', 6001 + i), HELLO]));
+    const events = await other.untilClosed();
+    const frame = events.find((e) => e.kind === 'message');
+    t.true(
+      frame?.kind === 'message' &&
+        frame.message.type === FrameType.ERROR &&
+        frame.message.code === WireError.ACCESS_DENIED,
+      JSON.stringify(frame),
+    );
+    t.false(
+      events.some((e) => e.kind === 'message' && e.message.type === FrameType.WELCOME),
+      'no handshake for an untrusted peer',
+    );
+  }
+  const refused = / proxy-untrusted ip=127\.0\.0\.3 transport=tcp/;
+  t.true(await waitFor(() => refused.test(server.stderr()), 10_000), server.stderr());
+  const lines = (re: RegExp): string[] =>
+    server
+      .stderr()
+      .split('\n')
+      .filter((l) => re.test(l));
+  // One line for the peer (rate-limited per address), no connection or header lines for it.
+  t.is(lines(/ proxy-untrusted /).length, 1, server.stderr());
+  t.is(lines(/198\.51\.100\.99/).length, 0, 'the untrusted header was never read');
+  t.is(lines(/ connection peer=127\.0\.0\.3/).length, 0);
+});
+
+test('--trusted-proxy without --proxy-protocol, or with a bad CIDR, is a usage error', async (t) => {
+  const { root } = await servedFile(t, 'ft-trusted-usage-', 16);
+  const base = ['--root', root, '--port', '0', '--no-udp'];
+  const lone = await runFtserve([...base, '--trusted-proxy', '10.0.0.0/8']);
+  t.is(lone.code, 2);
+  t.regex(lone.stderr, /^ftserve: --trusted-proxy needs --proxy-protocol\n$/);
+  const bad = await runFtserve([...base, '--proxy-protocol', '--trusted-proxy', '10.0.0.0/33']);
+  t.is(bad.code, 2);
+  t.regex(
+    bad.stderr,
+    /^ftserve: --trusted-proxy takes IPv4 or IPv6 addresses .*"10\.0\.0\.0\/33"\n$/,
+  );
+});
+
+test('--inetd --proxy-protocol --trusted-proxy: a peer outside the list gets no service', async (t) => {
+  const { root } = await servedFile(t, 'ft-trustedinetd-', 4096);
+  const listener = createServer({ pauseOnConnect: true });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  t.teardown(() => listener.close());
+  const clientSocket = connect({
+    port: (listener.address() as AddressInfo).port,
+    host: '127.0.0.1',
+    localAddress: '127.0.0.3',
+  });
+  const [accepted] = (await once(listener, 'connection')) as [Socket];
+  const child = spawn(
+    process.execPath,
+    [FTSERVE_BIN, '--inetd', '--proxy-protocol', '--trusted-proxy', '127.0.0.2', '--root', root],
+    { stdio: [accepted, accepted, 'pipe'] },
+  );
+  t.teardown(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  accepted.destroy();
+  const client = RawClient.fromSocket(clientSocket);
+  client.send(Buffer.concat([v1('203.0.113.81', 7000), HELLO]));
+  const events = await client.untilClosed();
+  const frame = events.find((e) => e.kind === 'message');
+  t.true(
+    frame?.kind === 'message' &&
+      frame.message.type === FrameType.ERROR &&
+      frame.message.code === WireError.ACCESS_DENIED,
+  );
+  const [code] = (await once(child, 'close')) as [number | null];
+  t.is(code, 0, stderr);
+  t.regex(stderr, / proxy-untrusted ip=127\.0\.0\.3 /);
+  t.notRegex(stderr, /203\.0\.113\.81/);
+});

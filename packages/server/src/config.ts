@@ -70,6 +70,7 @@ export interface ServeFlags {
   'tls-key'?: string | undefined;
   'tls-min'?: string | undefined;
   'proxy-protocol'?: boolean | undefined;
+  'trusted-proxy'?: string[] | undefined;
 }
 
 export interface ServerConfig {
@@ -111,6 +112,11 @@ export interface ServerConfig {
   tls: TlsSettings | undefined;
   /** --proxy-protocol: every connection starts with a PROXY v1/v2 header naming the client. */
   proxyProtocol: boolean;
+  /**
+   * --trusted-proxy: with --proxy-protocol, the only peers that may connect (and so send a
+   * header); empty: any peer may.
+   */
+  trustedProxies: string[];
 }
 
 function rateFlag(value: string | undefined, flag: string): number | undefined {
@@ -225,6 +231,9 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
   // The primary counts per-IP limits before handing a connection over; it does not read headers.
   if (forkPerConnection && flags['proxy-protocol'] === true)
     usage('--proxy-protocol and --fork-per-connection cannot be combined');
+  const trustedProxies = cidrFlag(flags['trusted-proxy'], 'trusted-proxy');
+  if (trustedProxies.length > 0 && flags['proxy-protocol'] !== true)
+    usage('--trusted-proxy needs --proxy-protocol');
 
   const port = flags.port ?? Defaults.port;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
@@ -315,5 +324,6 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     deny: cidrFlag(flags.deny, 'deny'),
     tls: tlsFlags(flags, cwd),
     proxyProtocol: flags['proxy-protocol'] === true,
+    trustedProxies,
   };
 }

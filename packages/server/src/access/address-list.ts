@@ -60,6 +60,16 @@ function blockList(cidrs: readonly string[]): BlockList {
   return list;
 }
 
+/** What a gate logs and answers when it refuses an address. */
+export interface GateRefusal {
+  /** Log event name. */
+  event: string;
+  /** The ERROR frame's message. */
+  message: string;
+}
+
+const ADDRESS_REFUSED: GateRefusal = { event: 'address-refused', message: 'address not allowed' };
+
 /** The allow and deny lists, with the rate-limited log of what they refuse. */
 export class AddressGate {
   private readonly allow: BlockList | undefined;
@@ -71,6 +81,7 @@ export class AddressGate {
     allow: readonly string[],
     deny: readonly string[],
     private readonly logger: Logger,
+    private readonly refusal: GateRefusal = ADDRESS_REFUSED,
   ) {
     this.allow = allow.length === 0 ? undefined : blockList(allow);
     this.deny = deny.length === 0 ? undefined : blockList(deny);
@@ -113,7 +124,7 @@ export class AddressGate {
     this.logged.set(ip, now);
     const extra = this.suppressed > 0 ? { unlogged: this.suppressed } : {};
     this.suppressed = 0;
-    this.logger.warn('address-refused', { ip, transport, ...extra });
+    this.logger.warn(this.refusal.event, { ip, transport, ...extra });
   }
 
   /**
@@ -127,7 +138,7 @@ export class AddressGate {
   ): boolean {
     if (this.admits(address)) return false;
     this.noteRefused(ipKey(address!), 'tcp');
-    refuse(socket, WireError.ACCESS_DENIED, 0, 'address not allowed');
+    refuse(socket, WireError.ACCESS_DENIED, 0, this.refusal.message);
     return true;
   }
 }

@@ -115,6 +115,13 @@ Access tokens for --tokens FILE: ftserve token add|list|revoke (see ftserve toke
       description:
         'behind a load balancer: each connection starts with a PROXY protocol v1 or v2 header naming the client (HAProxy send-proxy-v2, nginx proxy_protocol on); connections without one are refused',
     }),
+    'trusted-proxy': Flags.string({
+      description:
+        'with --proxy-protocol: only these load balancers may connect and send the header (CIDR[,CIDR]; repeatable); others are refused [default: any peer]',
+      helpValue: 'CIDR',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
     dotfiles: Flags.boolean({ description: 'also serve names that start with "."' }),
     tokens: Flags.string({
       description:

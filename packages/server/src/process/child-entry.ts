@@ -9,6 +9,7 @@ import { Socket } from 'node:net';
 import { Connection } from '../tcp/connection.js';
 import { FileService } from '../files/file-service.js';
 import { CHILD_CONFIG_ENV, isToChild } from './ipc.js';
+import { trustedProxyGate } from './identify-client.js';
 import type { ProxyAccept } from './identify-client.js';
 import type { ChildConfig, FromChild, ToChild } from './ipc.js';
 import { Logger } from '../logger.js';
@@ -146,10 +147,17 @@ function shedOldestIdle(): boolean {
   return true;
 }
 
-/** With --proxy-protocol: the header's deadline, and how many may be read at once (our share of --max-connections). */
+/**
+ * With --proxy-protocol: the header's deadline, how many may be read at once (our share of
+ * --max-connections), and the --trusted-proxy peers allowed to send one.
+ */
 function proxyAccept(share: { maxConnections: number }): ProxyAccept | undefined {
   if (!server.proxyProtocol) return undefined;
-  return { timeoutMs: server.requestTimeoutMs, maxPending: share.maxConnections };
+  return {
+    timeoutMs: server.requestTimeoutMs,
+    maxPending: share.maxConnections,
+    trusted: trustedProxyGate(server.trustedProxies, logger),
+  };
 }
 
 function listen(message: Extract<ToChild, { t: 'listen' }>, handle: unknown): void {

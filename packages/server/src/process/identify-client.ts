@@ -4,9 +4,12 @@
  * header (net/proxy-protocol.ts). A connection whose header is missing, malformed or late is
  * refused with one log line (and an ft ERROR, which a client that bypassed the balancer shows).
  * Connections still sending their header are not counted yet, so they are capped on their own.
+ * With --trusted-proxy only the listed balancers may send a header: a connection from any other
+ * address is refused (ACCESS_DENIED, one rate-limited log line) before a byte of it is read.
  */
 import type { Socket } from 'node:net';
 import { WireError } from '@ft/protocol';
+import { AddressGate } from '../access/address-list.js';
 import type { Logger } from '../logger.js';
 import { clientOf, peerOf } from '../net/peer.js';
 import type { ClientAddress } from '../net/peer.js';
@@ -18,6 +21,22 @@ export interface ProxyAccept {
   timeoutMs: number;
   /** Connections that may be reading their header at once in this process. */
   maxPending: number;
+  /** --trusted-proxy: the peers allowed to send a header (undefined: any peer). */
+  trusted?: AddressGate | undefined;
+}
+
+/** What --trusted-proxy logs and answers for a peer not in it. */
+export const UNTRUSTED_PROXY = {
+  event: 'proxy-untrusted',
+  message: 'this server takes connections only from its load balancers (--trusted-proxy)',
+} as const;
+
+/** The gate of --trusted-proxy CIDRs, or undefined when none are given (any peer may send a header). */
+export function trustedProxyGate(
+  cidrs: readonly string[],
+  logger: Logger,
+): AddressGate | undefined {
+  return cidrs.length === 0 ? undefined : new AddressGate(cidrs, [], logger, UNTRUSTED_PROXY);
 }
 
 const BACKLOG_RETRY_MS = 1000;
@@ -37,6 +56,8 @@ export function identifyClient(
     then(clientOf(socket));
     return;
   }
+  // Before anything is read or counted: whoever else connects could name any address.
+  if (proxy.trusted?.refuses(socket, refuseSocket) === true) return;
   if (pending >= proxy.maxPending) {
     logger.warn('refused', { peer: peerOf(socket), reason: 'proxy-header-backlog' });
     refuseSocket(socket, WireError.BUSY, BACKLOG_RETRY_MS, 'server busy (proxy-header-backlog)');

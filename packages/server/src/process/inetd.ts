@@ -14,7 +14,7 @@ import { AddressGate } from '../access/address-list.js';
 import { loadTokens, reloadTokens } from '../access/token-reload.js';
 import { refuseSocket } from './acceptor.js';
 import type { ClientAddress } from '../net/peer.js';
-import { identifyClient } from './identify-client.js';
+import { identifyClient, trustedProxyGate } from './identify-client.js';
 
 /** The client named by the PROXY header, or null once the connection is refused (and logged). */
 function headerClient(
@@ -24,7 +24,12 @@ function headerClient(
 ): Promise<ClientAddress | null> {
   return new Promise((resolve) => {
     socket.once('close', () => resolve(null));
-    identifyClient(socket, { timeoutMs: config.requestTimeoutMs, maxPending: 1 }, logger, resolve);
+    const proxy = {
+      timeoutMs: config.requestTimeoutMs,
+      maxPending: 1,
+      trusted: trustedProxyGate(config.trustedProxies, logger),
+    };
+    identifyClient(socket, proxy, logger, resolve);
   });
 }
 
