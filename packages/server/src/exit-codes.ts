@@ -16,6 +16,8 @@ export const ExitCode = {
   CANNOT_LISTEN: 3,
   /** The pid file names a live process: another instance is running. */
   PID_FILE_HELD: 4,
+  /** `ftserve digest`: some files could not be hashed, or a limit cut the walk short. */
+  INCOMPLETE: 5,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -53,6 +53,8 @@ export interface StatInfo {
   validator: Buffer;
   /** Present when asked for and the path is a regular file. */
   digest?: { chunkSize: number; root: Buffer; sha256: Buffer };
+  /** With `digest`: whether this call had to hash the file (for the request log). */
+  digestSource?: DigestLookup['source'];
 }
 
 export interface FileServiceOptions {
@@ -248,13 +250,14 @@ export class FileService {
     if (!options.wantDigest || info.kind !== EntryKind.FILE) return info;
     const opened = await this.openForRead(path);
     try {
-      const d = await this.digestsFor(opened);
+      const { digests: d, source } = await this.lookupDigests(opened);
       return {
         kind: EntryKind.FILE,
         size: opened.size,
         mtimeMs: opened.mtimeMs,
         validator: opened.validator,
         digest: { chunkSize: d.chunkSize, root: d.root, sha256: d.sha256 },
+        digestSource: source,
       };
     } finally {
       await opened.close();

@@ -16,18 +16,22 @@ import type { RequestContext } from './request-context.js';
 /** Answers STAT with STAT_OK (with the root digest if asked and a file) or ERROR. */
 export async function serveStat(ctx: RequestContext, request: StatRequest): Promise<void> {
   ctx.pauseIdleTimer();
+  let digest: string | undefined;
   const log = (result: string): void =>
     ctx.logger.info('request', {
       peer: ctx.peer,
       op: 'STAT',
       path: request.path,
       result,
+      // "cached" or "computed" when a digest was asked for, as on the transfer line of a GET.
+      digest,
     });
   try {
     const wantSha256 = request.wantSha256 === true;
     const info = await ctx.files.stat(request.path, {
       wantDigest: request.wantDigest || wantSha256,
     });
+    digest = info.digestSource;
     await writeTo(
       ctx.socket,
       encodeStatResult({
