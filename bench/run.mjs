@@ -26,6 +26,8 @@ import * as small from './scenarios/small-files.mjs';
 import * as concurrent from './scenarios/concurrent.mjs';
 import * as loss from './scenarios/udp-loss.mjs';
 import * as cli from './scenarios/cli-cost.mjs';
+import * as multi from './scenarios/multi.mjs';
+import * as tls from './scenarios/tls.mjs';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = path.join(REPO, 'bench/results');
@@ -90,7 +92,9 @@ function publish(report, opts) {
   const problems = [];
   // A smoke run must not overwrite the committed results of a full run.
   const dir = report.profileName === 'quick' ? path.join(RESULTS, 'quick') : RESULTS;
-  const partial = report.profileName === 'quick' || report.sections.length < SECTIONS.length;
+  const partial =
+    report.profileName === 'quick' ||
+    !SECTIONS.every((id) => report.sections.some((s) => s.id === id));
   report.plotFile = 'loss.svg';
   report.targets = evaluateTargets(report);
   mkdirSync(dir, { recursive: true });
@@ -160,6 +164,8 @@ async function main() {
     ['concurrent', concurrent.run],
     ['loss', loss.run],
     ['cli', cli.run],
+    ['multi', multi.run],
+    ['tls', tls.run],
   ];
   const sections = [];
   let broken = 0;
@@ -167,7 +173,9 @@ async function main() {
     if (!opts.only.has(id)) continue;
     log(`section ${id}`);
     try {
-      sections.push(await fn(ctx));
+      // A section may come as several tables (tls: MB/s and req/s).
+      const result = await fn(ctx);
+      sections.push(...(Array.isArray(result) ? result : [result]));
     } catch (error) {
       broken++;
       const what = error instanceof CorruptError ? 'wrong bytes' : 'harness error';

@@ -44,11 +44,13 @@ export function createFixtures(parent, profile, sections) {
     writeRandomFile(path.join(data, name), size);
     f.names[name] = size;
   };
-  if (sections.has('single') || sections.has('resume')) make('big.bin', profile.bigSize);
+  if (sections.has('single') || sections.has('resume') || sections.has('tls'))
+    make('big.bin', profile.bigSize);
+  if (sections.has('multi')) make('multi.bin', profile.multiSize);
   if (sections.has('concurrent')) make('c64.bin', profile.concurrentSize);
   if (sections.has('loss')) make('udp.bin', profile.udpSize);
   make('one4k.bin', profile.smallSize);
-  if (sections.has('small') || sections.has('rps')) {
+  if (sections.has('small') || sections.has('rps') || sections.has('tls')) {
     const small = path.join(data, 'small');
     mkdirSync(small, { mode: 0o755 });
     chmodSync(small, 0o755);

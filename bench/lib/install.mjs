@@ -23,6 +23,8 @@ const PEERS = {
   nft: 'nftables',
   ip: 'iproute2',
   time: 'time',
+  aria2c: 'aria2',
+  openssl: 'openssl',
 };
 
 const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -101,6 +103,8 @@ export async function peerVersions(bins) {
     'tftpd-hpa': [bins['in.tftpd'], '-V'],
     ab: [bins.ab, '-V'],
     wrk: [bins.wrk, '-v'],
+    aria2c: [bins.aria2c, '--version'],
+    openssl: [bins.openssl, 'version'],
   };
   const out = {};
   for (const [name, argv] of Object.entries(probes)) {

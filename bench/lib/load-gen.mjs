@@ -6,10 +6,16 @@
  *   proto http: one HTTP/1.1 GET with "Connection: close", read the header and Content-Length bytes.
  * mode rps: run for durationS; mode once: every worker does one request of paths[worker]
  * (retrying BUSY answers after the server's retryAfterMs, as ftget would).
- * Prints one JSON line: {requests, errors, errorKinds, bytes, elapsedS}.
+ * tls {ca: PEM file}: every connection is TLS (ALPN ft/N or http/1.1), the certificate checked
+ * against ca for the host; each worker offers the session (ticket) of its previous connection,
+ * so repeated connections resume as a browser's or curl's would, and `resumed` counts those
+ * the server resumed.
+ * Prints one JSON line: {requests, errors, errorKinds, bytes, elapsedS, resumed}.
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import process from 'node:process';
+import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   FrameDecoder,
@@ -17,6 +23,7 @@ import {
   MAX_PROTOCOL_VERSION,
   MIN_PROTOCOL_VERSION,
   WireError,
+  alpnProtocols,
   encodeGet,
   encodeHello,
 } from '@ft/protocol';
@@ -24,10 +31,39 @@ import {
 const cfg = JSON.parse(process.argv[2] ?? '{}');
 const REQUEST_TIMEOUT_MS = cfg.requestTimeoutMs ?? 30_000;
 const MAX_BUSY_RETRIES = 1000;
+const CA = cfg.tls === undefined ? undefined : readFileSync(cfg.tls.ca);
+const ALPN = cfg.proto === 'ft' ? alpnProtocols() : ['http/1.1'];
 
-function ftRequest(path) {
+/**
+ * A new connection (TLS when configured, resuming `slot.session` and keeping the next one there)
+ * and the event after which it may be written to.
+ */
+function open(slot) {
+  if (CA === undefined) {
+    return {
+      socket: net.connect({ host: cfg.host, port: cfg.port, noDelay: true }),
+      ready: 'connect',
+    };
+  }
+  const socket = tls.connect({
+    host: cfg.host,
+    port: cfg.port,
+    ca: CA,
+    ALPNProtocols: ALPN,
+    noDelay: true,
+    ...(slot.session === undefined ? {} : { session: slot.session }),
+  });
+  // TLS 1.3 tickets arrive after the handshake, possibly several: keep the latest.
+  socket.on('session', (session) => (slot.session = session));
+  socket.once('secureConnect', () => {
+    if (socket.isSessionReused()) stats.resumed++;
+  });
+  return { socket, ready: 'secureConnect' };
+}
+
+function ftRequest(path, slot) {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: cfg.host, port: cfg.port, noDelay: true });
+    const { socket, ready } = open(slot);
     const decoder = new FrameDecoder({ accept: 'responses' });
     let expected = -1;
     let got = 0;
@@ -36,7 +72,7 @@ function ftRequest(path) {
       reject(error);
     };
     socket.setTimeout(REQUEST_TIMEOUT_MS, () => fail(new Error('timeout')));
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       socket.write(
         Buffer.concat([
           encodeHello({
@@ -78,9 +114,9 @@ function ftRequest(path) {
   });
 }
 
-function httpRequest(path) {
+function httpRequest(path, slot) {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: cfg.host, port: cfg.port, noDelay: true });
+    const { socket, ready } = open(slot);
     let head = Buffer.alloc(0);
     let length = -1;
     let got = 0;
@@ -89,7 +125,7 @@ function httpRequest(path) {
       reject(error);
     };
     socket.setTimeout(REQUEST_TIMEOUT_MS, () => fail(new Error('timeout')));
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       socket.write(`GET /${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
     });
     socket.on('data', (chunk) => {
@@ -120,13 +156,15 @@ function httpRequest(path) {
 }
 
 const request = cfg.proto === 'ft' ? ftRequest : httpRequest;
-const stats = { requests: 0, errors: 0, errorKinds: {}, bytes: 0, elapsedS: 0 };
+const stats = { requests: 0, errors: 0, errorKinds: {}, bytes: 0, elapsedS: 0, resumed: 0 };
 const started = process.hrtime.bigint();
 const deadline = Date.now() + (cfg.durationS ?? 0) * 1000;
 const maxRequests = cfg.maxRequests ?? 10_000_000;
 
 async function worker(index) {
   const paths = cfg.paths;
+  // This worker's TLS session, offered on its next connection.
+  const slot = { session: undefined };
   for (let i = index; ; i += cfg.concurrency) {
     if (cfg.mode === 'once' && i !== index) return;
     if (cfg.mode === 'rps' && (Date.now() >= deadline || stats.requests >= maxRequests)) return;
@@ -136,7 +174,7 @@ async function worker(index) {
     // mode it counts as a failed request.
     for (let attempt = 0; ; attempt++) {
       try {
-        const bytes = await request(paths[i % paths.length]);
+        const bytes = await request(paths[i % paths.length], slot);
         stats.bytes += bytes;
         stats.requests++;
         break;

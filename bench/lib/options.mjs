@@ -28,6 +28,10 @@ const FULL = {
   /** Per-row budget in the loss section, where every lossy row may hit its cap. */
   lossRowBudgetS: 60,
   rpsWarmup: 1,
+  /** Section multi: the file fetched through the shaping proxy (one connection: ~17 s at 8 MB/s). */
+  multiSize: 128 * MiB,
+  /** Section tls: concurrent clients of the new-TLS-connection-per-request rows. */
+  tlsRpsConcurrency: [1, 50],
 };
 
 const QUICK = {
@@ -49,12 +53,15 @@ const QUICK = {
   lossRowBudgetS: 10,
   /** Warm-up runs of the timed-duration sections (rps); 0 keeps the smoke run short. */
   rpsWarmup: 0,
+  multiSize: 8 * MiB,
+  tlsRpsConcurrency: [1, 10],
 };
 
 const HELP = `Usage: pnpm bench [--quick] [--only LIST] [--no-install] [--write-docs] [--keep]
 
   --quick        small sizes, one run after one warm-up (CI smoke run; never asserts timings)
-  --only LIST    comma-separated sections: single,resume,small,rps,concurrent,loss,cli
+  --only LIST    comma-separated sections: single,resume,small,rps,concurrent,loss,cli,
+                 multi,tls
   --no-install   do not apt-get install missing peers (they are skipped with a note)
   --write-docs   regenerate the marked results block in docs/BENCHMARKS.md
   --keep         keep the temporary data directory (its path is printed)
@@ -64,7 +71,17 @@ const HELP = `Usage: pnpm bench [--quick] [--only LIST] [--no-install] [--write-
                  latest.json (e.g. after changing the report format)
 `;
 
-export const SECTIONS = ['single', 'resume', 'small', 'rps', 'concurrent', 'loss', 'cli'];
+export const SECTIONS = [
+  'single',
+  'resume',
+  'small',
+  'rps',
+  'concurrent',
+  'loss',
+  'cli',
+  'multi',
+  'tls',
+];
 
 /** Parses argv (pnpm passes extra arguments through, sometimes after a lone "--"). */
 export function parseOptions(argv = process.argv.slice(2)) {

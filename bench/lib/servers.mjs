@@ -41,8 +41,12 @@ async function started(name, handle, port, proto, logFile) {
   };
 }
 
-/** nginx with sendfile on, one worker per core, no access log. */
-export async function startNginx({ bin, root, scratch, netns, port }) {
+/**
+ * nginx with sendfile on, one worker per core, no access log. With `tls` ({cert, key}: PEM
+ * files) it serves HTTPS only: TLS 1.2 and 1.3, a shared session cache and session tickets, as
+ * a tuned HTTPS server would (sendfile does not apply to TLS; nginx then reads and encrypts).
+ */
+export async function startNginx({ bin, root, scratch, netns, port, tls }) {
   const dir = path.join(scratch, `nginx-${port}`);
   mkdirSync(dir, { recursive: true });
   const conf = path.join(dir, 'nginx.conf');
@@ -66,8 +70,17 @@ http {
   default_type application/octet-stream;
   ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}
   server {
-    listen 127.0.0.1:${port} backlog=4096;
-    root ${root};
+    listen 127.0.0.1:${port}${tls === undefined ? '' : ' ssl'} backlog=4096;
+    root ${root};${
+      tls === undefined
+        ? ''
+        : `
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:ft_bench:10m;
+    ssl_session_tickets on;`
+    }
   }
 }
 `,

@@ -4,6 +4,7 @@
  */
 import { fmt, median } from './stats.mjs';
 import { summarize } from './report.mjs';
+import { LABELS as TLS, SINGLE as TLS_SINGLE, rpsGroup } from '../scenarios/tls.mjs';
 
 function find(report, sectionId, label, group) {
   const section = report.sections.find((s) => s.id === sectionId);
@@ -118,6 +119,50 @@ export function evaluateTargets(report) {
       `${fmt(udp0.primary / p.primary)}×`,
       verdict(udp0.primary, 0.8 * p.primary),
     );
+
+  // Issue 13: through the shaping proxy (40 ms RTT, 8 MB/s per connection).
+  const one = find(report, 'multi', 'ftget, 1 connection');
+  if (one) {
+    for (const [label, factor, name] of [
+      ['ftget --connections 4', 3, '`--connections 4` ≥ 3× one connection'],
+      ['ftget, 2 mirrors × 1 connection (--mirror)', 1.8, 'two mirrors ≥ 1.8× one mirror'],
+    ]) {
+      const m = find(report, 'multi', label);
+      add(
+        `${name} (issue 13)`,
+        m
+          ? `${fmt(m.primary)} vs ${fmt(one.primary)} MB/s (${fmt(m.primary / one.primary)}×)`
+          : 'row not available',
+        verdict(m?.primary, factor * one.primary),
+      );
+    }
+  }
+
+  // Issue 12: TLS against ft plaintext and nginx HTTPS, same run.
+  const tlsFt = find(report, 'tls', TLS.ftTls, TLS_SINGLE);
+  if (tlsFt) {
+    for (const [label, factor] of [
+      [TLS.ftPlain, 0.8],
+      [TLS.nginxTls, 0.9],
+    ]) {
+      const peer = find(report, 'tls', label, TLS_SINGLE);
+      add(
+        `TLS single stream ≥ ${factor}× ${label} (issue 12)`,
+        `ft TLS ${fmt(tlsFt.primary)}, ${label} ${fmt(peer?.primary)} MB/s`,
+        verdict(tlsFt.primary, peer ? factor * peer.primary : null),
+      );
+    }
+  }
+  for (const c of report.profile?.tlsRpsConcurrency ?? []) {
+    const mine = find(report, 'tls-rps', TLS.ftTlsRps, rpsGroup(c));
+    const theirs = find(report, 'tls-rps', TLS.nginxTlsRps, rpsGroup(c));
+    if (mine)
+      add(
+        `new TLS connection per 4 KiB request ≥ 0.5× nginx HTTPS, ${c} client${c === 1 ? '' : 's'} (issue 12)`,
+        `ft ${fmt(mine.primary)}, nginx ${fmt(theirs?.primary)} req/s (same load generator)`,
+        verdict(mine.primary, theirs ? 0.5 * theirs.primary : null),
+      );
+  }
 
   const v = find(report, 'cli', 'ftget --version');
   const node = find(report, 'cli', 'node -e 0');

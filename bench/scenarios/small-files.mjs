@@ -100,8 +100,11 @@ export async function runBatch(ctx) {
   };
 }
 
-/** One load-generator run against a server; returns figures with `requests`. */
-async function loadGen(ctx, proto, server, concurrency) {
+/**
+ * One load-generator run against a server; returns figures with `requests` (and `resumed`, the
+ * TLS connections that resumed a session). `extra` is added to its configuration (e.g. `tls`).
+ */
+export async function loadGen(ctx, proto, server, concurrency, extra = {}) {
   const { fixtures, profile } = ctx;
   const cfg = {
     proto,
@@ -111,6 +114,7 @@ async function loadGen(ctx, proto, server, concurrency) {
     concurrency,
     mode: 'rps',
     durationS: profile.rpsDurationS,
+    ...extra,
   };
   const r = await runTimed([process.execPath, LOAD_GEN, JSON.stringify(cfg)], {
     stdout: 'pipe',
@@ -126,6 +130,7 @@ async function loadGen(ctx, proto, server, concurrency) {
     bytes: s.bytes,
     errors: s.errors,
     errorKinds: s.errorKinds,
+    resumed: s.resumed,
     clientCpuS: r.cpuS,
     clientRssBytes: r.maxRssBytes,
   };
