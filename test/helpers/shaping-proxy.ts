@@ -161,8 +161,11 @@ class Pipe {
       this.stats.delivered(item.chunk.length);
       if (!this.to.write(item.chunk)) this.blocked = true;
     }
-    // Drop the delivered prefix now and then, so the array does not grow without end.
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+    // Drop what was delivered, so that written buffers are not kept alive by the queue.
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else if (this.head >= 256) {
       this.queue.splice(0, this.head);
       this.head = 0;
     }

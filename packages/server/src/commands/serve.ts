@@ -13,7 +13,9 @@ The first line on stdout says where it listens:
   ftserve listening tcp=<host>:<port> udp=<host>:<port>|off pid=<pid> root=<dir>
 Logs go to stderr (or --log-file). Exit codes: 0 ok, 1 internal error, 2 bad usage or
 configuration, 3 cannot listen, 4 pid file held by a running instance.
-Access tokens for --tokens FILE: ftserve token add|list|revoke (see ftserve token --help).`;
+Access tokens for --tokens FILE: ftserve token add|list|revoke (see ftserve token --help).
+Digests ahead of time for --digest-cache DIR: ftserve digest ROOT --digest-cache DIR (see
+ftserve digest --help).`;
 
   static override examples = [
     '<%= config.bin %> --root /srv/files',
