@@ -183,9 +183,14 @@ async function fetchFrom127002(
   t.is(await sha256File(out), trees.sha256);
 }
 
-test('HAProxy send-proxy-v2: the replica logs the real client, and checks pass', async (t) => {
+test('HAProxy send-proxy-v2: the replica logs the real client, and checks pass; --trusted-proxy refuses anyone else', async (t) => {
   const trees = await replicaTrees(t, 'ft-pp2-', 1, 100_000);
-  const [server] = await startReplicas(t, trees.roots, ['--proxy-protocol']);
+  // HAProxy connects from 127.0.0.1: the only peer the replica believes.
+  const [server] = await startReplicas(t, trees.roots, [
+    '--proxy-protocol',
+    '--trusted-proxy',
+    '127.0.0.1',
+  ]);
   const haproxy = await startHaproxy(t, {
     dir: trees.dir,
     servers: [{ name: 'r1', port: server!.port }],
@@ -196,7 +201,18 @@ test('HAProxy send-proxy-v2: the replica logs the real client, and checks pass',
   // The client is 127.0.0.2; HAProxy itself connects from 127.0.0.1.
   const line = / connection peer=127\.0\.0\.2:\d+ via=127\.0\.0\.1:\d+ requests=[1-9]/;
   t.true(await waitFor(() => line.test(server!.stderr()), 10_000), server!.stderr());
-  t.notRegex(server!.stderr(), /proxy-header-refused/);
+  t.notRegex(server!.stderr(), /proxy-header-refused|proxy-untrusted/);
+  // The same client going around the balancer is refused, header or not.
+  const direct = await RawClient.connect(server!.port, { hello: false, localAddress: '127.0.0.2' });
+  const events = await direct.untilClosed();
+  t.true(
+    events.some((e) => e.kind === 'message' && e.message.type === FrameType.ERROR),
+    'refused with an ERROR',
+  );
+  t.true(
+    await waitFor(() => / proxy-untrusted ip=127\.0\.0\.2 /.test(server!.stderr()), 10_000),
+    server!.stderr(),
+  );
 });
 
 test('nginx stream proxy_protocol on: the replica logs the real client', async (t) => {
