@@ -34,12 +34,18 @@ export function readSmallRange(fd: number, offset: number, length: number): Buff
   return data;
 }
 
-/** Writes frames in one system call (cork), and resolves once the socket has taken them all. */
+/**
+ * Writes frames in one system call (cork), and resolves once the socket has taken them all.
+ * Only the last write is awaited: a stream completes writes in order, and a failed write
+ * destroys it, which fails the callbacks of the writes still pending (one promise instead of
+ * one per frame).
+ */
 export function writeAll(socket: Socket, frames: Buffer[]): Promise<void> {
   socket.cork();
-  const written = frames.map((f) => writeTo(socket, f));
+  for (let i = 0; i < frames.length - 1; i++) socket.write(frames[i]!);
+  const last = frames.length === 0 ? Promise.resolve() : writeTo(socket, frames.at(-1)!);
   socket.uncork();
-  return Promise.all(written).then(() => {});
+  return last;
 }
 
 /** Thrown when the file ends before the announced bytes were read: the caller must cut the connection. */

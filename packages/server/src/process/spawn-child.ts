@@ -15,11 +15,22 @@ import type { ChildConfig } from './ipc.js';
  */
 export function spawnChild(config: ChildConfig): ChildProcess {
   return fork(childScript().path, [], {
-    execArgv: [],
+    execArgv: childNodeFlags(),
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config) },
     serialization: 'json',
   });
+}
+
+/**
+ * Environment variable with extra Node flags for every child (whitespace-separated), for
+ * profiling: `FTSERVE_CHILD_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` (Node 20 refuses
+ * --cpu-prof in NODE_OPTIONS, and the primary passes none of its own flags on).
+ */
+export const CHILD_NODE_FLAGS_ENV = 'FTSERVE_CHILD_NODE_FLAGS';
+
+function childNodeFlags(): string[] {
+  return (process.env[CHILD_NODE_FLAGS_ENV] ?? '').split(/\s+/).filter((f) => f !== '');
 }
 
 /** Counts failures in a sliding window; exhausted() says when to give up instead of looping. */

@@ -21,5 +21,5 @@ export interface ConnectionOptions {
   /** --tokens: every request needs a token from this store (PROTOCOL.md §5.6). */
   tokens?: TokenStore | undefined;
   /** Who the client is (from a PROXY header); default: the socket's peer. */
-  client?: ClientAddress;
+  client?: ClientAddress | undefined;
 }

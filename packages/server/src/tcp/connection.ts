@@ -87,6 +87,8 @@ export class Connection implements RequestContext, Stallable {
     );
     this.closed = new Promise((resolve) => {
       socket.once('close', () => {
+        this.deadlines.stop();
+        sharedStallWatch.delete(this);
         this.options.logger.info('connection', {
           peer: this.peer,
           via: this.via,
@@ -99,10 +101,6 @@ export class Connection implements RequestContext, Stallable {
       });
     });
     sharedStallWatch.add(this);
-    socket.once('close', () => {
-      this.deadlines.stop();
-      sharedStallWatch.delete(this);
-    });
     // A client may send its last request and half-close while it still reads the answers; the
     // default (end our side on the peer's FIN) would make every later write fail with EPIPE.
     socket.allowHalfOpen = true;

@@ -41,8 +41,15 @@ async function openWithDigests(
 }
 
 /** The digest fields of a FILE header for the range [offset, offset + length). */
+/** The fields of a GET that asked for no digests (most of them): built once, read-only. */
+const NO_DIGESTS = Object.freeze({
+  ...digestFields(undefined),
+  firstChunk: 0,
+  chunkDigests: Object.freeze([]) as readonly Buffer[] as Buffer[],
+});
+
 function digestFieldsFor(digests: FileDigests | undefined, offset: number, length: number) {
-  if (digests === undefined) return { ...digestFields(undefined), firstChunk: 0, chunkDigests: [] };
+  if (digests === undefined) return NO_DIGESTS;
   const { first, count } = chunksOverlapping(offset, length, digests.chunkSize);
   return {
     ...digestFields(digests),
