@@ -95,18 +95,20 @@ export class GetReporter {
   /** A file is done: the summary line (not with --quiet or --json). */
   fileDone(r: DownloadResult): void {
     this.display?.finishFile(r.bytes, r.resumedFrom);
+    // Several files may be in flight at once: name the one that finished, not the last started.
+    const label = this.labelOf(r.path);
     if (this.o.verbose === true)
-      this.note(
-        `verified against root digest sha256-chunks:${r.digest} (${r.attempts} attempt${r.attempts === 1 ? '' : 's'})`,
+      reportNote(
+        `verbose: ${label}: verified against root digest sha256-chunks:${r.digest} (${r.attempts} attempt${r.attempts === 1 ? '' : 's'})`,
       );
     if (this.o.quiet || this.o.json || r.path === '-') return;
     if (r.alreadyComplete) {
-      reportNote(`${this.label}: already complete`);
+      reportNote(`${label}: already complete`);
       return;
     }
     const moved = r.bytes - r.resumedFrom;
     const rate = r.durationMs > 0 ? humanRate((moved / r.durationMs) * 1000) : '';
-    let text = `${this.label}: ${humanBytes(r.bytes)} in ${formatDuration(r.durationMs)}`;
+    let text = `${label}: ${humanBytes(r.bytes)} in ${formatDuration(r.durationMs)}`;
     if (rate !== '') text += ` (${rate})`;
     if (r.resumedFrom > 0)
       text += `; ${humanBytes(moved)} moved in this run, ${humanBytes(r.resumedFrom)} were already there`;
