@@ -27,8 +27,9 @@ import { closeSync, fsync, futimesSync, lstatSync, openSync, renameSync, rmSync 
 import { writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RemoteError, sha256 } from '@ft/protocol';
-import type { FileHeader } from '@ft/protocol';
+import type { End, FileHeader } from '@ft/protocol';
 import type { DownloadOptions, DownloadResult } from './download-types.js';
+import type { TransferConnection } from './udp/transport.js';
 import { lockPathFor } from './output-lock.js';
 import { partPathFor, statePathFor } from './partial-state.js';
 import { checkFileHeader } from './response-checks.js';
@@ -73,8 +74,8 @@ export async function downloadSmall(o: DownloadOptions): Promise<DownloadResult 
   let header: FileHeader | undefined;
   let body: Buffer | undefined;
   let filled = 0;
-  let end;
-  let connection;
+  let end: End;
+  let connection: TransferConnection;
   try {
     connection = await session.acquire(o.transport, o.remote, options);
   } catch {
