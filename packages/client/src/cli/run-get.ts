@@ -262,7 +262,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
               }),
           ...(flags.udp === true ? { transport: 'udp' as const } : {}),
           onProgress: report.onProgress,
-          onRetry: report.onRetry,
+          onRetry: (notice) => report.retried(job.output, notice),
           onWarning: report.onWarning,
           smallFile: plan.jobs.length > 1,
         });
@@ -274,7 +274,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           if (flags.json) process.stdout.write(`${resultJson(result)}\n`);
         };
       } catch (error) {
-        report.fileFailed();
+        report.fileFailed(job.output);
         if (interrupts.received !== undefined) {
           interrupted = true;
           return false;
