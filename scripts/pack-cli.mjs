@@ -14,11 +14,12 @@ import {
   mkdtempSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -55,7 +56,28 @@ function relocateBundleManifest(dir, staging) {
   writeFileSync(file, `${JSON.stringify({ ...manifest, inputs }, null, 2)}\n`);
 }
 
-function stage(name, outDir) {
+/**
+ * ftget runs from its bundle only while the manifest says it matches the modules
+ * (packages/client/bin/bundle.js): the build stamps it holds name files that a package does
+ * not ship (tsc's build info, pnpm's node_modules). The bundle is packed only when it is
+ * fresh, i.e. made from the very build being packed, and the staged manifest then records
+ * that (`packed`: sizes of the bundle and the modules' entry point) instead of the stamps.
+ */
+async function packBundleManifest(dir, staging) {
+  const { BUNDLE, MANIFEST, PACKED_FILES, bundleIsFresh } = await import(
+    pathToFileURL(join(dir, 'bin', 'bundle.js')).href
+  );
+  if (!existsSync(join(dir, BUNDLE))) return;
+  if (!bundleIsFresh(dir))
+    throw new Error(
+      `${join(dir, BUNDLE)} is older than the build: run the build first (pnpm build)`,
+    );
+  const packed = {};
+  for (const file of PACKED_FILES) packed[file] = statSync(join(staging, file)).size;
+  writeFileSync(join(staging, MANIFEST), `${JSON.stringify({ packed }, null, 2)}\n`);
+}
+
+async function stage(name, outDir) {
   const dir = join(root, 'packages', name);
   const pjson = readJson(join(dir, 'package.json'));
   if (!existsSync(join(dir, 'dist', 'src')))
@@ -73,6 +95,7 @@ function stage(name, outDir) {
     packed.bundleDependencies = ['@ft/protocol'];
     copyPackage(dir, staging, packed);
     if (name === 'server') relocateBundleManifest(dir, staging);
+    if (name === 'client') await packBundleManifest(dir, staging);
     const file = execFileSync(npm, ['pack', '--silent', '--pack-destination', outDir], {
       cwd: staging,
       encoding: 'utf8',
@@ -90,7 +113,7 @@ const args = process.argv.slice(2);
 if (args[0] === '--install') {
   const outDir = mkdtempSync(join(tmpdir(), 'ft-tarballs-'));
   try {
-    const tarballs = ['client', 'server'].map((n) => stage(n, outDir));
+    const tarballs = [await stage('client', outDir), await stage('server', outDir)];
     execFileSync(npm, ['install', '-g', ...args.slice(1), ...tarballs], { stdio: 'inherit' });
   } finally {
     rmSync(outDir, { recursive: true, force: true });
@@ -98,5 +121,5 @@ if (args[0] === '--install') {
 } else {
   const outDir = resolve(args[0] ?? '.');
   mkdirSync(outDir, { recursive: true });
-  for (const n of ['client', 'server']) process.stdout.write(`${stage(n, outDir)}\n`);
+  for (const n of ['client', 'server']) process.stdout.write(`${await stage(n, outDir)}\n`);
 }

@@ -77,4 +77,22 @@ test('pack-cli + npm install -g put working ftget and ftserve on PATH, usable fr
   t.is(await readFile(join(elsewhere, 'sub', 'copy.txt'), 'utf8'), 'hello\n');
   const ls = await run('ftget', ['ls', '--port', String(line.port)], { cwd: elsewhere, env });
   t.is(ls.stdout, 'hello.txt\n', 'nothing but the listing on stdout');
+
+  // The installed ftget runs from its one-file bundle (bin/bundle.js), not the modules: a
+  // preloaded hook reports at exit whether the bundle was loaded.
+  const hook = join(dir, 'bundle-hook.mjs');
+  await writeFile(
+    hook,
+    `import { createRequire } from 'node:module';
+const cache = createRequire(import.meta.url).cache;
+process.on('exit', () => process.stderr.write('bundle loaded: ' +
+  Object.keys(cache).some((file) => file.endsWith('ftget-bundle.cjs')) + '\\n'));
+`,
+  );
+  const bundled = await run('ftget', ['ls', '--port', String(line.port)], {
+    cwd: elsewhere,
+    env: { ...env, NODE_OPTIONS: `--import ${hook}` },
+  });
+  t.is(bundled.stdout, 'hello.txt\n');
+  t.regex(bundled.stderr, /^bundle loaded: true$/m, 'the packed bundle is used');
 });

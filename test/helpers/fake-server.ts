@@ -51,6 +51,8 @@ export interface Behaviour {
   corruptAt?: number;
   /** Corrupt only the first GET of the connection that covers corruptAt (a transient error). */
   corruptOnce?: boolean;
+  /** Apply corruptAt to this file only (default: every file). */
+  corruptPath?: string;
   /** Send wrong chunk digests (every digest bit-flipped). */
   corruptDigests?: boolean;
   /**
@@ -333,6 +335,7 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         const at = b.corruptAt;
         if (
           at !== undefined &&
+          (b.corruptPath === undefined || b.corruptPath === path) &&
           at >= sendFrom + sent &&
           at < sendFrom + sent + n &&
           !(b.corruptOnce && corrupted)

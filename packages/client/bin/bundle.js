@@ -14,17 +14,30 @@ export const BUNDLE = 'dist/src/ftget-bundle.cjs';
 export const CODE_CACHE = 'dist/src/ftget-bundle.cache';
 export const MANIFEST = 'dist/src/ftget-bundle.json';
 
-/** Whether the manifest's build stamps (file → mtimeMs) all still hold. */
+/**
+ * Whether the bundle matches the modules beside it. In a build: the manifest's build stamps
+ * (file → mtimeMs) all still hold. In a package made by scripts/pack-cli.mjs, which packs the
+ * bundle only with the very build it was made from and which nothing rebuilds in place, the
+ * stamps are replaced by `packed`: the byte sizes of the bundle and of the modules' entry
+ * point as packed (npm does not keep mtimes; sizes catch a file replaced by hand).
+ */
 export function bundleIsFresh(root) {
   try {
-    const { stamps } = JSON.parse(readFileSync(path.join(root, MANIFEST), 'utf8'));
+    const { stamps, packed } = JSON.parse(readFileSync(path.join(root, MANIFEST), 'utf8'));
+    if (packed !== undefined)
+      return Object.entries(packed).every(
+        ([file, size]) => statSync(path.join(root, file)).size === size,
+      );
     return Object.entries(stamps).every(
       ([file, mtimeMs]) => statSync(path.join(root, file)).mtimeMs === mtimeMs,
     );
   } catch {
-    return false; // no bundle, or no build stamps (as in a packed install): use the modules
+    return false; // no bundle, or stamps that no longer hold: use the modules
   }
 }
+
+/** What a packed manifest records (see bundleIsFresh), relative to the package root. */
+export const PACKED_FILES = [BUNDLE, 'dist/src/cli/main.js'];
 
 /** Runs the bundle as the CommonJS module it is and returns it with its exports. */
 export function loadBundle(root) {

@@ -1,9 +1,10 @@
 /**
  * One TCP connection to an ft server. HELLO is written as soon as the socket connects and the
  * first request is pipelined right behind it; responses are decoded by a FrameDecoder and
- * routed to the one request in flight (the server answers strictly in order, and we never
- * have more than one outstanding). A connection that fails stays failed: every later call
- * rejects with the same error.
+ * routed to the oldest request in flight. Requests may be pipelined (PROTOCOL.md §5.2): each
+ * is written at once and queued, and since the server answers strictly in request order, the
+ * response at hand always belongs to the head of the queue. A connection that fails stays
+ * failed: every outstanding and later call rejects with the same error.
  */
 import net from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -48,7 +49,8 @@ interface Pending {
 
 export class Connection {
   private readonly decoder = new FrameDecoder({ accept: 'responses' });
-  private pending: Pending | undefined;
+  /** Requests sent and not yet answered, oldest first (the head receives what arrives). */
+  private readonly queue: Pending[] = [];
   private failure: Error | undefined;
   private nextRequestId = 1;
   private welcomed = false;
@@ -241,25 +243,23 @@ export class Connection {
         reject(this.failure);
         return;
       }
-      if (this.pending !== undefined) {
-        reject(new Error('Connection: one request at a time'));
-        return;
-      }
       const requestId = this.nextRequestId++;
+      // Only the head is ever answered (or, on failure, every request is): shift() drops it.
       const pending: Pending = {
         requestId,
         onMessage: handler((value) => {
-          this.pending = undefined;
+          if (this.queue[0] === pending) this.queue.shift();
           resolve(value);
         }),
         reject: (error) => {
-          this.pending = undefined;
+          if (this.queue[0] === pending) this.queue.shift();
           reject(error);
         },
       };
       if (onData !== undefined) pending.onData = onData;
-      this.pending = pending;
-      this.stallTimer.refresh();
+      // An idle connection's stall clock starts now, not at its last byte.
+      if (this.queue.length === 0) this.stallTimer.refresh();
+      this.queue.push(pending);
       this.socket.write(frame);
     });
   }
@@ -308,7 +308,7 @@ export class Connection {
       try {
         if (event.kind === 'data') {
           this.bodyLeft -= event.chunk.length;
-          this.pending?.onData?.(event.chunk, pin);
+          this.queue[0]?.onData?.(event.chunk, pin);
         } else {
           if (event.message.type === FrameType.FILE) this.bodyLeft = event.message.length;
           this.dispatch(event.message);
@@ -339,7 +339,7 @@ export class Connection {
       // Connection-level (BUSY, TIMEOUT, version mismatch): the server closes after it.
       throw new RemoteError(message.code, message.message, 0, message.retryAfterMs);
     }
-    const pending = this.pending;
+    const pending = this.queue[0];
     if (pending === undefined || !this.welcomed) {
       throw badResponse(this.address, `unsolicited ${frameTypeName(message.type)} frame`);
     }
@@ -366,7 +366,7 @@ export class Connection {
       this.throttled !== undefined
     )
       return;
-    if (this.pending === undefined && !awaitingWelcome) return;
+    if (this.queue.length === 0 && !awaitingWelcome) return;
     this.fail(
       new ClientError(
         ClientErrorCode.STALLED,
@@ -394,7 +394,17 @@ export class Connection {
     clearTimeout(this.throttled);
     this.options.signal?.removeEventListener('abort', this.onAbort);
     this.socket.destroy();
-    this.pending?.reject(this.failure);
+    // The head's error may be its own (a bad header, a failing sink): the requests pipelined
+    // behind it only lost the connection, and are retried as such.
+    const [head, ...behind] = this.queue.splice(0);
+    head?.reject(this.failure);
+    if (behind.length > 0) {
+      const lost =
+        (this.failure as { code?: string }).code === ClientErrorCode.ABORTED
+          ? this.failure
+          : connectionLost(this.address, `closed after a failed request: ${this.failure.message}`);
+      for (const pending of behind) pending.reject(lost);
+    }
     for (const w of this.welcomeWaiters.splice(0)) w.reject(this.failure);
   }
 }

@@ -67,6 +67,11 @@ export interface DownloadOptions {
    * output; a rejection keeps it as the partial and fails the download with that error.
    */
   beforeCommit?: (partPath: string) => Promise<void>;
+  /**
+   * With a session: try the small-file path first (small-file.ts: a file of at most 64 KiB in
+   * one GET, verified in memory, no lock or partial state). ftget sets it for batches.
+   */
+  smallFile?: boolean;
   /** Give the output the remote version's modification time (ftget's default; not for '-'). */
   preserveMtime?: boolean;
   /** Where '-' writes (default process.stdout). */

@@ -10,11 +10,14 @@
  * The work is split by phase: file-download/attempt-loop.ts (lock, attempts, retries, the
  * remote-changed policy, the final rename), file-download/local-partial.ts (what is already
  * on disk), file-download/transfer.ts (one attempt over one connection) and
- * file-download/job.ts (the shared state, state saves, progress); stream.ts handles '-'.
+ * file-download/job.ts (the shared state, state saves, progress); stream.ts handles '-'. In a
+ * batch, a file of at most 64 KiB is tried first in one GET, held and verified in memory
+ * (small-file.ts).
  */
 import { streamToWritable } from './stream.js';
 import { downloadToFile } from './file-download/attempt-loop.js';
 import { abortError } from './retry.js';
+import { downloadSmall, smallFileEligible } from './small-file.js';
 import type { DownloadOptions, DownloadResult } from './download-types.js';
 
 export type { DownloadOptions, DownloadProgress, DownloadResult } from './download-types.js';
@@ -29,6 +32,10 @@ export { MAX_REFETCHES } from './file-download/transfer.js';
 export async function download(options: DownloadOptions): Promise<DownloadResult> {
   try {
     if (options.output === '-') return await streamToWritable(options);
+    if (smallFileEligible(options)) {
+      const small = await downloadSmall(options);
+      if (small !== undefined) return small;
+    }
     return await downloadToFile(options);
   } catch (error) {
     // Whatever was interrupted (a read, a sleep, a write), an abort is reported as one.

@@ -6,6 +6,13 @@
  * handshake and one HELLO, not 1,000. Directory fsyncs: each file's rename is made durable by
  * one fsync per directory when the batch closes, not one per file.
  *
+ * Pipelining (`pipeline` > 1, TCP only): up to that many downloads share one connection at
+ * once, each sending its requests as soon as it is ready; the server answers in request order
+ * (PROTOCOL.md §5.2), so the connection routes each response to the oldest request, and the
+ * next file's bytes are already on the wire while this one is being fsynced. A download whose
+ * own request failed (an ERROR, a bad digest) gives the connection back: it is shared, and only
+ * a failure of the connection itself (which rejects every request on it) retires it.
+ *
  * A failed connection is never handed out again: the attempt that saw the failure closes it
  * and the retry logic opens a new one, exactly as without a session.
  */
@@ -23,17 +30,46 @@ interface IdleConnection {
   connection: TransferConnection;
 }
 
+/** A connection downloads are pipelining on; `opening` until it is connected. */
+interface SharedConnection {
+  key: string;
+  signal: AbortSignal | undefined;
+  timeoutMs: number;
+  opening: Promise<TransferConnection>;
+  connection: TransferConnection | undefined;
+  users: number;
+}
+
+/** Downloads that share one connection at once in a batch (see the module comment). */
+export const PIPELINE_DEPTH = 16;
+
 /** Shared connections and deferred directory fsyncs for consecutive downloads; see the module comment. */
 export class DownloadSession {
   private readonly idle: IdleConnection[] = [];
+  private readonly shared: SharedConnection[] = [];
   private readonly dirsToSync = new Set<string>();
   private closed = false;
 
   /**
    * @param options.throttle a rate limit (--limit-rate) every connection of the batch shares,
    *   so it bounds each download and all of them together
+   * @param options.pipeline downloads that may share one TCP connection at once (default 1:
+   *   each has its connection to itself)
+   * @param options.connections with pipelining: connections to one server opened before
+   *   downloads share them (--parallel; default 1)
    */
-  constructor(private readonly options: { throttle?: Throttle | undefined } = {}) {}
+  constructor(
+    private readonly options: {
+      throttle?: Throttle | undefined;
+      pipeline?: number;
+      connections?: number;
+    } = {},
+  ) {}
+
+  /** How many downloads may share one connection of `kind` at once. */
+  depthFor(kind: TransportKind | undefined): number {
+    return kind === 'udp' ? 1 : Math.max(1, this.options.pipeline ?? 1);
+  }
 
   /**
    * An idle connection to `address` over `kind` opened with the same signal and timeout, or a
@@ -45,6 +81,7 @@ export class DownloadSession {
     options: ConnectOptions,
   ): Promise<TransferConnection> {
     const key = keyOf(kind, address);
+    if (this.depthFor(kind) > 1) return this.acquireShared(kind, address, options, key);
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const entry = this.idle[i]!;
       if (
@@ -62,6 +99,97 @@ export class DownloadSession {
     return openConnection(kind, address, { ...options, throttle: this.options.throttle });
   }
 
+  /** A pipelined connection with room for one more download, or a new one (see acquire). */
+  private async acquireShared(
+    kind: TransportKind | undefined,
+    address: ServerAddress,
+    options: ConnectOptions,
+    key: string,
+  ): Promise<TransferConnection> {
+    const depth = this.depthFor(kind);
+    // Connections that failed while nobody used them (the server's idle timeout) go.
+    for (let i = this.shared.length - 1; i >= 0; i--) {
+      const c = this.shared[i]!.connection;
+      if (c !== undefined && !isUsable(c) && this.shared[i]!.users === 0) this.shared.splice(i, 1);
+    }
+    const open = this.shared.filter(
+      (e) =>
+        e.key === key &&
+        e.signal === options.signal &&
+        e.timeoutMs === options.timeoutMs &&
+        (e.connection === undefined || isUsable(e.connection)),
+    );
+    // The least busy connection; a busy one gets company only once there are `connections`.
+    let entry: SharedConnection | undefined = open.reduce<SharedConnection | undefined>(
+      (best, e) => (best === undefined || e.users < best.users ? e : best),
+      undefined,
+    );
+    const maxConnections = Math.max(1, this.options.connections ?? 1);
+    if (
+      entry !== undefined &&
+      (entry.users >= depth || (entry.users > 0 && open.length < maxConnections))
+    )
+      entry = undefined;
+    if (entry === undefined) {
+      const opening = openConnection(kind, address, {
+        ...options,
+        throttle: this.options.throttle,
+      });
+      const created: SharedConnection = {
+        key,
+        signal: options.signal,
+        timeoutMs: options.timeoutMs,
+        opening,
+        connection: undefined,
+        users: 0,
+      };
+      entry = created;
+      this.shared.push(created);
+      opening.then(
+        (c) => (created.connection = c),
+        () => this.forget(created),
+      );
+    }
+    entry.users++;
+    try {
+      return await entry.opening;
+    } catch (error) {
+      entry.users--;
+      throw error;
+    }
+  }
+
+  private forget(entry: SharedConnection): void {
+    const i = this.shared.indexOf(entry);
+    if (i >= 0) this.shared.splice(i, 1);
+  }
+
+  /**
+   * Gives back a connection after an attempt that failed. A pipelined one stays in use while
+   * it is usable (the failure was the download's own: its requests were all answered, others
+   * may still be waiting on theirs); any other is closed.
+   */
+  abandon(connection: TransferConnection): void {
+    const entry = this.shared.find((e) => e.connection === connection);
+    if (entry === undefined) {
+      connection.close();
+      return;
+    }
+    this.leave(entry);
+  }
+
+  private leave(entry: SharedConnection): void {
+    entry.users--;
+    const connection = entry.connection!;
+    if (!isUsable(connection) || this.closed) {
+      this.forget(entry);
+      if (entry.users === 0 || this.closed) connection.close();
+      return;
+    }
+    // Backpressure may have paused it on the last buffer; the next response needs it read.
+    connection.resume();
+  }
+
   /** Takes back a connection whose last request completed cleanly, for the next download. */
   release(
     kind: TransportKind | undefined,
@@ -69,6 +197,11 @@ export class DownloadSession {
     options: ConnectOptions,
     connection: TransferConnection,
   ): void {
+    const entry = this.shared.find((e) => e.connection === connection);
+    if (entry !== undefined) {
+      this.leave(entry);
+      return;
+    }
     if (this.closed || !isUsable(connection)) {
       connection.close();
       return;
@@ -95,6 +228,7 @@ export class DownloadSession {
   async close(): Promise<void> {
     this.closed = true;
     for (const entry of this.idle.splice(0)) entry.connection.close();
+    for (const entry of this.shared.splice(0)) entry.connection?.close();
     const dirs = [...this.dirsToSync];
     this.dirsToSync.clear();
     let firstError: unknown;

@@ -5,7 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '@ft/protocol';
 import test from 'ava';
-import { ChunkDigester, INLINE_CHUNK_BYTES } from '../src/hashing/chunk-digester.js';
+import {
+  ChunkDigester,
+  INLINE_BUDGET_BYTES,
+  INLINE_CHUNK_BYTES,
+} from '../src/hashing/chunk-digester.js';
 import { hashThread } from '../src/hashing/hash-worker.js';
 
 const threadStarted = (): boolean =>
@@ -29,13 +33,21 @@ test.serial('a whole chunk up to INLINE_CHUNK_BYTES is hashed without the thread
   t.false(threadStarted());
 });
 
-test.serial('a larger chunk goes to the thread, in order after inline ones', async (t) => {
-  // 10 chunks of INLINE_CHUNK_BYTES + 1 and a short last one: all through the thread.
-  const chunk = INLINE_CHUNK_BYTES + 1;
-  const data = randomBytes(10 * chunk + 100);
-  const want: [number, string][] = [];
-  for (let at = 0, i = 3; at < data.length; at += chunk, i++)
-    want.push([i, sha256(data.subarray(at, at + chunk)).toString('hex')]);
-  t.deepEqual(await digest(data, chunk), want);
-  t.true(threadStarted());
-});
+test.serial(
+  'larger chunks are hashed here until the inline budget is used up, then on the thread, in order',
+  async (t) => {
+    // 4 MiB + 1 chunks: three fit in what is left of INLINE_BUDGET_BYTES (16 MiB), the fourth
+    // does not and starts the thread; the rest follow it there.
+    const chunk = 4 * 1024 * 1024 + 1;
+    const data = randomBytes(6 * chunk + 100);
+    t.true(7 * chunk > INLINE_BUDGET_BYTES, 'the test outgrows the budget');
+    const first = await digest(data.subarray(0, chunk), chunk);
+    t.deepEqual(first, [[3, sha256(data.subarray(0, chunk)).toString('hex')]]);
+    t.false(threadStarted(), 'a 4 MiB chunk within the budget is hashed here');
+    const want: [number, string][] = [];
+    for (let at = 0, i = 3; at < data.length; at += chunk, i++)
+      want.push([i, sha256(data.subarray(at, at + chunk)).toString('hex')]);
+    t.deepEqual(await digest(data, chunk), want);
+    t.true(threadStarted());
+  },
+);

@@ -41,8 +41,10 @@ export function progressModeFor(o: ReporterOptions): ProgressMode {
 
 export class GetReporter {
   readonly display: ProgressDisplay | undefined;
-  private label = '';
-  private resumeShown = false;
+  /** The output shown (the file started last): several may be in flight at once. */
+  private currentOutput: string | undefined;
+  /** Outputs in flight whose first progress (and resume note) was seen. */
+  private readonly resumeShown = new Set<string>();
 
   constructor(private readonly o: ReporterOptions) {
     const mode = progressModeFor(o);
@@ -62,31 +64,34 @@ export class GetReporter {
   }
 
   startFile(output: string): void {
-    this.label = this.labelOf(output);
-    this.resumeShown = false;
-    this.display?.startFile(this.label);
+    this.currentOutput = output;
+    this.display?.startFile(this.labelOf(output));
   }
 
   readonly onProgress = (p: DownloadProgress): void => {
-    if (!this.resumeShown && p.total > 0) {
-      this.resumeShown = true;
+    if (!this.resumeShown.has(p.path) && p.total > 0) {
+      this.resumeShown.add(p.path);
+      const label = this.labelOf(p.path);
       if (this.o.verbose === true && (p.resumedFrom === 0 || p.resumedFrom >= p.total))
         this.note(
+          label,
           p.resumedFrom === 0
             ? `starting at 0 of ${humanBytes(p.total)}`
             : 'the local data is complete; checking it',
         );
       if (!this.o.quiet && p.resumedFrom > 0 && p.resumedFrom < p.total)
         reportNote(
-          `${this.label}: resuming at ${humanBytes(p.resumedFrom)} of ${humanBytes(p.total)} (${percent(p.resumedFrom, p.total)})`,
+          `${label}: resuming at ${humanBytes(p.resumedFrom)} of ${humanBytes(p.total)} (${percent(p.resumedFrom, p.total)})`,
         );
     }
-    this.display?.update(p);
+    // The bar shows the file started last; the others count in the total once done.
+    if (p.path === this.currentOutput) this.display?.update(p);
   };
 
-  readonly onRetry = (notice: RetryNotice): void => {
-    if (!this.o.quiet) reportNote(`${this.label}: ${retryLine(notice)}`);
-  };
+  /** A retry of the download to `output` (several may be in flight). */
+  retried(output: string, notice: RetryNotice): void {
+    if (!this.o.quiet) reportNote(`${this.labelOf(output)}: ${retryLine(notice)}`);
+  }
 
   readonly onWarning = (message: string): void => {
     if (!this.o.quiet) reportWarning(message);
@@ -94,33 +99,40 @@ export class GetReporter {
 
   /** A file is done: the summary line (not with --quiet or --json). */
   fileDone(r: DownloadResult): void {
-    this.display?.finishFile(r.bytes, r.resumedFrom);
+    this.resumeShown.delete(r.path);
+    this.display?.finishFile(r.bytes, r.resumedFrom, r.path === this.currentOutput);
+    if (r.path === this.currentOutput) this.currentOutput = undefined;
+    // Several files may be in flight at once: name the one that finished, not the last started.
+    const label = this.labelOf(r.path);
     if (this.o.verbose === true)
       this.note(
+        label,
         `verified against root digest sha256-chunks:${r.digest} (${r.attempts} attempt${r.attempts === 1 ? '' : 's'})`,
       );
     if (this.o.quiet || this.o.json || r.path === '-') return;
     if (r.alreadyComplete) {
-      reportNote(`${this.label}: already complete`);
+      reportNote(`${label}: already complete`);
       return;
     }
     const moved = r.bytes - r.resumedFrom;
     const rate = r.durationMs > 0 ? humanRate((moved / r.durationMs) * 1000) : '';
-    let text = `${this.label}: ${humanBytes(r.bytes)} in ${formatDuration(r.durationMs)}`;
+    let text = `${label}: ${humanBytes(r.bytes)} in ${formatDuration(r.durationMs)}`;
     if (rate !== '') text += ` (${rate})`;
     if (r.resumedFrom > 0)
       text += `; ${humanBytes(moved)} moved in this run, ${humanBytes(r.resumedFrom)} were already there`;
     reportNote(text);
   }
 
-  /** A --verbose line about the current file. */
-  private note(text: string): void {
-    reportNote(`verbose: ${this.label}: ${text}`);
+  /** A --verbose line about a file. */
+  private note(label: string, text: string): void {
+    reportNote(`verbose: ${label}: ${text}`);
   }
 
   /** A file failed (its error is reported by the caller). */
-  fileFailed(): void {
-    this.display?.finishFile(0, 0);
+  fileFailed(output: string): void {
+    this.resumeShown.delete(output);
+    this.display?.finishFile(0, 0, output === this.currentOutput);
+    if (output === this.currentOutput) this.currentOutput = undefined;
   }
 
   stop(): void {

@@ -1,4 +1,8 @@
-/** `ftget get --parallel N`: up to N jobs at a time, in order of the list, sharing the session. */
+/**
+ * Several jobs of `ftget get` at once (pipelined on a connection, or --parallel N
+ * connections), in order of the list, sharing the session; what they print comes out in list
+ * order all the same.
+ */
 
 /**
  * Runs `run` on every item with at most `limit` running at once; items start in list order.
@@ -7,15 +11,43 @@
 export async function runAtMost<T>(
   items: readonly T[],
   limit: number,
-  run: (item: T) => Promise<boolean>,
+  run: (item: T, index: number) => Promise<boolean>,
 ): Promise<void> {
   let next = 0;
   let stopped = false;
   const worker = async (): Promise<void> => {
     while (!stopped && next < items.length) {
-      const item = items[next++]!;
-      if (!(await run(item))) stopped = true;
+      const index = next++;
+      if (!(await run(items[index]!, index))) stopped = true;
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+/**
+ * Runs each job's report (its summary, --json line or error) in list order although the jobs
+ * finish in any order: a report waits only for those of the jobs before it, never holding up
+ * a job. At most one closure per finished job is kept.
+ */
+export class InOrder {
+  private next = 0;
+  private readonly ready = new Map<number, () => void>();
+
+  /** Job `index` finished: its report runs now, or once every earlier job's has. */
+  done(index: number, report: () => void): void {
+    this.ready.set(index, report);
+    for (let r = this.ready.get(this.next); r !== undefined; r = this.ready.get(this.next)) {
+      this.ready.delete(this.next++);
+      r();
+    }
+  }
+
+  /** Runs the reports still waiting (jobs before them never ran: an interrupt), in order. */
+  flush(): void {
+    for (const index of [...this.ready.keys()].sort((a, b) => a - b)) {
+      const r = this.ready.get(index)!;
+      this.ready.delete(index);
+      r();
+    }
+  }
 }

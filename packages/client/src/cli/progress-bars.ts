@@ -19,7 +19,8 @@ export type ProgressMode = (typeof ProgressMode)[keyof typeof ProgressMode];
 export interface ProgressDisplay {
   startFile(label: string): void;
   update(p: DownloadProgress): void;
-  finishFile(size: number, resumedFrom: number): void;
+  /** A file is done; `current`: it is the one shown (else only the totals move). */
+  finishFile(size: number, resumedFrom: number, current?: boolean): void;
   /** Writes whole lines of text without mixing them into the display. */
   printAbove(text: string, redraw?: boolean): void;
   stop(): void;
@@ -70,8 +71,8 @@ export class BarProgress implements ProgressDisplay {
     this.show();
   }
 
-  finishFile(size: number, resumedFrom: number): void {
-    this.model.finishFile(size, resumedFrom);
+  finishFile(size: number, resumedFrom: number, current = true): void {
+    this.model.finishFile(size, resumedFrom, current);
   }
 
   /**
@@ -191,8 +192,8 @@ export class LineProgress implements ProgressDisplay {
     this.model.update(p);
   }
 
-  finishFile(size: number, resumedFrom: number): void {
-    this.model.finishFile(size, resumedFrom);
+  finishFile(size: number, resumedFrom: number, current = true): void {
+    this.model.finishFile(size, resumedFrom, current);
   }
 
   printAbove(text: string): void {

@@ -69,11 +69,12 @@ export class ProgressModel {
   }
 
   /** The current file is done (or failed: `size` is what it holds). */
-  finishFile(size: number, resumedFrom: number): void {
+  /** Counts a finished file; `current`: it is the one shown, which then goes. */
+  finishFile(size: number, resumedFrom: number, current = true): void {
     this.filesDone++;
     this.movedDone += Math.max(0, size - resumedFrom);
     this.bytesDone += size;
-    this.current = undefined;
+    if (current) this.current = undefined;
   }
 
   /** The current file's figures: label, fraction, numbers text; undefined before the first file. */

@@ -19,7 +19,7 @@ import {
   resolveServer,
 } from '../remote.js';
 import type { Remote } from '../remote.js';
-import { DownloadSession } from '../session.js';
+import { DownloadSession, PIPELINE_DEPTH } from '../session.js';
 import { GetReporter } from './get-reporter.js';
 import { Interrupts } from './interrupts.js';
 import { hideInternalNames, resolveOutput } from './output-target.js';
@@ -28,7 +28,7 @@ import type { ProgressMode } from './progress-bars.js';
 import { reportError, reportNote, reportWarning } from './report.js';
 import { dieOfClosedStdout, isClosedStdout } from './stdout-pipe.js';
 import { TreeRun } from './tree-run.js';
-import { runAtMost } from './parallel.js';
+import { InOrder, runAtMost } from './parallel.js';
 import { TreeFilter } from './tree-filter.js';
 import { checkExpectedChecksum } from './expected-checksum.js';
 import { readListFile } from './list-file.js';
@@ -122,10 +122,13 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
   const interrupts = new Interrupts(() => reporter?.stop());
   let server = 'the server';
   let resumeHint = 'run the same command with -c to continue from where it stopped';
-  // One connection per server for all REMOTEs, one directory fsync per directory at the end.
-  const session = new DownloadSession(
-    rate === undefined ? {} : { throttle: throttleOf(new TokenBucket(rate)) },
-  );
+  // One connection per server for all REMOTEs (up to PIPELINE_DEPTH files pipelined on it),
+  // one directory fsync per directory at the end.
+  const session = new DownloadSession({
+    pipeline: PIPELINE_DEPTH,
+    connections: flags.parallel ?? 1,
+    ...(rate === undefined ? {} : { throttle: throttleOf(new TokenBucket(rate)) }),
+  });
   try {
     const defaults = resolveServer(
       { host: flags.host, port: flags.port === undefined ? undefined : parsePort(flags.port) },
@@ -221,19 +224,19 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
     );
     let exitCode: ExitCode = ExitCode.OK;
     let interrupted = false;
-    // One job; false stops the run (interrupted). With --parallel several run at once.
-    const runJob = async (job: (typeof plan.jobs)[number]): Promise<boolean> => {
+    const inOrder = new InOrder();
+    // One job; false stops the run (interrupted). Several run at once (pipelined, --parallel);
+    // what each prints waits for the jobs before it (InOrder).
+    const runJob = async (job: (typeof plan.jobs)[number], index: number): Promise<boolean> => {
       const jobServer = formatServer(job.remote);
       server = jobServer;
       report.startFile(job.output);
+      let reportIt = (): void => {};
       try {
         const decision = await trees?.decide(job);
         if (decision?.kind === 'up-to-date') {
-          if (flags.json) {
-            process.stdout.write(
-              `${JSON.stringify({ path: job.output, bytes: decision.bytes, upToDate: true })}\n`,
-            );
-          }
+          const line = `${JSON.stringify({ path: job.output, bytes: decision.bytes, upToDate: true })}\n`;
+          if (flags.json) reportIt = () => process.stdout.write(line);
           return true;
         }
         if (decision?.kind === 'conflict') throw decision.error;
@@ -259,30 +262,42 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
               }),
           ...(flags.udp === true ? { transport: 'udp' as const } : {}),
           onProgress: report.onProgress,
-          onRetry: report.onRetry,
+          onRetry: (notice) => report.retried(job.output, notice),
           onWarning: report.onWarning,
+          smallFile: plan.jobs.length > 1,
         });
-        report.fileDone(result);
         if (expected !== undefined && result.alreadyComplete)
           await checkExpectedChecksum(result.path, expected, result.path, interrupts.signal);
         await trees?.written(job, result);
-        if (flags.json) process.stdout.write(`${resultJson(result)}\n`);
+        reportIt = () => {
+          report.fileDone(result);
+          if (flags.json) process.stdout.write(`${resultJson(result)}\n`);
+        };
       } catch (error) {
-        report.fileFailed();
+        report.fileFailed(job.output);
         if (interrupts.received !== undefined) {
           interrupted = true;
           return false;
         }
         if (job.output === '-' && isClosedStdout(error)) dieOfClosedStdout(() => report.stop());
-        const code = reportError(hideInternalNames(error, job.output), {
-          server: jobServer,
-          ...(job.output === '-' ? {} : { continueWith: continueCommand(job.remote, job.output) }),
-        });
-        if (exitCode === ExitCode.OK) exitCode = code;
+        reportIt = () => {
+          const code = reportError(hideInternalNames(error, job.output), {
+            server: jobServer,
+            ...(job.output === '-'
+              ? {}
+              : { continueWith: continueCommand(job.remote, job.output) }),
+          });
+          if (exitCode === ExitCode.OK) exitCode = code;
+        };
+      } finally {
+        inOrder.done(index, reportIt);
       }
       return true;
     };
-    await runAtMost(plan.jobs, flags.parallel ?? 1, runJob);
+    // --parallel N connections, each with up to PIPELINE_DEPTH files in flight on it.
+    const inFlight = (flags.parallel ?? 1) * session.depthFor(flags.udp === true ? 'udp' : 'tcp');
+    await runAtMost(plan.jobs, inFlight, runJob);
+    inOrder.flush();
     if (interrupted) return ExitCode.INTERRUPTED;
     await trees?.finish(onNotice);
     if (trees !== undefined && trees.upToDate > 0 && !flags.quiet && !flags.json)

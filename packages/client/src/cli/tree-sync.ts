@@ -232,7 +232,8 @@ export class TreeSync {
       return st;
     } finally {
       if (clean) o.session.release(o.transport, file.remote, options, connection);
-      else connection.close();
+      // Shared with pipelined downloads: closed only if the connection itself failed.
+      else o.session.abandon(connection);
     }
   }
 }

@@ -73,6 +73,8 @@ export async function attempt(job: DownloadJob): Promise<void> {
     // Every request on it completed: the next download of the batch may reuse it.
     if (clean && o.session !== undefined)
       o.session.release(o.transport, o.remote, options, connection);
+    // A connection other downloads pipeline on is only closed if it failed itself.
+    else if (o.session !== undefined) o.session.abandon(connection);
     else connection.close();
   }
 }

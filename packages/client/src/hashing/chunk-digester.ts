@@ -12,6 +12,7 @@
  * done with it; the memory they pin is the ring's to bound.
  */
 import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { hashThread } from './hash-worker.js';
 
 /** Bytes per slab (one message to the hashing thread at most). */
@@ -26,6 +27,15 @@ export const MAX_SLABS = 8;
  * hashing 64 KiB ~40 µs. So a small file never starts it; digests stay in chunk order.
  */
 export const INLINE_CHUNK_BYTES = 64 * 1024;
+/**
+ * Until the thread is started, whole chunks are also hashed here as long as they fit in this
+ * many bytes for the whole process: ~10 ms of CPU against the ~30 ms (and a second isolate)
+ * that starting the thread costs. A resume with little left to do (the tail chunk of a 99%
+ * partial and the last 1%) then never starts it; a large download uses the budget up in its
+ * first chunks and goes on on the thread. A chunk starts here or there and ends where it began.
+ */
+export const INLINE_BUDGET_BYTES = 16 * 1024 * 1024;
+let inlineLeft = INLINE_BUDGET_BYTES;
 /** Idle slabs kept for reuse across digesters. */
 const SPARE_SLABS = 16;
 
@@ -62,6 +72,10 @@ export class ChunkDigester {
   /** Slabs taken and not yet back from the thread (the one being filled included). */
   private slabsHeld = 0;
   private inFlight = 0;
+  /** Segments posted to the thread and not answered yet. */
+  private onThread = 0;
+  /** The current chunk is hashed here from its first byte (the inline budget; see above). */
+  private here: Hash | undefined;
   /** Whether bytes of the current chunk already went to the thread. */
   private chunkPosted = false;
   private failure: Error | undefined;
@@ -102,6 +116,10 @@ export class ChunkDigester {
     if (this.run !== undefined) this.postRun(false);
     let at = 0;
     while (at < data.length) {
+      if (this.hereTakes()) {
+        at += this.hashHereSome(data, at);
+        continue;
+      }
       const slab = this.slab ?? this.takeSlab();
       const take = Math.min(
         this.chunkSize - this.filled,
@@ -136,6 +154,11 @@ export class ChunkDigester {
     if (this.slab !== undefined && this.slabFill > 0) this.post(false);
     let at = 0;
     while (at < data.length) {
+      if (this.hereTakes()) {
+        at += this.hashHereSome(data, at);
+        if (at === data.length) release();
+        continue;
+      }
       const take = Math.min(this.chunkSize - this.filled, data.length - at);
       const start = data.byteOffset + at;
       let run = this.run;
@@ -176,6 +199,7 @@ export class ChunkDigester {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.here = undefined;
     hashThread.drop(this.stream);
     if (this.slab !== undefined) this.giveBack(this.slab.buffer as ArrayBuffer);
     this.slab = undefined;
@@ -185,8 +209,35 @@ export class ChunkDigester {
     this.wakeIdle();
   }
 
+  /**
+   * Whether the next bytes are hashed here: the current chunk already is, or it starts now,
+   * the thread is not running, nothing of this stream is on it (digests stay in chunk order)
+   * and the whole chunk fits in what is left of the inline budget.
+   */
+  private hereTakes(): boolean {
+    if (this.here !== undefined) return true;
+    if (this.filled > 0 || this.onThread > 0 || hashThread.started) return false;
+    if (this.chunkSize > inlineLeft) return false;
+    inlineLeft -= this.chunkSize;
+    this.here = createHash('sha256');
+    return true;
+  }
+
+  /** Hashes bytes of `data` from `at` into the current chunk here; returns how many. */
+  private hashHereSome(data: Uint8Array, at: number): number {
+    const take = Math.min(this.chunkSize - this.filled, data.length - at);
+    this.here!.update(take === data.length ? data : data.subarray(at, at + take));
+    this.filled += take;
+    if (this.filled === this.chunkSize) this.endChunk();
+    return take;
+  }
+
   private endChunk(): void {
-    if (!this.chunkPosted && this.inFlight === 0 && this.filled <= INLINE_CHUNK_BYTES)
+    if (this.here !== undefined) {
+      const digest = this.here.digest();
+      this.here = undefined;
+      this.reportLater(digest, []);
+    } else if (!this.chunkPosted && this.inFlight === 0 && this.filled <= INLINE_CHUNK_BYTES)
       this.hashHere();
     else if (this.run !== undefined) this.postRun(true);
     else this.post(true);
@@ -206,12 +257,15 @@ export class ChunkDigester {
       this.giveBack(this.slab.buffer as ArrayBuffer);
       this.slab = undefined;
     }
-    const digest = hash.digest();
+    this.reportLater(hash.digest(), run?.releases ?? []);
+  }
+
+  /** Reports the current chunk's digest, hashed here, later, as the thread's answers are: callers never see onChunk inside update(). */
+  private reportLater(digest: Buffer, releases: (() => void)[]): void {
     const index = this.index;
     this.inFlight++;
-    // Reported later, as the thread's answers are: callers never see onChunk inside update().
     queueMicrotask(() => {
-      for (const release of run?.releases ?? []) release();
+      for (const release of releases) release();
       this.settle(index, digest, undefined);
     });
   }
@@ -223,8 +277,10 @@ export class ChunkDigester {
     this.slab = undefined;
     const index = this.index;
     this.inFlight++;
+    this.onThread++;
     if (!final) this.chunkPosted = true;
     hashThread.post(this.stream, view, final, (digest, buffer, error) => {
+      this.onThread--;
       if (buffer !== undefined) this.giveBack(buffer);
       else this.slabsHeld--;
       this.settle(index, digest, error);
@@ -237,9 +293,11 @@ export class ChunkDigester {
     this.run = undefined;
     const index = this.index;
     this.inFlight++;
+    this.onThread++;
     if (!final) this.chunkPosted = true;
     const view = new Uint8Array(run.buffer, run.start, run.end - run.start);
     hashThread.post(this.stream, view, final, (digest, _buffer, error) => {
+      this.onThread--;
       for (const release of run.releases) release();
       this.settle(index, digest, error);
     });

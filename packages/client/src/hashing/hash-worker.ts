@@ -26,6 +26,11 @@ class HashThread {
   private outstanding = 0;
   private nextStream = 1;
 
+  /** Whether the thread runs (was started and has not failed). */
+  get started(): boolean {
+    return this.worker !== undefined;
+  }
+
   /** A fresh stream id: one SHA-256 state at a time in the thread. */
   newStream(): number {
     return this.nextStream++;

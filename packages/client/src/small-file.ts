@@ -1,0 +1,161 @@
+/**
+ * The small-file path of a batch (`ftget get A B C… -o DIR`, `get -r`): a file of at most
+ * SMALL_FILE_BYTES arrives whole in one GET, is verified in memory, and is written once, into a
+ * file of its own that goes to the output name only after it is fsynced. It skips what only a
+ * file that streams to disk needs: the lock, OUTPUT.part and its state, the write queue and
+ * the hashing thread, about twenty file-system calls of ~22 per file.
+ *
+ * The GET asks for [0, SMALL_FILE_BYTES) with the digests: a file that turns out larger (the
+ * FILE header gives its size) is left to the full path (file-download/), which fetches it
+ * again from 0; at most SMALL_FILE_BYTES are wasted. Whatever goes wrong here (a lost
+ * connection, a body that fails verification, a file that changed while sent) is also left to
+ * the full path, with its retries, refetches and error reports; only an answer the full path
+ * would give too (an ERROR from the server: not found, a directory, denied) is thrown as is.
+ *
+ * Why no lock is needed. The lock (output-lock.ts) keeps two processes from writing into the
+ * same OUTPUT.part. This path never opens OUTPUT.part, its state or its lock: it writes into
+ * `OUTPUT.part.<pid>.<n>.tmp`, created O_EXCL, a name no other process uses (the pid is ours
+ * while we live), so no other process ever writes into our file and we never write into
+ * anyone's. The file holds bytes already verified against the server's digests before it is
+ * created; it is fsynced, then renamed to OUTPUT, atomically. Should another ftget download
+ * the same OUTPUT at the same time, each renames a complete, verified file of its own into
+ * place and the last rename wins: the same end state as two runs one after the other. A kill
+ * at any point leaves either no output or the verified one, plus at worst the `.tmp` file.
+ * An existing OUTPUT.part, state or lock sends the file to the full path, which owns them.
+ */
+import { closeSync, fsync, futimesSync, lstatSync, openSync, renameSync, rmSync } from 'node:fs';
+import { writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { RemoteError, sha256 } from '@ft/protocol';
+import type { End, FileHeader } from '@ft/protocol';
+import type { DownloadOptions, DownloadResult } from './download-types.js';
+import type { TransferConnection } from './udp/transport.js';
+import { lockPathFor } from './output-lock.js';
+import { partPathFor, statePathFor } from './partial-state.js';
+import { checkFileHeader } from './response-checks.js';
+import { isRetryable } from './errors.js';
+import { abortError } from './retry.js';
+import { ChunkLedger } from './verify.js';
+
+/** Largest file taken whole in one GET and held in memory (one per file in flight). */
+export const SMALL_FILE_BYTES = 64 * 1024;
+
+let tempCount = 0;
+
+/** Whether `download()` should try this path first: files of a batch (smallFile), over TCP, no resume. */
+export function smallFileEligible(o: DownloadOptions): boolean {
+  return (
+    o.smallFile === true &&
+    o.session !== undefined &&
+    o.output !== '-' &&
+    o.transport !== 'udp' &&
+    o.resume !== true &&
+    o.beforeCommit === undefined
+  );
+}
+
+/** Whether `path` exists; one synchronous lstat (cheaper than a trip to the thread pool). */
+function present(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+}
+
+/**
+ * Downloads `o.remote` to `o.output` if it is a small file; undefined when the full path must
+ * (a larger file, local partial state, or any failure it handles better: see the module comment).
+ */
+export async function downloadSmall(o: DownloadOptions): Promise<DownloadResult | undefined> {
+  const started = performance.now();
+  const session = o.session!;
+  // Existing partial state, a lock, or an output we may not replace: the full path decides.
+  if (present(partPathFor(o.output)) || present(statePathFor(o.output))) return undefined;
+  if (present(lockPathFor(o.output))) return undefined;
+  if (o.force !== true && present(o.output)) return undefined;
+  const options = { signal: o.signal, timeoutMs: o.stallTimeoutMs ?? 30_000 };
+  let header: FileHeader | undefined;
+  let body: Buffer | undefined;
+  let filled = 0;
+  let end: End;
+  let connection: TransferConnection;
+  try {
+    connection = await session.acquire(o.transport, o.remote, options);
+  } catch {
+    return undefined;
+  }
+  try {
+    end = await connection.get(
+      { path: o.remote.path, offset: 0, length: SMALL_FILE_BYTES, wantDigests: true },
+      {
+        onHeader: (h) => {
+          checkFileHeader(h, {
+            offset: 0,
+            length: SMALL_FILE_BYTES,
+            validator: undefined,
+            known: undefined,
+          });
+          header = h;
+          body = Buffer.allocUnsafe(h.length);
+        },
+        onData: (chunk) => {
+          // The chunk may view receive memory that is reused on return: copy it.
+          filled += chunk.copy(body!, filled);
+        },
+      },
+    );
+    session.release(o.transport, o.remote, options, connection);
+  } catch (error) {
+    session.abandon(connection);
+    if (o.signal?.aborted) throw abortError();
+    // The server's answer for this file (not found, is a directory…): the full path's too.
+    if (error instanceof RemoteError && error.requestId !== 0 && !isRetryable(error)) throw error;
+    return undefined;
+  }
+  const h = header!;
+  if (end.status !== 0 || h.size > SMALL_FILE_BYTES || filled !== h.size) return undefined;
+  const ledger = new ChunkLedger(h.size, h.chunkSize, h.root);
+  ledger.learn(h.firstChunk, h.chunkDigests);
+  for (let i = 0; i < ledger.count; i++) {
+    const { offset, length } = ledger.rangeOf(i);
+    ledger.record(i, sha256(body!.subarray(offset, offset + length)));
+  }
+  if (ledger.unverifiedBelow(ledger.count).length > 0 || !ledger.rootMatches()) return undefined;
+  o.signal?.throwIfAborted();
+  await commit(o, body!, h.mtimeMs);
+  session.syncDirectoryLater(dirname(o.output));
+  o.onProgress?.({ path: o.output, bytes: h.size, total: h.size, resumedFrom: 0 });
+  return {
+    path: o.output,
+    bytes: h.size,
+    resumedFrom: 0,
+    durationMs: performance.now() - started,
+    digest: h.root.toString('hex'),
+    validator: h.validator.toString('hex'),
+    attempts: 1,
+    alreadyComplete: false,
+  };
+}
+
+/**
+ * Writes the verified bytes into a new file of ours, fsyncs it, and renames it to the output:
+ * only then does the output name see it. The fsync runs in the thread pool beside the other
+ * files' work; the small calls around it are synchronous (microseconds each for one write of
+ * at most SMALL_FILE_BYTES into the page cache, and no promise or thread hop per call).
+ */
+async function commit(o: DownloadOptions, bytes: Buffer, mtimeMs: number): Promise<void> {
+  const temp = `${partPathFor(o.output)}.${process.pid}.${++tempCount}.tmp`;
+  const fd = openSync(temp, 'wx', 0o644);
+  let open = true;
+  try {
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at, at);
+    if (o.preserveMtime === true) futimesSync(fd, new Date(), new Date(mtimeMs));
+    await new Promise<void>((resolve, reject) =>
+      fsync(fd, (error) => (error === null ? resolve() : reject(error))),
+    );
+    open = false;
+    closeSync(fd);
+    renameSync(temp, o.output);
+  } catch (error) {
+    if (open) closeSync(fd);
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
