@@ -77,7 +77,7 @@ export function linkMacInput(keyId: string, expires: number, pathDigest: Buffer)
   );
 }
 
-/** The credential text: `ftlink1.<expires>.<kid>.<base64url SHA-256(path)>.<sig>` (≤ 118 bytes). */
+/** The credential text: `ftlink1.<expires>.<kid>.<base64url SHA-256(path)>.<sig>` (≤ 117 bytes). */
 export function encodeLinkCredential(c: LinkCredential): string {
   return `${LINK_CREDENTIAL_PREFIX}${c.expires}.${c.keyId}.${c.pathDigest.toString('base64url')}.${c.signature}`;
 }
