@@ -25,12 +25,13 @@ import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { FrameType, PROTOCOL_VERSION, WireError, encodeHello } from '@ft/protocol';
-import { killIfRunning, runFtget, spawnFtget } from './helpers/ftget.js';
+import { FTGET_BIN, killIfRunning, runFtget, spawnFtget } from './helpers/ftget.js';
 import { FTSERVE_BIN, runFtserve, serveRoot } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 import { RawClient } from './helpers/raw-client.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 import { makeTestPki } from './helpers/tls-certs.js';
+import { startTerminal } from './helpers/tmux.js';
 
 const MiB = 1024 * 1024;
 const base = mkdtempSync(join(tmpdir(), 'ft-links-'));
@@ -57,7 +58,6 @@ test.before(async () => {
 });
 
 test.after('no signature appears in any server log', (t) => {
-  t.true(servers.length >= 8);
   for (const s of servers) noSignature(t, s.stderr(), 'the server log');
 });
 
@@ -369,7 +369,10 @@ test('an interrupted download resumes with the same link; the state file holds n
   noSignature(t, stopped.stderr + state, 'the interrupted run or big.bin.part.json');
   t.false(state.includes('ftlink1'));
   const link = await sign('big.bin', s.port);
-  const resumed = await runFtget(['get', '-c', link, ...FAST], { cwd: dl, env });
+  const resumed = await runFtget(['get', '-c', link, '-v', '--progress', 'line', ...FAST], {
+    cwd: dl,
+    env,
+  });
   t.is(resumed.code, 0, resumed.stderr);
   t.regex(resumed.stderr, /^ftget: big\.bin: resuming at /m);
   t.true(readFileSync(join(dl, 'big.bin')).equals(big));
@@ -506,4 +509,32 @@ test('failed link checks count towards the per-address limit: BUSY after 20', as
   const other = await rawWith(s.port, cred, '127.0.0.7');
   t.teardown(() => other.destroy());
   t.like(await other.stat('docs/a.txt'), { type: FrameType.STAT_OK, size: 6 });
+});
+
+test('in a terminal the progress bar and the Ctrl-C line never show the signature', async (t) => {
+  const s = await serveLinks(t, ['--workers', '1']);
+  const proxy = await startTcpProxy({
+    target: { host: '127.0.0.1', port: s.port },
+    fault: () => ({ stallAfter: 3 * MiB }),
+  });
+  t.teardown(() => proxy.close());
+  const link = await sign('big.bin', proxy.port);
+  const cwd = mkdtempSync(join(base, 'tty-'));
+  const term = startTerminal(
+    `${process.execPath} ${FTGET_BIN} get '${link}' --stall-timeout 300`,
+    100,
+    24,
+    cwd,
+  );
+  t.teardown(() => term.kill());
+  const bar = await term.waitFor((screen) => screen.some((l) => /^big\.bin .*[█░].* \d+%/.test(l)));
+  t.true(
+    bar.some((l) => /^big\.bin .*[█░]/.test(l)),
+    bar.join('\n'),
+  );
+  term.keys('C-c');
+  t.like(await term.waitExit(), { signal: 'SIGINT' });
+  const screen = term.capture(true).join('\n');
+  t.regex(screen, /"ftget get -c <the signed link> -o big\.bin" continues/);
+  noSignature(t, bar.join('\n') + screen, 'the terminal');
 });
