@@ -24,6 +24,7 @@ test('the query of an ft URL is taken off; plain paths and query-less URLs are u
     signature: SIG,
   });
   t.deepEqual(splitSignedLink('docs/what?.txt'), { remote: 'docs/what?.txt' });
+  t.is(splitSignedLink(`ft://h:1/a%20b%3F.txt?${QUERY}`).remote, 'ft://h:1/a%20b%3F.txt');
   t.deepEqual(splitSignedLink('ft://h:1/what%3F.txt'), { remote: 'ft://h:1/what%3F.txt' });
 });
 
@@ -57,6 +58,10 @@ test('parseLinkedRemote: the stripped REMOTE, and the credential for its server 
   });
   t.true(decodeLinkCredential(sent!)!.pathDigest.equals(linkPathDigest('docs/a.txt')));
   t.is(tokenFor({ host: '127.0.0.1', port: 7172 }), undefined);
+  // A "?" in a file name comes as %3F: decoded into the path, and signed as such.
+  const q = parseLinkedRemote(`ft://127.0.0.1:7173/a%20b%3F.txt?${QUERY}`, {}, defaults);
+  t.is(q.path, 'a b?.txt');
+  t.true(decodeLinkCredential(tokenFor(q)!)!.pathDigest.equals(linkPathDigest('a b?.txt')));
   // The same link again is fine; another link for the same server is not.
   parseLinkedRemote(`ft://127.0.0.1:7171/docs/a.txt?${QUERY}`, {}, defaults);
   const two = t.throws(() =>
