@@ -6,16 +6,19 @@
  *      lines "HOST:PORT TOKEN" ([v6]:PORT for IPv6; "#" starts a comment), the first line for
  *      the server wins. Like ssh with its keys, ftget refuses a file that its group or others
  *      may read or write.
+ * A signed link (signed-link.ts) wins over all three for its server: its credential is what
+ * that server gets (PROTOCOL.md §5.7); one link per server per run.
  * The CLI configures this once per run (configureCredentials); connections ask tokenFor().
- * Tokens never appear in messages or logs.
+ * Tokens and links' credentials never appear in messages or logs.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Limits } from '@ft/protocol';
+import { Limits, encodeLinkCredential, linkPathDigest } from '@ft/protocol';
+import type { LinkParams } from '@ft/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
-import type { ServerAddress } from './remote.js';
+import type { Remote, ServerAddress } from './remote.js';
 
 /** Where the per-user tokens file is, given the environment. */
 export function tokensFilePath(env: Readonly<Record<string, string | undefined>>): string {
@@ -62,6 +65,8 @@ function bad(message: string): ClientError {
 
 let flagOrEnv: string | undefined;
 let fromFile = new Map<string, string>();
+/** Signed links' credentials by server ("host:port", lower case). */
+let links = new Map<string, string>();
 
 /**
  * Sets where tokens come from for this run: `token` (--token), else $FTGET_TOKEN, else the
@@ -71,6 +76,7 @@ export function configureCredentials(
   token: string | undefined,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): void {
+  links = new Map();
   const envToken = env['FTGET_TOKEN'];
   flagOrEnv = token !== undefined && token !== '' ? token : envToken !== '' ? envToken : undefined;
   fromFile = flagOrEnv === undefined ? readTokensFile(tokensFilePath(env)) : new Map();
@@ -80,7 +86,27 @@ export function configureCredentials(
   }
 }
 
-/** The token to send to `server`, if any. */
+/**
+ * Makes the signed link `link` for `remote` (its path already normalised) the credential sent
+ * to its server. A second, different link for the same server is a usage error: a connection
+ * carries one credential, and a link opens its one path only.
+ */
+export function useSignedLink(remote: Remote, link: LinkParams): void {
+  const credential = encodeLinkCredential({ ...link, pathDigest: linkPathDigest(remote.path) });
+  const server = formatServer(remote).toLowerCase();
+  const had = links.get(server);
+  if (had !== undefined && had !== credential) {
+    throw new ClientError(
+      ClientErrorCode.USAGE,
+      `two different signed links for ${formatServer(remote)}: give one per run`,
+      { hint: 'a signed link opens one file; run ftget once per link' },
+    );
+  }
+  links.set(server, credential);
+}
+
+/** The token (or signed link's credential) to send to `server`, if any. */
 export function tokenFor(server: ServerAddress): string | undefined {
-  return flagOrEnv ?? fromFile.get(formatServer(server).toLowerCase());
+  const key = formatServer(server).toLowerCase();
+  return links.get(key) ?? flagOrEnv ?? fromFile.get(key);
 }

@@ -143,9 +143,13 @@ export function describeError(
     else if (error.code === 'FT_IS_DIRECTORY') hint = 'use -r to download a directory';
     else if (error.code === 'FT_BUSY') hint = `${server} is at its limit; try again later`;
     else if (error.code === 'FT_UNAUTHORIZED')
-      hint = `give a token for ${server} with --token, $FTGET_TOKEN or ~/.config/ftget/tokens`;
+      hint = /signed link/.test(message)
+        ? 'ask whoever gave you the link for a new one (ftserve sign)'
+        : `give a token for ${server} with --token, $FTGET_TOKEN or ~/.config/ftget/tokens`;
     else if (error.code === 'FT_FORBIDDEN')
-      hint = 'a token opens only the paths under its prefix; ask for one that covers this path';
+      hint = /signed link/.test(message)
+        ? 'a signed link opens only the one file it was made for, and cannot list'
+        : 'a token opens only the paths under its prefix; ask for one that covers this path';
   } else if (error instanceof FtError) {
     if (error.code === ClientErrorCode.CONNECT_FAILED) hint = `is ftserve running on ${server}?`;
     else if (

@@ -13,7 +13,7 @@ export const ExitCode = {
   LOCAL_IO: 7,
   PROTOCOL: 8,
   LOCAL_CONFLICT: 9,
-  /** The server wants a token and got none or a bad one (UNAUTHORIZED), or it does not cover the path (FORBIDDEN). */
+  /** The server wants a token or signed link and got none or a bad one (UNAUTHORIZED), or it does not cover the path (FORBIDDEN). */
   AUTH: 10,
   TLS_VERIFY: 11,
   TLS_MISMATCH: 12,
@@ -36,7 +36,7 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ExitCode, string>> = {
   7: 'local I/O error (disk full, permission, …)',
   8: 'protocol error (the server violated the protocol: wrong offset, short body, garbage)',
   9: 'local state conflict: existing output/partial without --resume/--force, or a partial larger than the remote file',
-  10: 'authentication: the server needs an access token and none was sent, or it refused the one sent (unknown, expired, revoked) or it does not cover the path',
+  10: 'authentication: the server needs an access token or signed link and none was sent, or it refused the one sent (unknown, expired, revoked, altered) or it does not cover the path',
   11: 'TLS: the server certificate failed verification (untrusted, expired, wrong host name, --pin mismatch)',
   12: 'TLS mismatch: a TLS client reached a plaintext server, a plaintext client a TLS-only server, or the TLS handshake failed',
   130: 'interrupted: on SIGINT/SIGTERM/SIGHUP ftget saves the partial and its state (kept for --resume), then dies by that signal, which the shell shows as 130/143/129',

@@ -20,6 +20,8 @@ export interface ServerAddress {
 export interface Remote extends ServerAddress {
   /** Path relative to the server's root, without a leading slash; '' is the root itself. */
   path: string;
+  /** It came as a signed link (signed-link.ts), whose credential is kept in credentials.ts. */
+  signed?: true;
 }
 
 function usage(message: string): ClientError {

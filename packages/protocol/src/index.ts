@@ -86,6 +86,20 @@ export {
 } from './digest.js';
 export { answeredLength } from './range.js';
 export { Throttle, TokenBucket, parseRate, throttleOf } from './rate.js';
+export {
+  LINK_CREDENTIAL_PREFIX,
+  LINK_MAC_TAG,
+  LINK_QUERY,
+  MAX_LINK_EXPIRES,
+  decodeLinkCredential,
+  encodeLinkCredential,
+  isLinkCredential,
+  isLinkExpires,
+  isWellFormedLink,
+  linkMacInput,
+  linkPathDigest,
+} from './signed-link.js';
+export type { LinkCredential, LinkParams } from './signed-link.js';
 export { sameValidator, validatorOf } from './validator.js';
 export type { VersionIdentity } from './validator.js';
 export * from './udp/index.js';

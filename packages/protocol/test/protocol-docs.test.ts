@@ -3,6 +3,7 @@
  * to the code, in both directions (everything in the code is documented, everything documented
  * exists in the code with the same number).
  */
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
@@ -13,6 +14,9 @@ import {
   FRAME_HEADER_SIZE,
   FrameDecoder,
   FrameType,
+  LINK_CREDENTIAL_PREFIX,
+  LINK_MAC_TAG,
+  LINK_QUERY,
   Limits,
   LinkKind,
   ListFlags,
@@ -20,16 +24,20 @@ import {
   WIRE_ERROR_MEANINGS,
   WireError,
   chunkSizeFor,
+  decodeLinkCredential,
   encodeEnd,
   encodeError,
   encodeFile,
   encodeGet,
   encodeHello,
+  encodeLinkCredential,
   encodeList,
   encodeListResult,
   encodeStat,
   encodeStatResult,
   encodeWelcome,
+  linkMacInput,
+  linkPathDigest,
   rootDigest,
   sha256,
   validatorOf,
@@ -330,4 +338,39 @@ test('the HELLO token row follows the name and matches the encoder', (t) => {
   t.is(token.length, plain.length + 2 + 3);
   t.regex(text, /12 \+ n \+ t bytes carries one/);
   t.regex(section(/^### 5\.6 Access tokens/), /`UNAUTHORIZED`[\s\S]*`FORBIDDEN`/);
+});
+
+test('the signed-link example of §5.7 is what the code and an HMAC-SHA256 of its input give', (t) => {
+  const text = section(/^### 5\.7 Signed links/);
+  const field = (name: string): string => new RegExp(`^${name} +(\\S.*)$`, 'm').exec(text)![1]!;
+  const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+  t.regex(text, new RegExp(`key file text is \`${key.toString('base64url')}\``));
+  const kid = createHash('sha256').update(key).digest().subarray(0, 4).toString('hex');
+  t.is(field('kid'), kid);
+  const digest = linkPathDigest('docs/a.txt');
+  t.is(field('SHA-256'), digest.toString('hex'));
+  t.is(
+    field('HMAC input').replaceAll(' LF ', '\n'),
+    linkMacInput(kid, 1767225600, digest).toString(),
+  );
+  t.true(field('HMAC input').startsWith(LINK_MAC_TAG));
+  const sig = createHmac('sha256', key)
+    .update(linkMacInput(kid, 1767225600, digest))
+    .digest('base64url');
+  const q = LINK_QUERY;
+  t.is(
+    field('link'),
+    `ft://files.example:7070/docs/a.txt?${q.expires}=1767225600&${q.keyId}=${kid}&${q.signature}=${sig}`,
+  );
+  const credential = encodeLinkCredential({
+    expires: 1767225600,
+    keyId: kid,
+    pathDigest: digest,
+    signature: sig,
+  });
+  t.is(field('credential'), credential);
+  t.true(credential.startsWith(LINK_CREDENTIAL_PREFIX));
+  t.true(credential.length <= 117);
+  t.like(decodeLinkCredential(credential), { expires: 1767225600, keyId: kid, signature: sig });
+  t.is(decodeLinkCredential(credential.replace('.630dcd29.', '.630DCD29.')), undefined);
 });

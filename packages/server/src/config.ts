@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { FRAME_HEADER_SIZE, Limits, VALIDATOR_SIZE, parseRate } from '@ft/protocol';
 import { isInside } from './files/digest-store.js';
 import { parseCidrList } from './access/address-list.js';
+import { SignKeyError, readSignKeyFile } from './access/sign-key.js';
 import { TokenFileError, readTokenFile } from './access/token-store.js';
 import { ExitCode, ServeError } from './exit-codes.js';
 
@@ -64,6 +65,7 @@ export interface ServeFlags {
   'max-rate'?: string | undefined;
   'max-rate-per-connection'?: string | undefined;
   tokens?: string | undefined;
+  'sign-key'?: string | undefined;
   allow?: string[] | undefined;
   deny?: string[] | undefined;
   'tls-cert'?: string | undefined;
@@ -105,6 +107,8 @@ export interface ServerConfig {
   maxRatePerConnection: number | undefined;
   /** --tokens: every request needs a token from this file (absolute path; reloaded on SIGHUP). */
   tokensFile: string | undefined;
+  /** --sign-key: signed links made with this key open their one path (absolute; reloaded on SIGHUP). */
+  signKeyFile: string | undefined;
   /** --allow / --deny: CIDRs, checked at accept (see access/address-list.ts). */
   allow: string[];
   deny: string[];
@@ -276,6 +280,19 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     }
   }
 
+  const signKeyFile =
+    flags['sign-key'] === undefined || flags['sign-key'] === ''
+      ? undefined
+      : resolve(cwd, flags['sign-key']);
+  if (signKeyFile !== undefined) {
+    try {
+      readSignKeyFile(signKeyFile);
+    } catch (error) {
+      if (error instanceof SignKeyError) usage(error.message);
+      throw error;
+    }
+  }
+
   return {
     root,
     host,
@@ -320,6 +337,7 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     maxRate: rateFlag(flags['max-rate'], 'max-rate'),
     maxRatePerConnection: rateFlag(flags['max-rate-per-connection'], 'max-rate-per-connection'),
     tokensFile,
+    signKeyFile,
     allow: cidrFlag(flags.allow, 'allow'),
     deny: cidrFlag(flags.deny, 'deny'),
     tls: tlsFlags(flags, cwd),

@@ -11,15 +11,10 @@ import { ClientError, ClientErrorCode } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
 import { list } from '../list.js';
 import { usesTls } from '../tls-options.js';
-import {
-  checkServerConflict,
-  formatServer,
-  parsePort,
-  parseRemote,
-  resolveServer,
-} from '../remote.js';
+import { formatServer, parsePort, resolveServer } from '../remote.js';
 import type { Remote } from '../remote.js';
 import { DownloadSession, PIPELINE_DEPTH } from '../session.js';
+import { parseLinkedRemote } from '../signed-link.js';
 import { GetReporter } from './get-reporter.js';
 import { Interrupts } from './interrupts.js';
 import { hideInternalNames, resolveOutput } from './output-target.js';
@@ -101,12 +96,16 @@ function resultJson(r: DownloadResult): string {
   });
 }
 
-/** The command that continues one download: `ftget get -c ft://host:port/path -o OUTPUT`. */
+/**
+ * The command that continues one download: `ftget get -c ft://host:port/path -o OUTPUT`. For
+ * a signed link, whose signature is never printed, it says `<the signed link>` instead.
+ */
 function continueCommand(remote: Remote, output: string): string {
   const path = remote.path.split('/').map(encodeURIComponent).join('/');
   const quoted = /^[\w./@:+-]+$/.test(output) ? output : `'${output.replace(/'/g, `'\\''`)}'`;
   const scheme = usesTls(remote) ? 'fts' : 'ft';
-  return `ftget get -c ${scheme}://${formatServer(remote)}/${path} -o ${quoted}`;
+  const url = remote.signed ? '<the signed link>' : `${scheme}://${formatServer(remote)}/${path}`;
+  return `ftget get -c ${url} -o ${quoted}`;
 }
 
 export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCode> {
@@ -144,10 +143,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
         hint: 'name a file on the server, or give -i FILE with one REMOTE a line',
       });
     }
-    const parsed = all.map((r) => {
-      checkServerConflict(r, flags);
-      return parseRemote(r, defaults);
-    });
+    const parsed = all.map((r) => parseLinkedRemote(r, flags, defaults));
     const treeOnly: string[] = (['checksum', 'update', 'delete'] as const).filter(
       (f) => flags[f] === true,
     );

@@ -2,14 +2,9 @@
 import { ExitCode } from '../exit-codes.js';
 import { list } from '../list.js';
 import type { RemoteEntry } from '../list.js';
-import {
-  checkServerConflict,
-  formatServer,
-  parsePort,
-  parseRemote,
-  resolveServer,
-} from '../remote.js';
+import { formatServer, parsePort, resolveServer } from '../remote.js';
 import type { Remote } from '../remote.js';
+import { parseLinkedRemote } from '../signed-link.js';
 import { stat } from '../stat.js';
 import { humanBytes, reportError, reportWarning } from './report.js';
 
@@ -23,12 +18,11 @@ interface InfoFlags {
 }
 
 function remoteFor(text: string, flags: InfoFlags): Remote {
-  checkServerConflict(text, flags);
   const defaults = resolveServer(
     { host: flags.host, port: flags.port === undefined ? undefined : parsePort(flags.port) },
     process.env,
   );
-  return parseRemote(text, defaults);
+  return parseLinkedRemote(text, flags, defaults);
 }
 
 export async function runStat(text: string, flags: InfoFlags): Promise<ExitCode> {

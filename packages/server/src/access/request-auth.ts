@@ -1,32 +1,41 @@
 /**
- * The token check of one GET, STAT or LIST on a server started with --tokens: made before the
- * request touches the file system, answered with a request-level UNAUTHORIZED or FORBIDDEN
- * (PROTOCOL.md §5.6). Logs name the token by its name, never its value.
+ * The credential check of one GET, STAT or LIST on a server started with --tokens and/or
+ * --sign-key: made before the request touches the file system, answered with a request-level
+ * UNAUTHORIZED or FORBIDDEN (PROTOCOL.md §5.6, §5.7). Logs name a token by its name and a
+ * signed link by its key id and expiry, never the credential itself.
  */
 import { sep } from 'node:path';
 import { FtError, WireError } from '@ft/protocol';
 import type { GetRequest, ListRequest, StatRequest } from '@ft/protocol';
 import { refuse } from '../tcp/request-context.js';
 import type { RequestContext } from '../tcp/request-context.js';
-import type { TokenStore } from './token-store.js';
+import { checkCredential } from './credential-check.js';
+import type { CredentialCheck, Credentials } from './credential-check.js';
 import { sharedAuthFailures } from './auth-failures.js';
 
 const OPS = { 0x10: 'GET', 0x11: 'STAT', 0x12: 'LIST' } as const;
 
+/** The log field naming the credential: token=NAME or link=KEYID@EXPIRY. */
+function named(check: CredentialCheck): Record<string, string> {
+  if (check.name === undefined) return {};
+  return check.kind === 'link' ? { link: check.name } : { token: check.name };
+}
+
 /**
  * True if `token` lets the request through; otherwise answers it with ERROR and returns false.
- * `token` is what the connection's HELLO carried (undefined: none).
+ * `token` is what the connection's HELLO carried (undefined: none): an access token or a
+ * signed link's credential.
  */
 export async function authorize(
   ctx: RequestContext,
-  store: TokenStore,
+  credentials: Credentials,
   token: string | undefined,
   request: GetRequest | StatRequest | ListRequest,
 ): Promise<boolean> {
   const op = OPS[request.type];
   const wait = sharedAuthFailures.blockedFor(ctx.address);
   if (wait > 0) {
-    const busy = new FtError('FT_BUSY', 'too many failed token checks from this address', {
+    const busy = new FtError('FT_BUSY', 'too many failed credential checks from this address', {
       wireCode: WireError.BUSY,
       retryAfterMs: wait,
     });
@@ -41,9 +50,10 @@ export async function authorize(
     );
     return false;
   }
-  const check = store.check(token, request.path);
+  const check = checkCredential(credentials, token, request.path, op);
   if (check.ok) {
-    if (!leadsOutside(ctx, check.prefix, request.path)) return true;
+    // A link opens its one path, whatever it resolves to: the signer named that path.
+    if (check.kind === 'link' || !leadsOutside(ctx, check.prefix, request.path)) return true;
     await refuse(
       ctx,
       request.requestId,
@@ -57,7 +67,7 @@ export async function authorize(
           path: request.path,
           result,
           why: 'symlink leads outside prefix',
-          token: check.name,
+          ...named(check),
         }),
     );
     return false;
@@ -65,16 +75,10 @@ export async function authorize(
   // Guessing is what the limit slows: a valid token asking outside its prefix is not counted.
   if (check.code === 'UNAUTHORIZED') sharedAuthFailures.fail(ctx.address);
   const wireCode = check.code === 'FORBIDDEN' ? WireError.FORBIDDEN : WireError.UNAUTHORIZED;
-  const message =
-    check.code === 'FORBIDDEN'
-      ? 'the token does not cover this path'
-      : token === undefined
-        ? 'this server needs an access token'
-        : 'invalid, expired or revoked token';
   await refuse(
     ctx,
     request.requestId,
-    new FtError(`FT_${check.code}`, message, { wireCode }),
+    new FtError(`FT_${check.code}`, check.message, { wireCode }),
     (result) =>
       ctx.logger.warn('request', {
         peer: ctx.peer,
@@ -82,7 +86,7 @@ export async function authorize(
         path: request.path,
         result,
         why: check.why,
-        ...(check.name === undefined ? {} : { token: check.name }),
+        ...named(check),
       }),
   );
   return false;

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ExitCode } from '../exit-codes.js';
+import { UsageError, parseDuration, runSubcommand } from './command-usage.js';
 import {
   TokenFileError,
   canonicalPrefix,
@@ -23,25 +24,6 @@ const USAGE = `usage: ftserve token add --tokens FILE --prefix PREFIX [--expires
        ftserve token revoke --tokens FILE NAME|ID
 DURATION is a number and a unit: s, m, h, d or w (e.g. 30d). add prints the new token once, on
 stdout; the file keeps only its SHA-256. A running ftserve sees changes after SIGHUP.`;
-
-class UsageError extends Error {}
-
-const UNITS: Readonly<Record<string, number>> = {
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
-
-/** "30d" → milliseconds; a UsageError otherwise. At most ten years. */
-export function parseDuration(text: string): number {
-  const m = /^(\d{1,6})([smhdw])$/.exec(text.trim());
-  const ms = m === null ? NaN : Number(m[1]) * UNITS[m[2]!]!;
-  if (!Number.isFinite(ms) || ms <= 0 || ms > 3650 * UNITS['d']!)
-    throw new UsageError(`--expires must be a duration such as 1h, 30d or 52w, got "${text}"`);
-  return ms;
-}
 
 function tokensFile(value: string | undefined): string {
   if (value === undefined || value === '') throw new UsageError('--tokens FILE is required');
@@ -136,27 +118,19 @@ export function runTokenCommand(
   err: NodeJS.WritableStream = process.stderr,
 ): number {
   const [sub, ...rest] = args;
-  try {
-    if (sub === 'add') add(rest, out, err);
-    else if (sub === 'list') list(rest, out);
-    else if (sub === 'revoke') revoke(rest, err);
-    else if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-      out.write(USAGE + '\n');
-      return sub === undefined ? ExitCode.USAGE : ExitCode.OK;
-    } else throw new UsageError(`unknown token command "${sub}" (add, list or revoke)`);
-    return ExitCode.OK;
-  } catch (error) {
-    if (error instanceof UsageError || error instanceof TokenFileError) {
-      err.write(`ftserve: ${error.message} (see ftserve token --help)\n`);
-      return ExitCode.USAGE;
-    }
-    // parseArgs: unknown or malformed options.
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
-      err.write(`ftserve: ${(error as Error).message} (see ftserve token --help)\n`);
-      return ExitCode.USAGE;
-    }
-    err.write(`ftserve: internal error: ${(error as Error).message}\n`);
-    return ExitCode.INTERNAL;
-  }
+  return runSubcommand(
+    () => {
+      if (sub === 'add') add(rest, out, err);
+      else if (sub === 'list') list(rest, out);
+      else if (sub === 'revoke') revoke(rest, err);
+      else if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+        out.write(USAGE + '\n');
+        return sub === undefined ? ExitCode.USAGE : ExitCode.OK;
+      } else throw new UsageError(`unknown token command "${sub}" (add, list or revoke)`);
+      return ExitCode.OK;
+    },
+    'ftserve token --help',
+    [TokenFileError],
+    err,
+  );
 }

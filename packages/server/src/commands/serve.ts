@@ -1,6 +1,7 @@
 import { constants } from 'node:os';
 import { Command, Errors, Flags } from '@oclif/core';
-import { Defaults, resolveConfig } from '../config.js';
+import { Defaults, ProcessModel, resolveConfig } from '../config.js';
+import type { ServerConfig } from '../config.js';
 import { daemonize } from '../process/daemon.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
 import { runServer } from '../process/server.js';
@@ -14,6 +15,7 @@ The first line on stdout says where it listens:
 Logs go to stderr (or --log-file). Exit codes: 0 ok, 1 internal error, 2 bad usage or
 configuration, 3 cannot listen, 4 pid file held by a running instance.
 Access tokens for --tokens FILE: ftserve token add|list|revoke (see ftserve token --help).
+Signed links for --sign-key FILE: ftserve sign (see ftserve sign --help).
 Digests ahead of time for --digest-cache DIR: ftserve digest ROOT --digest-cache DIR (see
 ftserve digest --help).`;
 
@@ -130,6 +132,11 @@ ftserve digest --help).`;
         'require an access token for every request, from this file (see "ftserve token --help"; SIGHUP reloads it)',
       helpValue: 'FILE',
     }),
+    'sign-key': Flags.string({
+      description:
+        'serve signed links made with this key (mode 600; see "ftserve sign --help"; SIGHUP reloads it)',
+      helpValue: 'FILE',
+    }),
     allow: Flags.string({
       description:
         'accept connections only from these addresses (CIDR[,CIDR], IPv4 or IPv6; repeatable)',
@@ -193,6 +200,7 @@ ftserve digest --help).`;
       maxPerAddress: flags['udp-max-per-address'],
     };
     checkUdpFlags(udpFlags);
+    checkSignKeyUdp(config, udpFlags.enabled);
     const udp = udpStarter(udpFlags);
     let stopSignal: NodeJS.Signals | undefined;
     const code = config.daemon
@@ -231,6 +239,20 @@ ftserve digest --help).`;
       process.stderr.write(error.stack + '\n');
     throw new Errors.ExitError(exit);
   }
+}
+
+/**
+ * The UDP service does not check signed links yet; with --tokens it refuses every transfer,
+ * without it it would serve everything. Until it calls checkCredential, --sign-key alone needs
+ * --no-udp. (Not under --inetd, which has no UDP service.)
+ */
+function checkSignKeyUdp(config: ServerConfig, udp: boolean): void {
+  if (config.signKeyFile === undefined || config.tokensFile !== undefined) return;
+  if (!udp || config.model === ProcessModel.INETD) return;
+  throw new ServeError(
+    '--sign-key needs --no-udp (or --tokens): the UDP service cannot check signed links yet',
+    ExitCode.USAGE,
+  );
 }
 
 /** Dies by `signal` with its default action (128 + its number should it somehow survive). */

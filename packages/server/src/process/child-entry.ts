@@ -16,7 +16,7 @@ import { Logger } from '../logger.js';
 import type { ClientAddress } from '../net/peer.js';
 import { configureRates } from '../net/rates.js';
 import { AddressGate } from '../access/address-list.js';
-import { loadTokens, reloadTokens } from '../access/token-reload.js';
+import { loadCredentials, reloadCredentials } from '../access/credential-reload.js';
 import type { TlsAcceptor } from '../net/tls.js';
 
 /** After the grace period, connections are cut; if we are somehow still alive this much later, exit anyway. */
@@ -36,7 +36,7 @@ const files = new FileService({
   dotfiles: server.dotfiles,
   digestStoreDir: server.digestCacheDir,
 });
-const tokens = loadTokens(server.tokensFile, logger);
+const credentials = loadCredentials(server, logger);
 // Workers accept for themselves, so they check the address lists (one-shot children get sockets
 // the primary already checked).
 const gate = role === 'worker' ? AddressGate.of(server.allow, server.deny, logger) : undefined;
@@ -77,10 +77,10 @@ function drain(): void {
   maybeExit();
 }
 
-/** SIGHUP (or the primary's 'reopen-log'): reopen the log file, reload the token file. */
+/** SIGHUP (or the primary's 'reopen-log'): reopen the log file, reload the token and key files. */
 function hangup(): void {
   logger.reopen();
-  reloadTokens(tokens, logger);
+  reloadCredentials(credentials, logger);
   tls?.reload();
 }
 
@@ -111,7 +111,7 @@ function serveConnection(socket: Socket, done: () => void, client?: ClientAddres
     requestTimeoutMs: server.requestTimeoutMs,
     maxRequestSize: server.maxRequestSize,
     serverName: config!.serverName,
-    tokens,
+    credentials,
   });
   let released = false;
   const release = (): void => {

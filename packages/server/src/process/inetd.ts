@@ -11,7 +11,7 @@ import { ExitCode, ServeError } from '../exit-codes.js';
 import { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
 import { AddressGate } from '../access/address-list.js';
-import { loadTokens, reloadTokens } from '../access/token-reload.js';
+import { loadCredentials, reloadCredentials } from '../access/credential-reload.js';
 import { refuseSocket } from './acceptor.js';
 import type { ClientAddress } from '../net/peer.js';
 import { identifyClient, trustedProxyGate } from './identify-client.js';
@@ -56,7 +56,7 @@ export async function serveInetd(
     await new Promise((resolve) => raw.once('close', resolve));
     return ExitCode.OK;
   }
-  const tokens = loadTokens(config.tokensFile, logger);
+  const credentials = loadCredentials(config, logger);
   const files = new FileService({
     root: config.root,
     dotfiles: config.dotfiles,
@@ -72,7 +72,7 @@ export async function serveInetd(
       requestTimeoutMs: config.requestTimeoutMs,
       maxRequestSize: config.maxRequestSize,
       serverName,
-      tokens,
+      credentials,
     });
     return connection.closed;
   };
@@ -89,7 +89,7 @@ export async function serveInetd(
   process.once('SIGINT', stop);
   process.on('SIGHUP', () => {
     logger.reopen();
-    reloadTokens(tokens, logger);
+    reloadCredentials(credentials, logger);
   });
   if (config.tls === undefined) {
     await serve(raw);

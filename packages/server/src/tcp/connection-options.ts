@@ -1,5 +1,5 @@
 /** What a TCP connection is given by the process that accepted it (see connection.ts). */
-import type { TokenStore } from '../access/token-store.js';
+import type { Credentials } from '../access/credential-check.js';
 import type { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
 import type { ClientAddress } from '../net/peer.js';
@@ -18,8 +18,11 @@ export interface ConnectionOptions {
   maxRequestSize: number;
   /** Our name in WELCOME, e.g. "ftserve/0.1.0". */
   serverName: string;
-  /** --tokens: every request needs a token from this store (PROTOCOL.md §5.6). */
-  tokens?: TokenStore | undefined;
+  /**
+   * --tokens and/or --sign-key: every request needs an access token or a signed link
+   * (PROTOCOL.md §5.6, §5.7); undefined: no access control.
+   */
+  credentials?: Credentials | undefined;
   /** Who the client is (from a PROXY header); default: the socket's peer. */
   client?: ClientAddress | undefined;
 }

@@ -355,8 +355,9 @@ export class Connection implements RequestContext, Stallable {
         return;
       }
     }
-    const tokens = this.options.tokens;
-    if (tokens !== undefined && !(await authorize(this, tokens, this.token, request))) return;
+    const credentials = this.options.credentials;
+    if (credentials !== undefined && !(await authorize(this, credentials, this.token, request)))
+      return;
     switch (request.type) {
       case FrameType.GET:
         return await serveGet(this, request);
