@@ -15,6 +15,7 @@ import { isIP } from 'node:net';
 import { RttEstimator, UdpLimits, decodeDatagram } from '@ft/protocol';
 import type { End, GetRequest, StatResult, UdpMessage, UdpServerMessage } from '@ft/protocol';
 import type { ConnectOptions, GetSink } from '../connection.js';
+import { tokenFor } from '../credentials.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import { formatServer } from '../remote.js';
 import type { ServerAddress } from '../remote.js';
@@ -78,6 +79,7 @@ export class UdpConnection {
       livenessMs: this.livenessMs,
       // The address-validation token of the last RETRY, sent with every later request.
       token: Buffer.alloc(0),
+      credential: tokenFor(address),
       send: (datagram) => this.send(datagram),
       drop: () => void this.dropped++,
       retryDelay: (sends) => this.retryDelay(sends),

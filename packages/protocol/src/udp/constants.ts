@@ -32,14 +32,18 @@ export const UdpRequestFlags = {
   HAS_LENGTH: 0x01,
   HAS_VALIDATOR: 0x02,
   WANT_DIGESTS: 0x04,
+  /** An access token (str16, after the path) follows: for a server with access control. */
+  HAS_CREDENTIAL: 0x08,
 } as const;
-export const UDP_REQUEST_FLAGS_MASK = 0x07;
+export const UDP_REQUEST_FLAGS_MASK = 0x0f;
 
 /** STAT flags. */
 export const UdpStatFlags = {
   WANT_DIGEST: 0x01,
+  /** As REQUEST's HAS_CREDENTIAL. */
+  HAS_CREDENTIAL: 0x02,
 } as const;
-export const UDP_STAT_FLAGS_MASK = 0x01;
+export const UDP_STAT_FLAGS_MASK = 0x03;
 
 /** Why a client closes a transfer. */
 export const CloseReason = {

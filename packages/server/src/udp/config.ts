@@ -3,6 +3,7 @@ import { UdpLimits } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
 import type { AddressGate } from '../access/address-list.js';
+import type { UdpAccess } from './udp-auth.js';
 
 /** Limits and tunables of the UDP service; docs/PROTOCOL.md lists the defaults. */
 export const UdpDefaults = {
@@ -35,11 +36,8 @@ export interface UdpServerOptions {
   maxWindow?: number;
   /** --allow/--deny: datagrams from other addresses are dropped unanswered. */
   gate?: AddressGate | undefined;
-  /**
-   * --tokens is set: the UDP request format carries no access token yet, so every REQUEST and
-   * STAT (once its address is validated) is answered UNAUTHORIZED: never served unauthenticated.
-   */
-  refuseUnauthenticated?: boolean;
+  /** --tokens: every REQUEST and STAT needs an access token (checked after address validation). */
+  access?: UdpAccess | undefined;
 }
 
 export interface UdpServerStats {

@@ -25,6 +25,7 @@ import type { UdpServerOptions, UdpServerStats } from './config.js';
 import { TokenMinter } from './token.js';
 import type { ServerTransfer, TransferHost } from './transfer.js';
 import type { AddressGate } from '../access/address-list.js';
+import type { UdpAccess } from './udp-auth.js';
 
 export class UdpFileServer implements TransferHost {
   readonly stats: UdpServerStats = {
@@ -49,7 +50,7 @@ export class UdpFileServer implements TransferHost {
   private readonly livenessMs: number;
   private readonly maxWindow: number;
   private readonly gate: AddressGate | undefined;
-  private readonly refuseUnauthenticated: boolean;
+  private readonly access: UdpAccess | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Set by drain(): new transfers are refused; called once the last running one ends. */
@@ -66,7 +67,7 @@ export class UdpFileServer implements TransferHost {
     this.livenessMs = options.livenessMs ?? UdpDefaults.livenessMs;
     this.maxWindow = options.maxWindow ?? UdpDefaults.maxWindow;
     this.gate = options.gate;
-    this.refuseUnauthenticated = options.refuseUnauthenticated === true;
+    this.access = options.access;
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     // Send errors (e.g. ICMP unreachable reported on a later call) concern one peer, not us.
     socket.on('error', (error) => this.logger.warn('udp-socket-error', { error: String(error) }));
@@ -188,13 +189,12 @@ export class UdpFileServer implements TransferHost {
           this.retry(m.nonce, msg.length, rinfo);
           return;
         }
-        if (this.refuseUnauthenticated) {
-          this.error(rinfo, m.nonce, {
-            code: WireError.UNAUTHORIZED,
-            retryAfterMs: 0,
-            message: 'this server needs an access token, which UDP cannot carry: use TCP',
-          });
-          return;
+        if (this.access !== undefined) {
+          const refusal = this.access.check(m, rinfo.address, `${rinfo.address}:${rinfo.port}`);
+          if (refusal !== undefined) {
+            this.error(rinfo, m.nonce, refusal);
+            return;
+          }
         }
         if (m.type === DatagramType.REQUEST) this.onRequest(m, rinfo);
         else void this.onStat(m, rinfo);
