@@ -17,12 +17,16 @@ export const DatagramType = {
   ACK: 0x03,
   DIGEST_REQUEST: 0x04,
   CLOSE: 0x05,
+  /** An encrypted session's datagram, client → server (udp/sealed.ts): no CRC, an AEAD tag. */
+  SEALED_TO_SERVER: 0x06,
   RETRY: 0x41,
   ACCEPT: 0x42,
   DATA: 0x43,
   DIGESTS: 0x44,
   FIN: 0x45,
   STAT_OK: 0x46,
+  /** An encrypted session's datagram, server → client. */
+  SEALED_TO_CLIENT: 0x47,
   ERROR: 0x7f,
 } as const;
 export type DatagramType = (typeof DatagramType)[keyof typeof DatagramType];

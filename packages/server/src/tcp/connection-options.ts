@@ -3,6 +3,7 @@ import type { TokenStore } from '../access/token-store.js';
 import type { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
 import type { ClientAddress } from '../net/peer.js';
+import type { UdpSessionGrant } from '../udp/session-grant.js';
 
 export interface ConnectionOptions {
   files: FileService;
@@ -20,6 +21,8 @@ export interface ConnectionOptions {
   serverName: string;
   /** --tokens: every request needs a token from this store (PROTOCOL.md §5.6). */
   tokens?: TokenStore | undefined;
+  /** Hands an encrypted UDP session to the UDP service (undefined: UDP_SESSION is refused). */
+  udpSessions?: ((grant: UdpSessionGrant) => void) | undefined;
   /** Who the client is (from a PROXY header); default: the socket's peer. */
   client?: ClientAddress;
 }

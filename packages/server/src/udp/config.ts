@@ -19,6 +19,8 @@ export const UdpDefaults = {
   maxSendQueue: 256,
   /** Suggested wait in BUSY answers. */
   busyRetryMs: 1000,
+  /** Encrypted sessions held at once (each is a few hundred bytes). */
+  maxSessions: 1024,
 } as const;
 
 /** Answers before validation may be at most this many times the size of what they answer. */
@@ -38,6 +40,9 @@ export interface UdpServerOptions {
   gate?: AddressGate | undefined;
   /** --tokens: every REQUEST and STAT needs an access token (checked after address validation). */
   access?: UdpAccess | undefined;
+  /** TLS is configured: transfers only in encrypted sessions, plaintext REQUEST/STAT refused. */
+  sessions?: boolean;
+  maxSessions?: number;
 }
 
 export interface UdpServerStats {
@@ -50,4 +55,12 @@ export interface UdpServerStats {
   bytesIn: number;
   bytesOut: number;
   sendErrors: number;
+  /** Sealed datagrams naming no session we hold. */
+  unknownSession: number;
+  /** Sealed datagrams whose AEAD tag did not verify. */
+  forged: number;
+  /** Sealed datagrams already received, or older than the replay window. */
+  replayed: number;
+  /** Plaintext REQUESTs and STATs refused because the server has TLS. */
+  plaintextRefused: number;
 }

@@ -14,6 +14,7 @@ import {
   decodeDatagram,
   encodeUdpError,
   encodeUdpRetry,
+  sealedSessionId,
 } from '@ft/protocol';
 import type { UdpMessage, UdpRequest, UdpStat } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
@@ -25,7 +26,10 @@ import type { UdpServerOptions, UdpServerStats } from './config.js';
 import { TokenMinter } from './token.js';
 import type { ServerTransfer, TransferHost } from './transfer.js';
 import type { AddressGate } from '../access/address-list.js';
-import type { UdpAccess } from './udp-auth.js';
+import type { UdpAccess, UdpRefusal } from './udp-auth.js';
+import { UdpSessions } from './sessions.js';
+import type { UdpSession } from './sessions.js';
+import type { UdpSessionGrant } from './session-grant.js';
 
 export class UdpFileServer implements TransferHost {
   readonly stats: UdpServerStats = {
@@ -38,6 +42,10 @@ export class UdpFileServer implements TransferHost {
     bytesIn: 0,
     bytesOut: 0,
     sendErrors: 0,
+    unknownSession: 0,
+    forged: 0,
+    replayed: 0,
+    plaintextRefused: 0,
   };
   readonly files: FileService;
   private readonly tokens = new TokenMinter();
@@ -51,6 +59,10 @@ export class UdpFileServer implements TransferHost {
   private readonly maxWindow: number;
   private readonly gate: AddressGate | undefined;
   private readonly access: UdpAccess | undefined;
+  /** Encrypted sessions (a server with TLS); undefined: plaintext UDP only. */
+  private readonly sessions: UdpSessions | undefined;
+  /** Transfers opened in an encrypted session → that session. */
+  private readonly sealedBy = new Map<number, UdpSession>();
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Set by drain(): new transfers are refused; called once the last running one ends. */
@@ -68,6 +80,9 @@ export class UdpFileServer implements TransferHost {
     this.maxWindow = options.maxWindow ?? UdpDefaults.maxWindow;
     this.gate = options.gate;
     this.access = options.access;
+    this.sessions = options.sessions
+      ? new UdpSessions(options.maxSessions ?? UdpDefaults.maxSessions)
+      : undefined;
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     // Send errors (e.g. ICMP unreachable reported on a later call) concern one peer, not us.
     socket.on('error', (error) => this.logger.warn('udp-socket-error', { error: String(error) }));
@@ -83,12 +98,28 @@ export class UdpFileServer implements TransferHost {
     return this.socket.address();
   }
 
+  /** Installs an encrypted session granted over TLS (ignored without TLS). */
+  addSession(grant: UdpSessionGrant): void {
+    this.sessions?.add(grant);
+  }
+
   get activeTransfers(): number {
     return this.byId.size;
   }
 
   send(datagram: Buffer | Buffer[], port: number, address: string): void {
     if (this.closed) return;
+    // Everything to the client of an encrypted session is sealed (its plaintext form never leaves).
+    const session = this.sessions?.forPeer(peerKey(address, port));
+    if (session !== undefined) {
+      try {
+        datagram = session.channel.seal(datagram);
+      } catch {
+        // The session sealed its limit: the transfer stalls and ends; the client opens a new one.
+        this.stats.sendErrors++;
+        return;
+      }
+    }
     this.stats.bytesOut += Array.isArray(datagram)
       ? datagram.reduce((n, b) => n + b.length, 0)
       : datagram.length;
@@ -106,6 +137,11 @@ export class UdpFileServer implements TransferHost {
     if (this.byId.get(transfer.id) !== transfer) return;
     this.byId.delete(transfer.id);
     this.byRequest.delete(requestKey(transfer.address, transfer.port, transfer.nonce));
+    const session = this.sealedBy.get(transfer.id);
+    if (session !== undefined) {
+      this.sealedBy.delete(transfer.id);
+      this.sessions!.transferEnded(session);
+    }
     this.release(transfer.address);
     this.checkDrained();
     this.logger.info('udp-transfer-end', {
@@ -174,6 +210,13 @@ export class UdpFileServer implements TransferHost {
       this.gate.noteRefused(rinfo.address, 'udp');
       return;
     }
+    if (this.sessions !== undefined) {
+      const sid = sealedSessionId(msg, 'client');
+      if (sid !== undefined) {
+        this.onSealed(sid, msg, rinfo);
+        return;
+      }
+    }
     let m: UdpMessage;
     try {
       m = decodeDatagram(msg);
@@ -182,29 +225,55 @@ export class UdpFileServer implements TransferHost {
       if (error instanceof UdpVersionError) this.answerVersion(msg, rinfo, error);
       return;
     }
+    this.dispatch(m, msg.length, rinfo, undefined);
+  }
+
+  /** A datagram of an encrypted session: opened (or dropped and counted), then dispatched. */
+  private onSealed(sid: Buffer, msg: Buffer, rinfo: RemoteInfo): void {
+    const opened = this.sessions!.open(sid, msg, peerKey(rinfo.address, rinfo.port));
+    if (typeof opened === 'string') {
+      if (opened === 'unknown') this.stats.unknownSession++;
+      else if (opened === 'forged') this.stats.forged++;
+      else if (opened === 'malformed') this.stats.malformed++;
+      else this.stats.replayed++;
+      return;
+    }
+    let m: UdpMessage;
+    try {
+      m = decodeDatagram(opened.inner);
+    } catch {
+      this.stats.malformed++;
+      return;
+    }
+    this.dispatch(m, msg.length, rinfo, opened.session);
+  }
+
+  /** Handles one decoded datagram; `session`: the encrypted session it came in, if any. */
+  private dispatch(
+    m: UdpMessage,
+    size: number,
+    rinfo: RemoteInfo,
+    session: UdpSession | undefined,
+  ): void {
     switch (m.type) {
       case DatagramType.REQUEST:
       case DatagramType.STAT:
-        if (!this.tokens.verify(m.token, rinfo.address, rinfo.port)) {
-          this.retry(m.nonce, msg.length, rinfo);
-          return;
-        }
-        if (this.access !== undefined) {
-          const refusal = this.access.check(m, rinfo.address, `${rinfo.address}:${rinfo.port}`);
-          if (refusal !== undefined) {
-            this.error(rinfo, m.nonce, refusal);
-            return;
-          }
-        }
-        if (m.type === DatagramType.REQUEST) this.onRequest(m, rinfo);
+        if (!this.admits(m, size, rinfo, session)) return;
+        if (m.type === DatagramType.REQUEST) this.onRequest(m, rinfo, session);
         else void this.onStat(m, rinfo);
         return;
       case DatagramType.ACK:
       case DatagramType.DIGEST_REQUEST:
       case DatagramType.CLOSE: {
         const t = this.byId.get(m.transferId);
-        if (t === undefined || t.address !== rinfo.address || t.port !== rinfo.port) {
-          // Not this peer's transfer (or already over): ignore without a word.
+        if (
+          t === undefined ||
+          t.address !== rinfo.address ||
+          t.port !== rinfo.port ||
+          this.sealedBy.get(t.id) !== session
+        ) {
+          // Not this peer's transfer (or already over, or a plaintext datagram for an
+          // encrypted transfer): ignore without a word.
           this.stats.strangers++;
           return;
         }
@@ -217,6 +286,44 @@ export class UdpFileServer implements TransferHost {
         // A server-to-client type sent to us.
         this.stats.malformed++;
     }
+  }
+
+  /**
+   * Whether a REQUEST or STAT may go on: in plaintext, once its address is validated (else
+   * RETRY), refused on a server that has encrypted sessions (TLS), and its access token checked
+   * (--tokens); in a session, while the session is live and covers the path (the TLS side
+   * checked the token when it granted the session). Refusals are answered here.
+   */
+  private admits(
+    m: UdpRequest | UdpStat,
+    size: number,
+    rinfo: RemoteInfo,
+    session: UdpSession | undefined,
+  ): boolean {
+    let refusal: UdpRefusal | undefined;
+    if (session !== undefined) {
+      if (!this.sessions!.live(session))
+        refusal = encryptionRefusal('the UDP session expired: open a new one');
+      else if (!this.sessions!.covers(session, m.path, this.files.jail))
+        refusal = {
+          code: WireError.FORBIDDEN,
+          retryAfterMs: 0,
+          message: 'the UDP session does not cover this path',
+        };
+    } else if (!this.tokens.verify(m.token, rinfo.address, rinfo.port)) {
+      this.retry(m.nonce, size, rinfo);
+      return false;
+    } else if (this.sessions !== undefined) {
+      this.stats.plaintextRefused++;
+      refusal = encryptionRefusal(
+        'this server serves UDP only in encrypted sessions: use an fts:// URL (or --tls) with --udp',
+      );
+    } else {
+      refusal = this.access?.check(m, rinfo.address, `${rinfo.address}:${rinfo.port}`);
+    }
+    if (refusal === undefined) return true;
+    this.error(rinfo, m.nonce, refusal);
+    return false;
   }
 
   /** An unvalidated peer gets a token, never more than AMPLIFICATION_FACTOR × what it sent. */
@@ -257,7 +364,7 @@ export class UdpFileServer implements TransferHost {
     );
   }
 
-  private onRequest(m: UdpRequest, rinfo: RemoteInfo): void {
+  private onRequest(m: UdpRequest, rinfo: RemoteInfo, session: UdpSession | undefined): void {
     const key = requestKey(rinfo.address, rinfo.port, m.nonce);
     const existing = this.byRequest.get(key);
     if (existing !== undefined) {
@@ -288,7 +395,7 @@ export class UdpFileServer implements TransferHost {
     }
     this.byRequest.set(key, 'opening');
     this.perAddress.set(rinfo.address, held + 1);
-    this.open(m, rinfo).then(
+    this.open(m, rinfo, session).then(
       (transfer) => {
         if (this.closing !== undefined) transfer.abort('server shutting down');
       },
@@ -301,7 +408,11 @@ export class UdpFileServer implements TransferHost {
     );
   }
 
-  private open(m: UdpRequest, rinfo: RemoteInfo): Promise<ServerTransfer> {
+  private open(
+    m: UdpRequest,
+    rinfo: RemoteInfo,
+    session: UdpSession | undefined,
+  ): Promise<ServerTransfer> {
     return openTransfer(
       {
         host: this,
@@ -314,6 +425,10 @@ export class UdpFileServer implements TransferHost {
           this.byId.set(transfer.id, transfer);
           this.byRequest.set(requestKey(rinfo.address, rinfo.port, m.nonce), transfer);
           this.stats.transfers++;
+          if (session !== undefined) {
+            this.sealedBy.set(transfer.id, session);
+            this.sessions!.transferStarted(session);
+          }
         },
       },
       m,
@@ -341,6 +456,14 @@ export class UdpFileServer implements TransferHost {
     if (n <= 1) this.perAddress.delete(address);
     else this.perAddress.set(address, n - 1);
   }
+}
+
+function peerKey(address: string, port: number): string {
+  return `${address}|${port}`;
+}
+
+function encryptionRefusal(message: string): UdpRefusal {
+  return { code: WireError.UDP_ENCRYPTION, retryAfterMs: 0, message };
 }
 
 function requestKey(address: string, port: number, nonce: number): string {

@@ -43,6 +43,7 @@ try {
     logger,
     gate: AddressGate.of(server.allow, server.deny, logger),
     access: tokens === undefined ? undefined : new UdpAccess(tokens, files.jail, logger),
+    sessions: server.tls !== undefined,
     ...(config.livenessMs === undefined ? {} : { livenessMs: config.livenessMs }),
     ...(config.maxTransfers === undefined ? {} : { maxTransfers: config.maxTransfers }),
     ...(config.maxPerAddress === undefined ? {} : { maxTransfersPerAddress: config.maxPerAddress }),
@@ -78,6 +79,7 @@ function hangup(): void {
 process.on('message', (message: unknown) => {
   if (!isToUdpChild(message)) return;
   if (message.t === 'shutdown') void stop();
+  else if (message.t === 'session') service.addSession(message.grant);
   else hangup();
 });
 process.on('disconnect', () => void stop());

@@ -73,6 +73,11 @@ export function checkDatagramHeader(buf: Buffer): number {
   if (buf[1] !== UDP_VERSION) throw new UdpVersionError(buf[1]!);
   if (buf.length > UdpLimits.MAX_DATAGRAM)
     throw new ProtocolError('FT_ERR_FRAME_TOO_LARGE', `datagram of ${buf.length} bytes`);
+  if (buf[2] === DatagramType.SEALED_TO_SERVER || buf[2] === DatagramType.SEALED_TO_CLIENT)
+    throw new ProtocolError(
+      'FT_ERR_UNEXPECTED_FRAME',
+      'a sealed datagram is opened with its session keys (udp/sealed.ts), not decoded',
+    );
   if (buf.readUInt32BE(4) !== datagramChecksum(buf)) throw new UdpChecksumError();
   return buf[2]!;
 }
