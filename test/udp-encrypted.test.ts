@@ -42,7 +42,7 @@ interface Fixture {
   counters(): Promise<Record<string, number>>;
 }
 
-async function fixture(t: ExecutionContext): Promise<Fixture> {
+async function fixture(t: ExecutionContext, model = ['--workers', '1']): Promise<Fixture> {
   const dir = await mkdtemp(join(tmpdir(), 'ft-udp-enc-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const root = join(dir, 'root');
@@ -74,8 +74,7 @@ async function fixture(t: ExecutionContext): Promise<Fixture> {
     '0',
     '--host',
     '127.0.0.1',
-    '--workers',
-    '1',
+    ...model,
     '--tokens',
     tokens,
     '--tls-cert',
@@ -248,4 +247,14 @@ test('the session request carries the token: none or another prefix is refused (
   t.is(ok.code, 0, ok.stderr);
   t.is(ok.stdout.toString(), 'docs-a');
   t.false(f.server.stderr().includes(f.docs));
+});
+
+test('fork-per-connection: the per-connection child grants the session, the UDP service serves it', async (t) => {
+  const f = await fixture(t, ['--fork-per-connection', '--max-children', '2']);
+  const r = await f.get(f.server.port, 'f.bin', ['--token', f.whole, '-o', 'fork.bin', '-q']);
+  t.is(r.code, 0, r.stderr);
+  t.true((await readFile(join(f.dir, 'fork.bin'))).equals(f.data));
+  const c = await f.counters();
+  t.is(c['transfers'], 1);
+  t.is(c['plaintextRefused'], 0);
 });

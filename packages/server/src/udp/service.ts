@@ -240,7 +240,7 @@ export class UdpFileServer implements TransferHost {
     }
     let m: UdpMessage;
     try {
-      m = decodeDatagram(opened.inner);
+      m = decodeDatagram(opened.inner, false);
     } catch {
       this.stats.malformed++;
       return;
@@ -421,6 +421,7 @@ export class UdpFileServer implements TransferHost {
         maxWindow: this.maxWindow,
         newId: () => this.newId(),
         shuttingDown: () => this.closing !== undefined,
+        sealed: session !== undefined,
         register: (transfer) => {
           this.byId.set(transfer.id, transfer);
           this.byRequest.set(requestKey(rinfo.address, rinfo.port, m.nonce), transfer);
