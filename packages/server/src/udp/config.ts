@@ -64,3 +64,22 @@ export interface UdpServerStats {
   /** Plaintext REQUESTs and STATs refused because the server has TLS. */
   plaintextRefused: number;
 }
+
+/** Counters at zero. */
+export function newUdpStats(): UdpServerStats {
+  return {
+    datagrams: 0,
+    malformed: 0,
+    strangers: 0,
+    retries: 0,
+    busy: 0,
+    transfers: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    sendErrors: 0,
+    unknownSession: 0,
+    forged: 0,
+    replayed: 0,
+    plaintextRefused: 0,
+  };
+}

@@ -22,31 +22,18 @@ import type { Logger } from '../logger.js';
 import { answerStat, openTransfer, wireOf } from './answers.js';
 import { bindUdp } from './bind.js';
 import { AMPLIFICATION_FACTOR, UdpDefaults } from './config.js';
+import { newUdpStats } from './config.js';
 import type { UdpServerOptions, UdpServerStats } from './config.js';
 import { TokenMinter } from './token.js';
 import type { ServerTransfer, TransferHost } from './transfer.js';
 import type { AddressGate } from '../access/address-list.js';
-import type { UdpAccess, UdpRefusal } from './udp-auth.js';
+import { UdpAdmission } from './admission.js';
 import { UdpSessions } from './sessions.js';
 import type { UdpSession } from './sessions.js';
 import type { UdpSessionGrant } from './session-grant.js';
 
 export class UdpFileServer implements TransferHost {
-  readonly stats: UdpServerStats = {
-    datagrams: 0,
-    malformed: 0,
-    strangers: 0,
-    retries: 0,
-    busy: 0,
-    transfers: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    sendErrors: 0,
-    unknownSession: 0,
-    forged: 0,
-    replayed: 0,
-    plaintextRefused: 0,
-  };
+  readonly stats: UdpServerStats = newUdpStats();
   readonly files: FileService;
   private readonly tokens = new TokenMinter();
   private readonly byId = new Map<number, ServerTransfer>();
@@ -58,7 +45,7 @@ export class UdpFileServer implements TransferHost {
   private readonly livenessMs: number;
   private readonly maxWindow: number;
   private readonly gate: AddressGate | undefined;
-  private readonly access: UdpAccess | undefined;
+  private readonly admission: UdpAdmission;
   /** Encrypted sessions (a server with TLS); undefined: plaintext UDP only. */
   private readonly sessions: UdpSessions | undefined;
   /** Transfers opened in an encrypted session → that session. */
@@ -79,10 +66,16 @@ export class UdpFileServer implements TransferHost {
     this.livenessMs = options.livenessMs ?? UdpDefaults.livenessMs;
     this.maxWindow = options.maxWindow ?? UdpDefaults.maxWindow;
     this.gate = options.gate;
-    this.access = options.access;
     this.sessions = options.sessions
       ? new UdpSessions(options.maxSessions ?? UdpDefaults.maxSessions)
       : undefined;
+    this.admission = new UdpAdmission(
+      this.tokens,
+      options.access,
+      this.sessions,
+      this.files.jail,
+      this.stats,
+    );
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     // Send errors (e.g. ICMP unreachable reported on a later call) concern one peer, not us.
     socket.on('error', (error) => this.logger.warn('udp-socket-error', { error: String(error) }));
@@ -288,42 +281,17 @@ export class UdpFileServer implements TransferHost {
     }
   }
 
-  /**
-   * Whether a REQUEST or STAT may go on: in plaintext, once its address is validated (else
-   * RETRY), refused on a server that has encrypted sessions (TLS), and its access token checked
-   * (--tokens); in a session, while the session is live and covers the path (the TLS side
-   * checked the token when it granted the session). Refusals are answered here.
-   */
+  /** Whether a REQUEST or STAT may go on (admission.ts); refusals and RETRYs are sent here. */
   private admits(
     m: UdpRequest | UdpStat,
     size: number,
     rinfo: RemoteInfo,
     session: UdpSession | undefined,
   ): boolean {
-    let refusal: UdpRefusal | undefined;
-    if (session !== undefined) {
-      if (!this.sessions!.live(session))
-        refusal = encryptionRefusal('the UDP session expired: open a new one');
-      else if (!this.sessions!.covers(session, m.path, this.files.jail))
-        refusal = {
-          code: WireError.FORBIDDEN,
-          retryAfterMs: 0,
-          message: 'the UDP session does not cover this path',
-        };
-    } else if (!this.tokens.verify(m.token, rinfo.address, rinfo.port)) {
-      this.retry(m.nonce, size, rinfo);
-      return false;
-    } else if (this.sessions !== undefined) {
-      this.stats.plaintextRefused++;
-      refusal = encryptionRefusal(
-        'this server serves UDP only in encrypted sessions: use an fts:// URL (or --tls) with --udp',
-      );
-    } else {
-      refusal = this.access?.check(m, rinfo.address, `${rinfo.address}:${rinfo.port}`);
-    }
-    if (refusal === undefined) return true;
-    this.error(rinfo, m.nonce, refusal);
-    return false;
+    const verdict = this.admission.judge(m, rinfo, session);
+    if (verdict === 'retry') this.retry(m.nonce, size, rinfo);
+    else if (verdict !== undefined) this.error(rinfo, m.nonce, verdict);
+    return verdict === undefined;
   }
 
   /** An unvalidated peer gets a token, never more than AMPLIFICATION_FACTOR × what it sent. */
@@ -461,10 +429,6 @@ export class UdpFileServer implements TransferHost {
 
 function peerKey(address: string, port: number): string {
   return `${address}|${port}`;
-}
-
-function encryptionRefusal(message: string): UdpRefusal {
-  return { code: WireError.UDP_ENCRYPTION, retryAfterMs: 0, message };
 }
 
 function requestKey(address: string, port: number, nonce: number): string {
