@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { DatagramType } from '@ft/protocol';
+import { DatagramType, SEALED_HEADER_SIZE } from '@ft/protocol';
 import { runFtget } from './helpers/ftget.js';
 import { runFtserve, startFtserve } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
@@ -210,9 +210,9 @@ test('forged datagrams (a flipped byte) are dropped and counted; the transfer st
   const r = await f.get(p.port, 'f.bin', ['--token', f.whole, '-o', 'out.bin', '-q']);
   t.is(r.code, 0, r.stderr);
   t.true((await readFile(join(f.dir, 'out.bin'))).equals(f.data));
-  // One more by hand, a bit of its tag flipped, sent straight to the server.
+  // One more by hand, a byte of its ciphertext flipped, sent straight to the server.
   const forged = Buffer.from(sample!);
-  forged[forged.length - 1] = forged[forged.length - 1]! ^ 1;
+  forged[SEALED_HEADER_SIZE + 3] = forged[SEALED_HEADER_SIZE + 3]! ^ 0x40;
   const raw = createSocket('udp4');
   t.teardown(() => raw.close());
   raw.send(forged, f.server.port, '127.0.0.1');

@@ -7,7 +7,7 @@
  * connection or server cannot open one.
  */
 import { randomBytes } from 'node:crypto';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import {
   FrameType,
   FtError,
@@ -60,7 +60,9 @@ export async function serveUdpSession(
     });
   const fail = (error: FtError): Promise<void> =>
     refuse(ctx, request.requestId, error, (result) => log(result));
-  if (!(ctx.socket instanceof TLSSocket))
+  // Duck-typed: node:tls stays unloaded in children that serve no TLS (start-up cost).
+  const socket = ctx.socket as Partial<TLSSocket>;
+  if (socket.encrypted !== true || typeof socket.exportKeyingMaterial !== 'function')
     return fail(unavailable('UDP sessions are opened over ft over TLS only (fts://)'));
   if (sc.grant === undefined) return fail(unavailable('this server has no UDP service'));
   // Authorised exactly as a STAT of the path (UNAUTHORIZED / FORBIDDEN / BUSY answered there).
@@ -87,7 +89,7 @@ export async function serveUdpSession(
     );
   opened.set(ctx, count + 1);
   const sessionId = randomBytes(UDP_SESSION_ID_SIZE);
-  const material = ctx.socket.exportKeyingMaterial(
+  const material = (ctx.socket as TLSSocket).exportKeyingMaterial(
     UDP_KEY_MATERIAL_SIZE,
     UDP_EXPORTER_LABEL,
     sessionId,
