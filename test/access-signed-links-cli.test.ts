@@ -91,9 +91,6 @@ test('ftserve sign: --new-key writes a 0600 key once; bad input is one line and 
     bad.stderr,
     /^ftserve: signing key file .*junk\.key must hold one line of base64url.*\n$/,
   );
-  const udp = await runFtserve(['--root', fx.root, '--port', '0', '--sign-key', fx.key]);
-  t.is(udp.code, 2);
-  t.regex(udp.stderr, /^ftserve: --sign-key needs --no-udp \(or --tokens\).*\n$/);
 });
 
 test('the link is ft://host:port/path?expires&kid&sig with the HMAC-SHA256 PROTOCOL.md describes', async (t) => {

@@ -1,7 +1,7 @@
 /**
  * Access tokens end to end: `ftserve token add|list|revoke`, `ftserve --tokens FILE` with real
  * ftget processes (--token, FTGET_TOKEN, the per-user tokens file), refusals before any file
- * work, SIGHUP reloads, tokens kept out of logs, and the UDP service refusing to serve.
+ * work, SIGHUP reloads, tokens kept out of logs. Tokens over UDP: udp-access.test.ts.
  */
 import {
   chmodSync,
@@ -283,13 +283,6 @@ test('the per-user tokens file: used by host:port, refused when group/other-read
     env: { ...env, FTGET_TOKEN: 'ft_bad' },
   });
   t.is(flagWins.code, 0);
-});
-
-test('with --tokens the UDP service refuses every transfer: UNAUTHORIZED, nothing served', async (t) => {
-  const r = await get('docs/a.txt', '--udp', '--token', docsToken);
-  t.is(r.code, 10);
-  t.is(r.stdout.length, 0);
-  t.regex(r.stderr, /UDP cannot carry/);
 });
 
 test('a server without --tokens ignores a token and still serves clients that send none', async (t) => {

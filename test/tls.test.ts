@@ -333,15 +333,6 @@ async function waitForLog(
   throw new Error(`no ${pattern} in the log: ${s.stderr()}`);
 }
 
-test('fts:// with --udp is refused (exit 2), never sent in plaintext', async (t) => {
-  const s = await serve(t);
-  const o = outFile();
-  const r = await runFtget(['get', url(s), '-o', o, '--udp', '--cacert', pki.ca, ...FAST]);
-  t.is(r.code, 2, r.stderr);
-  t.regex(r.stderr, /^ftget: error: --udp is not encrypted: fts:\/\/ and --tls need TCP\n/);
-  t.false(existsSync(o));
-});
-
 test('bad certificate or key files: one line, exit 2', async (t) => {
   const missing = await runFtserve([
     '--root',

@@ -264,6 +264,17 @@ export async function startFakeServer(options: FakeServerOptions = {}): Promise<
         );
         return;
       }
+      if (m.type === FrameType.UDP_SESSION) {
+        await write(
+          encodeError({
+            requestId: m.requestId,
+            code: WireError.UDP_ENCRYPTION,
+            retryAfterMs: 0,
+            message: 'no UDP sessions here',
+          }),
+        );
+        return;
+      }
       gets.push(m);
       const size = file.data.length;
       if (m.validator !== undefined && !b.ignoreValidator && !m.validator.equals(file.validator)) {

@@ -11,16 +11,24 @@ import { DatagramType, decodeDatagram, encodeUdpRequest } from '@ft/protocol';
 import type { UdpServerMessage } from '@ft/protocol';
 
 export interface RawUdpClient {
-  /** Sends a REQUEST for `path` (with the token dance) and resolves with the first real answer. */
-  request(path: string, timeoutMs?: number): Promise<UdpServerMessage>;
+  /**
+   * Sends a REQUEST for `path` (with the token dance; `credential`: the access token it
+   * carries) and resolves with the first real answer.
+   */
+  request(path: string, timeoutMs?: number, credential?: string): Promise<UdpServerMessage>;
   /** Sends one datagram to the server (e.g. a CLOSE for the transfer it holds). */
   send(datagram: Buffer): void;
   close(): Promise<void>;
 }
 
-/** Opens a socket on 127.0.0.1 connected to the server's UDP port. */
-export async function rawUdpClient(port: number): Promise<RawUdpClient> {
+/**
+ * Opens a socket connected to the server's UDP port on 127.0.0.1, sending from `localAddress`
+ * (another loopback address keeps per-address limits away from the test's other clients).
+ */
+export async function rawUdpClient(port: number, localAddress?: string): Promise<RawUdpClient> {
   const socket: Socket = createSocket('udp4');
+  if (localAddress !== undefined)
+    await new Promise<void>((resolve) => socket.bind(0, localAddress, () => resolve()));
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     socket.connect(port, '127.0.0.1', () => {
@@ -30,7 +38,7 @@ export async function rawUdpClient(port: number): Promise<RawUdpClient> {
   });
   let closed = false;
   return {
-    request: (path, timeoutMs = 10_000) =>
+    request: (path, timeoutMs = 10_000, credential) =>
       new Promise<UdpServerMessage>((resolve, reject) => {
         const nonce = randomInt(1, 0xffff_ffff);
         const send = (token: Buffer): void =>
@@ -43,6 +51,7 @@ export async function rawUdpClient(port: number): Promise<RawUdpClient> {
               maxPayload: 1200,
               window: 64 * 1024,
               token,
+              credential,
             }),
           );
         const done = (): void => {

@@ -16,10 +16,13 @@ import {
   MIN_PROTOCOL_VERSION,
   ProtocolError,
   RemoteError,
+  UDP_EXPORTER_LABEL,
+  UDP_KEY_MATERIAL_SIZE,
   encodeGet,
   encodeHello,
   encodeList,
   encodeStat,
+  encodeUdpSession,
   frameTypeName,
 } from '@ft/protocol';
 import type { End, FileHeader, GetRequest, ListEntry, Message, StatResult } from '@ft/protocol';
@@ -200,6 +203,29 @@ export class Connection {
         return true;
       },
       (chunk, pin) => sink.onData(chunk, pin),
+    );
+  }
+
+  /**
+   * Asks for an encrypted UDP session covering `path` (PROTOCOL.md §4.11; TLS connections only)
+   * and derives its keying material from this connection's TLS exporter.
+   */
+  udpSession(path: string): Promise<{ sessionId: Buffer; lifetimeMs: number; material: Buffer }> {
+    return this.request(
+      encodeUdpSession({ requestId: this.nextRequestId, path }),
+      (resolve) => (message) => {
+        if (message.type !== FrameType.UDP_SESSION_OK)
+          throw unexpectedFrame(this.address, message, 'UDP_SESSION_OK');
+        if (!(this.socket instanceof TLSSocket))
+          throw badResponse(this.address, 'UDP_SESSION_OK on a connection without TLS');
+        const material = this.socket.exportKeyingMaterial(
+          UDP_KEY_MATERIAL_SIZE,
+          UDP_EXPORTER_LABEL,
+          message.sessionId,
+        );
+        resolve({ sessionId: message.sessionId, lifetimeMs: message.lifetimeMs, material });
+        return true;
+      },
     );
   }
 

@@ -69,6 +69,7 @@ const EXIT_BY_CODE: Readonly<Record<string, ExitCode>> = {
   FT_TLS_VERIFY: ExitCode.TLS_VERIFY,
   FT_TLS_MISMATCH: ExitCode.TLS_MISMATCH,
   FT_TLS_REQUIRED: ExitCode.TLS_MISMATCH,
+  FT_UDP_ENCRYPTION: ExitCode.TLS_MISMATCH,
 };
 
 /** errno codes of local file-system failures (anything the user's machine, not the network, caused). */
@@ -150,6 +151,8 @@ export function describeError(
       hint = /signed link/.test(message)
         ? 'a signed link opens only the one file it was made for, and cannot list'
         : 'a token opens only the paths under its prefix; ask for one that covers this path';
+    else if (error.code === 'FT_UDP_ENCRYPTION')
+      hint = `${server} encrypts UDP: --udp goes with fts:// (or --tls) and the same --cacert/--pin as over TCP`;
   } else if (error instanceof FtError) {
     if (error.code === ClientErrorCode.CONNECT_FAILED) hint = `is ftserve running on ${server}?`;
     else if (

@@ -146,7 +146,14 @@ export function secureSocket(
       rejectUnauthorized: false,
       session: sessions.get(key),
     });
-    secure.on('session', (session: Buffer) => sessions.set(key, session));
+    // Only a session of a verified handshake is kept: resuming it skips the certificate
+    // (OpenSSL does not keep the peer's certificate in a resumed TLS 1.3 session, so there is
+    // nothing to check again; only a server holding the ticket keys can resume it). TLS 1.3
+    // tickets arrive after the handshake, hence the flag.
+    let verified = false;
+    secure.on('session', (session: Buffer) => {
+      if (verified) sessions.set(key, session);
+    });
     let settled = false;
     const fail = (error: ClientError): void => {
       if (settled) return;
@@ -198,7 +205,7 @@ export function secureSocket(
     secure.once('error', onError);
     secure.once('close', onClose);
     secure.once('secureConnect', () => {
-      const why = verifyFailure(secure, address.host);
+      const why = secure.isSessionReused() ? undefined : verifyFailure(secure, address.host);
       if (why !== undefined) {
         fail(
           new ClientError(ClientErrorCode.TLS_VERIFY, `TLS: ${server}: ${why}`, {
@@ -209,6 +216,7 @@ export function secureSocket(
         );
         return;
       }
+      verified = true;
       clearTimeout(timer);
       secure.off('close', onClose);
       secure.off('error', onError);

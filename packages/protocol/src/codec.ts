@@ -29,6 +29,7 @@ import {
 } from './checks.js';
 import { decodeList, decodeListResult } from './list-codec.js';
 import { decodeStat, decodeStatResult } from './stat-codec.js';
+import { decodeUdpSession, decodeUdpSessionOk } from './udp-session-codec.js';
 import { ProtocolError } from './errors.js';
 import type {
   End,
@@ -286,6 +287,8 @@ const DECODERS: Readonly<Record<number, (r: PayloadReader) => Message>> = {
   [FrameType.END]: decodeEnd,
   [FrameType.STAT_OK]: decodeStatResult,
   [FrameType.LIST_OK]: decodeListResult,
+  [FrameType.UDP_SESSION]: decodeUdpSession,
+  [FrameType.UDP_SESSION_OK]: decodeUdpSessionOk,
   [FrameType.ERROR]: decodeError,
 };
 

@@ -26,10 +26,14 @@ export const FrameType = {
   GET: 0x10,
   STAT: 0x11,
   LIST: 0x12,
+  /** Ask for an encrypted UDP session (ft over TLS only; docs/PROTOCOL.md §4.11). */
+  UDP_SESSION: 0x13,
   FILE: 0x20,
   END: 0x21,
   STAT_OK: 0x22,
   LIST_OK: 0x23,
+  /** The UDP session granted: its id and lifetime; the keys come from the TLS exporter. */
+  UDP_SESSION_OK: 0x24,
   ERROR: 0x7f,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
@@ -40,6 +44,7 @@ export const REQUEST_TYPES: ReadonlySet<number> = new Set([
   FrameType.GET,
   FrameType.STAT,
   FrameType.LIST,
+  FrameType.UDP_SESSION,
 ]);
 /** Frame types a server may send (the client's decoder accepts only these). */
 export const RESPONSE_TYPES: ReadonlySet<number> = new Set([
@@ -48,6 +53,7 @@ export const RESPONSE_TYPES: ReadonlySet<number> = new Set([
   FrameType.END,
   FrameType.STAT_OK,
   FrameType.LIST_OK,
+  FrameType.UDP_SESSION_OK,
   FrameType.ERROR,
 ]);
 

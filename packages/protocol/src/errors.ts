@@ -20,6 +20,7 @@ export const WireError = {
   UNAUTHORIZED: 13,
   FORBIDDEN: 14,
   TLS_REQUIRED: 15,
+  UDP_ENCRYPTION: 17,
 } as const;
 export type WireErrorName = keyof typeof WireError;
 export type WireErrorCode = (typeof WireError)[WireErrorName];
@@ -41,6 +42,8 @@ export const WIRE_ERROR_MEANINGS: Readonly<Record<WireErrorName, string>> = {
   UNAUTHORIZED: 'the server requires a token and none, or no valid one, was sent',
   FORBIDDEN: 'the token sent is valid but does not cover this path',
   TLS_REQUIRED: 'the port speaks ft over TLS only; the client sent plaintext',
+  UDP_ENCRYPTION:
+    'UDP and encryption do not match: the server serves UDP only in encrypted sessions, or cannot open one',
 };
 
 const WIRE_NAMES = new Map<number, WireErrorName>(

@@ -51,6 +51,8 @@ export type {
   Request,
   Response,
   StatRequest,
+  UdpSessionGranted,
+  UdpSessionRequest,
   StatResult,
   Welcome,
 } from './messages.js';
@@ -71,6 +73,7 @@ export {
   frameTypeName,
   listEntrySize,
 } from './codec.js';
+export { UDP_SESSION_ID_SIZE, encodeUdpSession, encodeUdpSessionOk } from './udp-session-codec.js';
 export { FrameDecoder } from './frame-decoder.js';
 export type { DecoderEvent, FrameDecoderOptions } from './frame-decoder.js';
 export { negotiateVersion } from './version.js';

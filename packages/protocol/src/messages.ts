@@ -124,6 +124,23 @@ export interface ListResult {
   entries: ListEntry[];
 }
 
+/** Client → server (over TLS): open an encrypted UDP session for `path` and what lies under it. */
+export interface UdpSessionRequest {
+  type: typeof FrameType.UDP_SESSION;
+  requestId: number;
+  path: string;
+}
+
+/** Server → client: the session exists; both sides derive its keys from the TLS exporter. */
+export interface UdpSessionGranted {
+  type: typeof FrameType.UDP_SESSION_OK;
+  requestId: number;
+  /** 8 random bytes naming the session in every sealed datagram, and the exporter context. */
+  sessionId: Buffer;
+  /** New REQUESTs and STATs are accepted in the session for this long. */
+  lifetimeMs: number;
+}
+
 export interface ErrorFrame {
   type: typeof FrameType.ERROR;
   /** 0 for a connection-level error, after which the server closes. */
@@ -133,6 +150,7 @@ export interface ErrorFrame {
   message: string;
 }
 
-export type Request = Hello | GetRequest | StatRequest | ListRequest;
-export type Response = Welcome | FileHeader | End | StatResult | ListResult | ErrorFrame;
+export type Request = Hello | GetRequest | StatRequest | ListRequest | UdpSessionRequest;
+export type Response =
+  Welcome | FileHeader | End | StatResult | ListResult | UdpSessionGranted | ErrorFrame;
 export type Message = Request | Response;

@@ -21,6 +21,15 @@ import {
   LinkKind,
   ListFlags,
   ListRequestFlags,
+  AEAD_TAG_SIZE,
+  DatagramType,
+  MAX_FORGERIES,
+  MAX_SEALED_PER_DIRECTION,
+  REPLAY_WINDOW,
+  SEALED_HEADER_SIZE,
+  UDP_EXPORTER_LABEL,
+  UDP_KEY_MATERIAL_SIZE,
+  UDP_SESSION_ID_SIZE,
   WIRE_ERROR_MEANINGS,
   WireError,
   chunkSizeFor,
@@ -35,6 +44,8 @@ import {
   encodeListResult,
   encodeStat,
   encodeStatResult,
+  encodeUdpSession,
+  encodeUdpSessionOk,
   encodeWelcome,
   linkMacInput,
   linkPathDigest,
@@ -163,6 +174,8 @@ const minimal: Record<string, Buffer> = {
     root: Buffer.alloc(32),
   }),
   LIST_OK: encodeListResult({ requestId: 1, more: false, entries: [] }),
+  UDP_SESSION: encodeUdpSession({ requestId: 1, path: '' }),
+  UDP_SESSION_OK: encodeUdpSessionOk({ requestId: 1, sessionId: Buffer.alloc(8), lifetimeMs: 1 }),
   ERROR: encodeError({ requestId: 1, code: 1, retryAfterMs: 0, message: '' }),
 };
 
@@ -373,4 +386,27 @@ test('the signed-link example of §5.7 is what the code and an HMAC-SHA256 of it
   t.true(credential.length <= 117);
   t.like(decodeLinkCredential(credential), { expires: 1767225600, keyId: kid, signature: sig });
   t.is(decodeLinkCredential(credential.replace('.630dcd29.', '.630DCD29.')), undefined);
+});
+
+test('the encrypted UDP construction is documented with the numbers the code uses', (t) => {
+  const text = section(/^### Encrypted UDP sessions/);
+  t.true(text.includes(`label = "${UDP_EXPORTER_LABEL}"`));
+  t.true(text.includes(`length = ${UDP_KEY_MATERIAL_SIZE})`));
+  t.true(text.includes(`context = sessionId (${UDP_SESSION_ID_SIZE} bytes)`));
+  const layout = rows(text).filter((r) => /^\d+(\+n)?$/.test(r[0]!));
+  t.deepEqual(
+    layout.map((r) => r[0]),
+    ['0', '1', '2', '3', '4', '12', '20', '20+n'],
+  );
+  t.is(Number(layout[6]![0]), SEALED_HEADER_SIZE);
+  t.is(Number(layout[7]![1]), AEAD_TAG_SIZE);
+  t.true(text.includes(`bitmap of the ${REPLAY_WINDOW} packet numbers`));
+  t.true(text.includes(`2^${Math.log2(MAX_SEALED_PER_DIRECTION)}`));
+  t.true(text.includes(`| failed tag checks per session | 2^${Math.log2(MAX_FORGERIES)}:`));
+  t.regex(
+    text,
+    new RegExp(
+      `type \`0x0${DatagramType.SEALED_TO_SERVER}\` client → server, \`0x${DatagramType.SEALED_TO_CLIENT.toString(16)}\``,
+    ),
+  );
 });

@@ -154,7 +154,7 @@ function reseal(b: Buffer): Buffer {
 for (const [name, datagram, expected] of samples) {
   test(`${name} round-trips through encode and decode`, (t) => {
     const m = decodeDatagram(datagram);
-    t.is(m.type, DatagramType[name as keyof typeof DatagramType]);
+    t.is(m.type as number, DatagramType[name as keyof typeof DatagramType]);
     t.like(m, expected);
   });
 
@@ -241,4 +241,47 @@ test('ACCEPT must announce exactly the chunks that overlap its range', (t) => {
   // chunkCount is at body offset 4+4+8*4+16+1+4+32+4 = 97, datagram offset 105.
   d.writeUInt32BE(3, 105);
   t.throws(() => decodeDatagram(reseal(d)), { code: 'FT_ERR_BAD_VALUE' });
+});
+
+test('REQUEST and STAT carry an optional access token behind HAS_CREDENTIAL, after the path', (t) => {
+  const base = {
+    nonce: 5,
+    path: 'docs/a.txt',
+    offset: 0,
+    wantDigests: false,
+    maxPayload: 1200,
+    window: 1 << 20,
+    token: Buffer.alloc(24, 1),
+  };
+  const plain = encodeUdpRequest(base);
+  const withToken = encodeUdpRequest({ ...base, credential: 'ft_secret' });
+  t.is(plain[3]! & 0x08, 0);
+  t.is(withToken[3]! & 0x08, 0x08);
+  t.is(withToken.length, plain.length + 2 + 9);
+  t.is(withToken.subarray(-9).toString(), 'ft_secret');
+  t.like(decodeDatagram(withToken), { type: DatagramType.REQUEST, credential: 'ft_secret' });
+  t.false('credential' in decodeDatagram(plain));
+  const stat = encodeUdpStat({
+    nonce: 1,
+    path: 'x',
+    wantDigest: true,
+    token: Buffer.alloc(0),
+    credential: 'ft_s',
+  });
+  t.is(stat[3], 0x03);
+  t.like(decodeDatagram(stat), { type: DatagramType.STAT, wantDigest: true, credential: 'ft_s' });
+  // An empty or over-long token is refused by the encoder and the decoder alike.
+  t.throws(() => encodeUdpRequest({ ...base, credential: '' }), { instanceOf: FtError });
+  t.throws(() => encodeUdpStat({ ...base, wantDigest: false, credential: 'x'.repeat(257) }), {
+    instanceOf: FtError,
+  });
+  const empty = Buffer.concat([plain, Buffer.from([0, 0])]);
+  empty[3] = empty[3]! | 0x08;
+  empty.writeUInt32BE(datagramChecksum(empty), 4);
+  t.throws(() => decodeDatagram(empty), { instanceOf: FtError, message: /empty credential/ });
+  // The flag without the field: truncated.
+  const missing = Buffer.from(plain);
+  missing[3] = missing[3]! | 0x08;
+  missing.writeUInt32BE(datagramChecksum(missing), 4);
+  t.throws(() => decodeDatagram(missing), { instanceOf: FtError });
 });

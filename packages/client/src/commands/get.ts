@@ -183,7 +183,8 @@ ${exitCodeHelp}`;
       helpValue: 'RATE',
     }),
     udp: Flags.boolean({
-      description: "transfer over UDP (to the server's port; same resume state as TCP)",
+      description:
+        "transfer over UDP (to the server's port; same resume state as TCP); encrypted with fts:// or --tls",
       default: false,
     }),
     quiet: Flags.boolean({ char: 'q', description: 'print only errors', default: false }),

@@ -12,14 +12,17 @@ import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { RttEstimator, UdpLimits, decodeDatagram } from '@ft/protocol';
+import { RttEstimator, UdpLimits, decodeDatagram, sealedSessionId } from '@ft/protocol';
 import type { End, GetRequest, StatResult, UdpMessage, UdpServerMessage } from '@ft/protocol';
 import type { ConnectOptions, GetSink } from '../connection.js';
+import { tokenFor } from '../credentials.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import { formatServer } from '../remote.js';
 import type { ServerAddress } from '../remote.js';
 import { abortError } from '../retry.js';
 import { statOperation } from './handshake.js';
+import { ClientSession } from './session.js';
+import { usesTls } from '../tls-options.js';
 import type { Operation, UdpLink } from './link.js';
 import { ReceiveFlow, getOperation } from './transfer.js';
 
@@ -49,8 +52,11 @@ export class UdpConnection {
   private readonly server: string;
   private readonly payloadSize: number;
   private readonly livenessMs: number;
-  /** Datagrams dropped as malformed or not for us. */
+  /** Datagrams dropped as malformed or not for us (forged and replayed ones included). */
   dropped = 0;
+  /** The server has TLS: every datagram travels in an encrypted session. */
+  private readonly secure: boolean;
+  private session: ClientSession | undefined;
   private readonly onAbort = (): void => this.fail(abortError());
   /** GET state shared with pause/resume/close. */
   private readonly flow = new ReceiveFlow(
@@ -62,11 +68,12 @@ export class UdpConnection {
 
   private constructor(
     private readonly socket: Socket,
-    address: ServerAddress,
+    private readonly address: ServerAddress,
     ip: string,
     private readonly options: ConnectOptions,
   ) {
     this.server = formatServer(address);
+    this.secure = usesTls(address);
     this.payloadSize =
       envInt(UDP_PAYLOAD_ENV, UdpLimits.MIN_PAYLOAD, UdpLimits.MAX_PAYLOAD) ??
       (isLoopback(ip) ? UdpLimits.LOOPBACK_PAYLOAD : UdpLimits.DEFAULT_PAYLOAD);
@@ -78,6 +85,8 @@ export class UdpConnection {
       livenessMs: this.livenessMs,
       // The address-validation token of the last RETRY, sent with every later request.
       token: Buffer.alloc(0),
+      // In an encrypted session the TLS connection that opened it carried the token.
+      credential: this.secure ? undefined : tokenFor(address),
       send: (datagram) => this.send(datagram),
       drop: () => void this.dropped++,
       retryDelay: (sends) => this.retryDelay(sends),
@@ -135,12 +144,28 @@ export class UdpConnection {
 
   /** STAT a path over UDP. */
   stat(path: string, wantDigest: boolean): Promise<StatResult> {
-    return this.run<StatResult>((resolve) => statOperation(this.link, path, wantDigest, resolve));
+    return this.secured(path, () =>
+      this.run<StatResult>((resolve) => statOperation(this.link, path, wantDigest, resolve)),
+    );
   }
 
   /** GET a range; the sink sees a FILE header (with every chunk digest) and then the body in order. */
   get(request: Omit<GetRequest, 'type' | 'requestId'>, sink: GetSink): Promise<End> {
-    return this.run<End>((resolve) => getOperation(this.link, this.flow, request, sink, resolve));
+    return this.secured(request.path, () =>
+      this.run<End>((resolve) => getOperation(this.link, this.flow, request, sink, resolve)),
+    );
+  }
+
+  /**
+   * Runs `op` once the connection can carry a request for `path`: at once in plaintext; to a
+   * TLS server, after an encrypted session covering the path is open (session.ts).
+   */
+  private async secured<T>(path: string, op: () => Promise<T>): Promise<T> {
+    if (this.secure && this.session?.serves(path) !== true) {
+      if (this.failure !== undefined) throw this.failure;
+      this.session = await ClientSession.open(this.address, this.options, path);
+    }
+    return op();
   }
 
   /** Backpressure: stop opening the window until resume(). */
@@ -211,9 +236,15 @@ export class UdpConnection {
   private onDatagram(msg: Buffer): void {
     const op = this.op;
     if (op === undefined) return;
+    const inner = this.secure ? this.unseal(msg) : msg;
+    if (inner === undefined) {
+      this.dropped++;
+      return;
+    }
     let m: UdpMessage;
     try {
-      m = decodeDatagram(msg);
+      // A sealed datagram's inner CRC is not checked: its tag covered every byte.
+      m = decodeDatagram(inner, !this.secure);
     } catch {
       // Damaged or foreign: it never reaches the file. The sender will resend what it carried.
       this.dropped++;
@@ -224,6 +255,15 @@ export class UdpConnection {
       return;
     }
     this.guard(() => op.onMessage(m as UdpServerMessage));
+  }
+
+  /** The inner datagram of a sealed one of our session; undefined for anything else (forged, replayed, plaintext). */
+  private unseal(msg: Buffer): Buffer | undefined {
+    const channel = this.session?.channel;
+    const id = sealedSessionId(msg, 'server');
+    if (channel === undefined || id === undefined || !id.equals(channel.sessionId)) return;
+    const inner = channel.open(msg);
+    return typeof inner === 'string' ? undefined : inner;
   }
 
   /** Runs a handler; anything it throws fails the operation in progress. */
@@ -237,7 +277,13 @@ export class UdpConnection {
 
   private send(datagram: Buffer): void {
     if (this.failure !== undefined) return;
-    this.socket.send(datagram, (error) => {
+    let out: Buffer | Buffer[] = datagram;
+    if (this.secure) {
+      const channel = this.session?.channel;
+      if (channel === undefined || channel.exhausted) return;
+      out = channel.seal(datagram);
+    }
+    this.socket.send(out, (error) => {
       if (error !== null && error !== undefined) this.dropped++;
     });
   }

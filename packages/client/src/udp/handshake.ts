@@ -66,7 +66,7 @@ export function statOperation(
 ): Operation {
   const nonce = randomInt(1, 0xffff_ffff);
   const request = startRequest(link, nonce, (token) =>
-    encodeUdpStat({ nonce, path, wantDigest, token }),
+    encodeUdpStat({ nonce, path, wantDigest, token, credential: link.credential }),
   );
   return {
     onMessage: (m) => {

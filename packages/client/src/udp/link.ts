@@ -21,6 +21,8 @@ export interface UdpLink {
   readonly livenessMs: number;
   /** The address-validation token of the last RETRY (empty before one). */
   token: Buffer;
+  /** The access token for this server (--token, FTGET_TOKEN, tokens file), if any. Secret. */
+  readonly credential: string | undefined;
   send(datagram: Buffer): void;
   /** Counts a datagram dropped as malformed or not for us. */
   drop(): void;

@@ -150,6 +150,7 @@ export function getOperation(
       maxPayload: link.payloadSize,
       window: UDP_WINDOW,
       token,
+      credential: link.credential,
     }),
   );
   let accept: UdpAccept | undefined;

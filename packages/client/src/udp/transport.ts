@@ -7,8 +7,6 @@ import { Connection } from '../connection.js';
 import type { ConnectOptions } from '../connection.js';
 import type { ServerAddress } from '../remote.js';
 import { UdpConnection } from './connection.js';
-import { ClientError, ClientErrorCode } from '../errors.js';
-import { usesTls } from '../tls-options.js';
 
 export type TransportKind = 'tcp' | 'udp';
 
@@ -22,14 +20,6 @@ export async function openConnection(
   options: ConnectOptions,
 ): Promise<TransferConnection> {
   if (kind !== 'udp') return Connection.open(address, options);
-  // Never fall back to plaintext when TLS was asked for: UDP has no encryption yet.
-  if (usesTls(address))
-    throw new ClientError(
-      ClientErrorCode.USAGE,
-      '--udp is not encrypted: fts:// and --tls need TCP',
-      {
-        hint: 'drop --udp to download over TLS',
-      },
-    );
+  // To a TLS server (fts://, --tls) every datagram travels in an encrypted session.
   return UdpConnection.open(address, options);
 }

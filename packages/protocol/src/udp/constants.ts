@@ -17,12 +17,16 @@ export const DatagramType = {
   ACK: 0x03,
   DIGEST_REQUEST: 0x04,
   CLOSE: 0x05,
+  /** An encrypted session's datagram, client → server (udp/sealed.ts): no CRC, an AEAD tag. */
+  SEALED_TO_SERVER: 0x06,
   RETRY: 0x41,
   ACCEPT: 0x42,
   DATA: 0x43,
   DIGESTS: 0x44,
   FIN: 0x45,
   STAT_OK: 0x46,
+  /** An encrypted session's datagram, server → client. */
+  SEALED_TO_CLIENT: 0x47,
   ERROR: 0x7f,
 } as const;
 export type DatagramType = (typeof DatagramType)[keyof typeof DatagramType];
@@ -32,14 +36,18 @@ export const UdpRequestFlags = {
   HAS_LENGTH: 0x01,
   HAS_VALIDATOR: 0x02,
   WANT_DIGESTS: 0x04,
+  /** An access token (str16, after the path) follows: for a server with access control. */
+  HAS_CREDENTIAL: 0x08,
 } as const;
-export const UDP_REQUEST_FLAGS_MASK = 0x07;
+export const UDP_REQUEST_FLAGS_MASK = 0x0f;
 
 /** STAT flags. */
 export const UdpStatFlags = {
   WANT_DIGEST: 0x01,
+  /** As REQUEST's HAS_CREDENTIAL. */
+  HAS_CREDENTIAL: 0x02,
 } as const;
-export const UDP_STAT_FLAGS_MASK = 0x01;
+export const UDP_STAT_FLAGS_MASK = 0x03;
 
 /** Why a client closes a transfer. */
 export const CloseReason = {

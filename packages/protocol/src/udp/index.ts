@@ -80,3 +80,17 @@ export type {
 } from './sender/types.js';
 export { UdpReceiver } from './receiver.js';
 export type { AckFields, DataVerdict, ReceiverOptions } from './receiver.js';
+export {
+  AEAD_TAG_SIZE,
+  MAX_FORGERIES,
+  MAX_SEALED_PER_DIRECTION,
+  MIN_SEALED_SIZE,
+  SEALED_HEADER_SIZE,
+  SealedChannel,
+  UDP_EXPORTER_LABEL,
+  UDP_KEY_MATERIAL_SIZE,
+  sealedSessionId,
+} from './sealed.js';
+export type { OpenFailure, SealedStats, SessionRole } from './sealed.js';
+export { REPLAY_WINDOW, ReplayWindow } from './replay-window.js';
+export type { ReplayVerdict } from './replay-window.js';

@@ -18,6 +18,11 @@ export interface UdpRequest {
   window: number;
   /** Address-validation token from a RETRY; empty on the first attempt. */
   token: Buffer;
+  /**
+   * Access token for a server with access control (flag HAS_CREDENTIAL, the same secret as
+   * HELLO's token over TCP). Absent: none. Never logged.
+   */
+  credential?: string | undefined;
 }
 
 /** Client → server: metadata of one path. */
@@ -27,6 +32,8 @@ export interface UdpStat {
   path: string;
   wantDigest: boolean;
   token: Buffer;
+  /** As UdpRequest's. */
+  credential?: string | undefined;
 }
 
 /** A half-open byte range [start, end) of absolute file offsets. */

@@ -19,6 +19,8 @@ import {
   encodeListResult,
   encodeStat,
   encodeStatResult,
+  encodeUdpSession,
+  encodeUdpSessionOk,
   encodeWelcome,
 } from '../../src/index.js';
 import type { DecoderEvent, FileHeader, Message, Request, Response } from '../../src/index.js';
@@ -44,6 +46,10 @@ export function encode(m: Message): Buffer {
       return encodeStatResult(m);
     case FrameType.LIST_OK:
       return encodeListResult(m);
+    case FrameType.UDP_SESSION:
+      return encodeUdpSession(m);
+    case FrameType.UDP_SESSION_OK:
+      return encodeUdpSessionOk(m);
     case FrameType.ERROR:
       return encodeError(m);
   }
@@ -94,6 +100,7 @@ export const SAMPLE_REQUESTS: readonly Request[] = [
   { type: FrameType.LIST, requestId: 4, path: 'some/dir' },
   { type: FrameType.LIST, requestId: 5, path: 'looptree', wantLinks: true },
   { type: FrameType.STAT, requestId: 6, path: 'f', wantDigest: true, wantSha256: true },
+  { type: FrameType.UDP_SESSION, requestId: 9, path: 'docs/a.txt' },
 ];
 
 export const fileWithDigests: FileHeader = {
@@ -191,6 +198,12 @@ export const SAMPLE_RESPONSES: readonly Response[] = [
     chunkSize: 1024 * 1024,
     root: digest(7),
     sha256: digest(9),
+  },
+  {
+    type: FrameType.UDP_SESSION_OK,
+    requestId: 9,
+    sessionId: bytesOf(0x5e, 8),
+    lifetimeMs: 600_000,
   },
   {
     type: FrameType.LIST_OK,

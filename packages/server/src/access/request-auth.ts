@@ -4,7 +4,6 @@
  * UNAUTHORIZED or FORBIDDEN (PROTOCOL.md §5.6, §5.7). Logs name a token by its name and a
  * signed link by its key id and expiry, never the credential itself.
  */
-import { sep } from 'node:path';
 import { FtError, WireError } from '@ft/protocol';
 import type { GetRequest, ListRequest, StatRequest } from '@ft/protocol';
 import { refuse } from '../tcp/request-context.js';
@@ -12,6 +11,7 @@ import type { RequestContext } from '../tcp/request-context.js';
 import { checkCredential } from './credential-check.js';
 import type { CredentialCheck, Credentials } from './credential-check.js';
 import { sharedAuthFailures } from './auth-failures.js';
+import { leadsOutsidePrefix } from './prefix-escape.js';
 
 const OPS = { 0x10: 'GET', 0x11: 'STAT', 0x12: 'LIST' } as const;
 
@@ -53,7 +53,7 @@ export async function authorize(
   const check = checkCredential(credentials, token, request.path, op);
   if (check.ok) {
     // A link opens its one path, whatever it resolves to: the signer named that path.
-    if (check.kind === 'link' || !leadsOutside(ctx, check.prefix, request.path)) return true;
+    if (check.kind === 'link' || !leadsOutsidePrefix(ctx.files.jail, check.prefix, request.path)) return true;
     await refuse(
       ctx,
       request.requestId,
@@ -90,21 +90,4 @@ export async function authorize(
       }),
   );
   return false;
-}
-
-/**
- * Whether `path`, which names something under `prefix`, resolves (symlinks followed) outside the
- * prefix's own real directory: a link under docs/ to ../secret must not open secret with a docs
- * token. Only for requests whose token is valid; a path the jail refuses or cannot find is
- * left to the handler, which answers it as usual.
- */
-function leadsOutside(ctx: RequestContext, prefix: string, path: string): boolean {
-  if (prefix === '') return false;
-  try {
-    const base = ctx.files.jail.resolveSync(prefix);
-    const real = ctx.files.jail.resolveSync(path);
-    return real !== base && !real.startsWith(base.endsWith(sep) ? base : base + sep);
-  } catch {
-    return false;
-  }
 }

@@ -200,7 +200,6 @@ ftserve digest --help).`;
       maxPerAddress: flags['udp-max-per-address'],
     };
     checkUdpFlags(udpFlags);
-    checkSignKeyUdp(config, udpFlags.enabled);
     const udp = udpStarter(udpFlags);
     let stopSignal: NodeJS.Signals | undefined;
     const code = config.daemon
@@ -239,20 +238,6 @@ ftserve digest --help).`;
       process.stderr.write(error.stack + '\n');
     throw new Errors.ExitError(exit);
   }
-}
-
-/**
- * The UDP service does not check signed links yet; with --tokens it refuses every transfer,
- * without it it would serve everything. Until it calls checkCredential, --sign-key alone needs
- * --no-udp. (Not under --inetd, which has no UDP service.)
- */
-function checkSignKeyUdp(config: ServerConfig, udp: boolean): void {
-  if (config.signKeyFile === undefined || config.tokensFile !== undefined) return;
-  if (!udp || config.model === ProcessModel.INETD) return;
-  throw new ServeError(
-    '--sign-key needs --no-udp (or --tokens): the UDP service cannot check signed links yet',
-    ExitCode.USAGE,
-  );
 }
 
 /** Dies by `signal` with its default action (128 + its number should it somehow survive). */

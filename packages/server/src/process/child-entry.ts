@@ -17,6 +17,7 @@ import type { ClientAddress } from '../net/peer.js';
 import { configureRates } from '../net/rates.js';
 import { AddressGate } from '../access/address-list.js';
 import { loadCredentials, reloadCredentials } from '../access/credential-reload.js';
+import type { UdpSessionGrant } from '../udp/session-grant.js';
 import type { TlsAcceptor } from '../net/tls.js';
 
 /** After the grace period, connections are cut; if we are somehow still alive this much later, exit anyway. */
@@ -37,6 +38,11 @@ const files = new FileService({
   digestStoreDir: server.digestCacheDir,
 });
 const credentials = loadCredentials(server, logger);
+/** UDP_SESSION grants go to the primary, which passes them to the UDP service process. */
+const udpSessions =
+  config.udpSessions === true
+    ? (grant: UdpSessionGrant): void => send({ t: 'udp-session', grant })
+    : undefined;
 // Workers accept for themselves, so they check the address lists (one-shot children get sockets
 // the primary already checked).
 const gate = role === 'worker' ? AddressGate.of(server.allow, server.deny, logger) : undefined;
@@ -112,6 +118,7 @@ function serveConnection(socket: Socket, done: () => void, client?: ClientAddres
     maxRequestSize: server.maxRequestSize,
     serverName: config!.serverName,
     credentials,
+    udpSessions,
   });
   let released = false;
   const release = (): void => {

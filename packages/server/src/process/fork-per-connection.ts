@@ -15,6 +15,7 @@ import type { Accepted, Refusal } from './acceptor.js';
 import type { ServerConfig } from '../config.js';
 import { childScript } from './child-bundle.js';
 import { isFromChild } from './ipc.js';
+import { SessionRelay } from './session-relay.js';
 import type { Logger } from '../logger.js';
 import { sendTo, stopChildren } from './prefork.js';
 import type { ProcessPool } from './prefork.js';
@@ -53,6 +54,7 @@ export class ForkPerConnectionPool implements ProcessPool {
     private readonly config: ServerConfig,
     private readonly serverName: string,
     private readonly logger: Logger,
+    private readonly sessions: SessionRelay = new SessionRelay(false),
   ) {
     this.failed = new Promise((resolve) => (this.fail = resolve));
     // Serving still works from the modules, but each connection pays their loading.
@@ -117,11 +119,17 @@ export class ForkPerConnectionPool implements ProcessPool {
 
   private spawn(): Child {
     const child: Child = {
-      process: spawnChild({ role: 'oneshot', server: this.config, serverName: this.serverName }),
+      process: spawnChild({
+        role: 'oneshot',
+        server: this.config,
+        serverName: this.serverName,
+        udpSessions: this.sessions.enabled,
+      }),
       ready: false,
       connection: undefined,
     };
     this.children.add(child);
+    this.sessions.watch(child.process);
     child.process.on('message', (message: unknown) => {
       if (!isFromChild(message) || message.t !== 'ready') return;
       child.ready = true;

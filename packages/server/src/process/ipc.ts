@@ -3,6 +3,7 @@
  * children are started. Kept free of heavy imports: the child entry loads this too.
  */
 import type { ServerConfig } from '../config.js';
+import type { UdpSessionGrant } from '../udp/session-grant.js';
 
 /** Environment variable that carries a child's configuration (JSON). */
 export const CHILD_CONFIG_ENV = 'FTSERVE_CHILD_CONFIG';
@@ -14,6 +15,8 @@ export interface ChildConfig {
   role: ChildRole;
   server: ServerConfig;
   serverName: string;
+  /** A UDP service runs and the port speaks TLS: UDP_SESSION grants go to the primary. */
+  udpSessions?: boolean;
 }
 
 /**
@@ -29,10 +32,17 @@ export type ToChild =
   | { t: 'shutdown' }
   | { t: 'reopen-log' };
 
-/** Child → primary: started ('ready'), and for workers whether listen() on the shared socket worked. */
-export type FromChild = { t: 'ready' } | { t: 'listening' } | { t: 'listen-failed'; code: string };
+/**
+ * Child → primary: started ('ready'), for workers whether listen() on the shared socket worked,
+ * and the encrypted UDP sessions a connection opened ('udp-session', for the UDP service).
+ */
+export type FromChild =
+  | { t: 'ready' }
+  | { t: 'listening' }
+  | { t: 'listen-failed'; code: string }
+  | { t: 'udp-session'; grant: UdpSessionGrant };
 
-const FROM_CHILD = new Set(['ready', 'listening', 'listen-failed']);
+const FROM_CHILD = new Set(['ready', 'listening', 'listen-failed', 'udp-session']);
 const TO_CHILD = new Set(['listen', 'conn', 'shutdown', 'reopen-log']);
 
 export function isFromChild(m: unknown): m is FromChild {

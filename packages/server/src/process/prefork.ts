@@ -10,6 +10,7 @@ import type { ChildProcess, SendHandle } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { ServerConfig } from '../config.js';
 import { isFromChild, shareOf } from './ipc.js';
+import { SessionRelay } from './session-relay.js';
 import type { ToChild } from './ipc.js';
 import type { SharedSocket } from '../net/listen.js';
 import type { Logger } from '../logger.js';
@@ -64,6 +65,7 @@ export class PreforkPool implements ProcessPool {
     private readonly serverName: string,
     private readonly logger: Logger,
     private readonly socket: SharedSocket,
+    private readonly sessions: SessionRelay = new SessionRelay(false),
   ) {
     this.failed = new Promise((resolve) => (this.fail = resolve));
     this.budget = new RestartBudget(Math.max(10, 2 * config.workers));
@@ -98,7 +100,13 @@ export class PreforkPool implements ProcessPool {
 
   /** Starts the worker of `slot`; resolves once it listens on the shared socket. */
   private spawn(slot: number): Promise<void> {
-    const child = spawnChild({ role: 'worker', server: this.config, serverName: this.serverName });
+    const child = spawnChild({
+      role: 'worker',
+      server: this.config,
+      serverName: this.serverName,
+      udpSessions: this.sessions.enabled,
+    });
+    this.sessions.watch(child);
     const worker: Worker = { slot, child };
     this.workers.set(slot, worker);
     const { workers, maxConnections, maxConnectionsPerIp } = this.config;
@@ -117,7 +125,7 @@ export class PreforkPool implements ProcessPool {
           );
         } else if (message.t === 'listening') {
           resolve();
-        } else {
+        } else if (message.t === 'listen-failed') {
           this.fail(`a worker cannot listen on ${this.socket.text}: ${message.code}`);
         }
       });

@@ -19,6 +19,8 @@ import { Logger, stderrIsStdinSocket } from '../logger.js';
 import { acquirePidFile } from './pid-file.js';
 import { PreforkPool } from './prefork.js';
 import type { ProcessPool } from './prefork.js';
+import { SessionRelay } from './session-relay.js';
+import type { UdpSessionGrant } from '../udp/session-grant.js';
 
 /** A running UDP service, as the UDP transport reports it. */
 export interface UdpService {
@@ -26,6 +28,8 @@ export interface UdpService {
   address: string;
   /** Asks the service process to reopen its log file (SIGHUP). */
   reopenLogs(): void;
+  /** Hands an encrypted session granted over TLS to the service process. */
+  addSession(grant: UdpSessionGrant): void;
   close(): Promise<void>;
 }
 
@@ -115,16 +119,18 @@ async function runPrimary(
   let closeListener: () => void;
   let pool: ProcessPool;
   let startAccepting = (): void => {};
+  // With TLS and a UDP service, TCP children grant encrypted UDP sessions (UDP_SESSION).
+  const sessions = new SessionRelay(options.udp !== undefined && config.tls !== undefined);
   if (config.model === ProcessModel.PREFORK) {
     const socket = await bindShared(config.host, config.port);
     tcp = socket;
     closeListener = () => socket.close();
-    pool = new PreforkPool(config, options.serverName, logger, socket);
+    pool = new PreforkPool(config, options.serverName, logger, socket, sessions);
   } else {
     const server = await listenTcp(config.host, config.port);
     tcp = boundAddress(server);
     closeListener = () => server.close();
-    const forking = new ForkPerConnectionPool(config, options.serverName, logger);
+    const forking = new ForkPerConnectionPool(config, options.serverName, logger, sessions);
     startAccepting = () =>
       acceptConnections(
         server,
@@ -150,6 +156,7 @@ async function runPrimary(
     options.udp === undefined
       ? undefined
       : await options.udp({ config, logger, tcpPort: tcp.port });
+  if (udp !== undefined) sessions.connect((grant) => udp.addSession(grant));
   // Signal handlers go in before the first line is out: whoever reads it may signal at once.
   // One listener for the whole run: with a once() listener swapped for another after the first
   // signal, a second signal in between would find none and kill us with the default action.

@@ -3,6 +3,7 @@ import type { Credentials } from '../access/credential-check.js';
 import type { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
 import type { ClientAddress } from '../net/peer.js';
+import type { UdpSessionGrant } from '../udp/session-grant.js';
 
 export interface ConnectionOptions {
   files: FileService;
@@ -23,6 +24,8 @@ export interface ConnectionOptions {
    * (PROTOCOL.md §5.6, §5.7); undefined: no access control.
    */
   credentials?: Credentials | undefined;
+  /** Hands an encrypted UDP session to the UDP service (undefined: UDP_SESSION is refused). */
+  udpSessions?: ((grant: UdpSessionGrant) => void) | undefined;
   /** Who the client is (from a PROXY header); default: the socket's peer. */
   client?: ClientAddress | undefined;
 }

@@ -25,6 +25,7 @@ import { Deadlines } from './deadlines.js';
 import { answerHello } from './handshake.js';
 import { sharedStallWatch } from './stall-watch.js';
 import { authorize } from '../access/request-auth.js';
+import { serveUdpSession } from './udp-session-handler.js';
 import type { Stallable } from './stall-watch.js';
 import type { ConnectionOptions } from './connection-options.js';
 
@@ -356,6 +357,12 @@ export class Connection implements RequestContext, Stallable {
       }
     }
     const credentials = this.options.credentials;
+    if (request.type === FrameType.UDP_SESSION)
+      return await serveUdpSession(this, request, {
+        grant: this.options.udpSessions,
+        credentials,
+        token: this.token,
+      });
     if (credentials !== undefined && !(await authorize(this, credentials, this.token, request)))
       return;
     switch (request.type) {

@@ -26,6 +26,8 @@ export interface OpenContext {
   shuttingDown(): boolean;
   /** Records the new transfer, before its first datagram can arrive. */
   register(transfer: ServerTransfer): void;
+  /** The transfer runs in an encrypted session (its DATA then goes without CRC). */
+  sealed: boolean;
 }
 
 /** The wire code, message and retry hint to answer a failure with (the same as over TCP). */
@@ -64,6 +66,7 @@ export async function openTransfer(
         nonce: m.nonce,
         opened,
         chunkDigests: digests?.chunkDigests ?? [],
+        sealed: ctx.sealed,
         accept: {
           nonce: m.nonce,
           transferId: id,

@@ -3,6 +3,7 @@ import { UdpLimits } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
 import type { AddressGate } from '../access/address-list.js';
+import type { UdpAccess } from './udp-auth.js';
 
 /** Limits and tunables of the UDP service; docs/PROTOCOL.md lists the defaults. */
 export const UdpDefaults = {
@@ -18,6 +19,8 @@ export const UdpDefaults = {
   maxSendQueue: 256,
   /** Suggested wait in BUSY answers. */
   busyRetryMs: 1000,
+  /** Encrypted sessions held at once (each is a few hundred bytes). */
+  maxSessions: 1024,
 } as const;
 
 /** Answers before validation may be at most this many times the size of what they answer. */
@@ -35,11 +38,11 @@ export interface UdpServerOptions {
   maxWindow?: number;
   /** --allow/--deny: datagrams from other addresses are dropped unanswered. */
   gate?: AddressGate | undefined;
-  /**
-   * --tokens is set: the UDP request format carries no access token yet, so every REQUEST and
-   * STAT (once its address is validated) is answered UNAUTHORIZED: never served unauthenticated.
-   */
-  refuseUnauthenticated?: boolean;
+  /** --tokens: every REQUEST and STAT needs an access token (checked after address validation). */
+  access?: UdpAccess | undefined;
+  /** TLS is configured: transfers only in encrypted sessions, plaintext REQUEST/STAT refused. */
+  sessions?: boolean;
+  maxSessions?: number;
 }
 
 export interface UdpServerStats {
@@ -52,4 +55,31 @@ export interface UdpServerStats {
   bytesIn: number;
   bytesOut: number;
   sendErrors: number;
+  /** Sealed datagrams naming no session we hold. */
+  unknownSession: number;
+  /** Sealed datagrams whose AEAD tag did not verify. */
+  forged: number;
+  /** Sealed datagrams already received, or older than the replay window. */
+  replayed: number;
+  /** Plaintext REQUESTs and STATs refused because the server has TLS. */
+  plaintextRefused: number;
+}
+
+/** Counters at zero. */
+export function newUdpStats(): UdpServerStats {
+  return {
+    datagrams: 0,
+    malformed: 0,
+    strangers: 0,
+    retries: 0,
+    busy: 0,
+    transfers: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    sendErrors: 0,
+    unknownSession: 0,
+    forged: 0,
+    replayed: 0,
+    plaintextRefused: 0,
+  };
 }

@@ -1,5 +1,6 @@
 /** Messages between the primary and the UDP service process. */
 import type { ServerConfig } from '../config.js';
+import type { UdpSessionGrant } from './session-grant.js';
 
 export const UDP_CONFIG_ENV = 'FTSERVE_UDP_CONFIG';
 
@@ -12,13 +13,15 @@ export interface UdpChildConfig {
   maxPerAddress?: number;
 }
 
-export type ToUdpChild = { t: 'shutdown' } | { t: 'reopen-log' };
+/** Primary → UDP service: stop, SIGHUP, or an encrypted session granted over TLS. */
+export type ToUdpChild =
+  { t: 'shutdown' } | { t: 'reopen-log' } | { t: 'session'; grant: UdpSessionGrant };
 export type FromUdpChild =
   { t: 'udp-listening'; host: string; port: number } | { t: 'udp-failed'; code: string };
 
 export function isToUdpChild(m: unknown): m is ToUdpChild {
   const t = (m as ToUdpChild | null)?.t;
-  return t === 'shutdown' || t === 'reopen-log';
+  return t === 'shutdown' || t === 'reopen-log' || t === 'session';
 }
 
 export function isFromUdpChild(m: unknown): m is FromUdpChild {

@@ -14,6 +14,7 @@ import {
   decodeDatagram,
   encodeUdpError,
   encodeUdpRetry,
+  sealedSessionId,
 } from '@ft/protocol';
 import type { UdpMessage, UdpRequest, UdpStat } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
@@ -21,23 +22,18 @@ import type { Logger } from '../logger.js';
 import { answerStat, openTransfer, wireOf } from './answers.js';
 import { bindUdp } from './bind.js';
 import { AMPLIFICATION_FACTOR, UdpDefaults } from './config.js';
+import { newUdpStats } from './config.js';
 import type { UdpServerOptions, UdpServerStats } from './config.js';
 import { TokenMinter } from './token.js';
 import type { ServerTransfer, TransferHost } from './transfer.js';
 import type { AddressGate } from '../access/address-list.js';
+import { UdpAdmission } from './admission.js';
+import { UdpSessions } from './sessions.js';
+import type { UdpSession } from './sessions.js';
+import type { UdpSessionGrant } from './session-grant.js';
 
 export class UdpFileServer implements TransferHost {
-  readonly stats: UdpServerStats = {
-    datagrams: 0,
-    malformed: 0,
-    strangers: 0,
-    retries: 0,
-    busy: 0,
-    transfers: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    sendErrors: 0,
-  };
+  readonly stats: UdpServerStats = newUdpStats();
   readonly files: FileService;
   private readonly tokens = new TokenMinter();
   private readonly byId = new Map<number, ServerTransfer>();
@@ -49,7 +45,11 @@ export class UdpFileServer implements TransferHost {
   private readonly livenessMs: number;
   private readonly maxWindow: number;
   private readonly gate: AddressGate | undefined;
-  private readonly refuseUnauthenticated: boolean;
+  private readonly admission: UdpAdmission;
+  /** Encrypted sessions (a server with TLS); undefined: plaintext UDP only. */
+  private readonly sessions: UdpSessions | undefined;
+  /** Transfers opened in an encrypted session → that session. */
+  private readonly sealedBy = new Map<number, UdpSession>();
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Set by drain(): new transfers are refused; called once the last running one ends. */
@@ -66,7 +66,16 @@ export class UdpFileServer implements TransferHost {
     this.livenessMs = options.livenessMs ?? UdpDefaults.livenessMs;
     this.maxWindow = options.maxWindow ?? UdpDefaults.maxWindow;
     this.gate = options.gate;
-    this.refuseUnauthenticated = options.refuseUnauthenticated === true;
+    this.sessions = options.sessions
+      ? new UdpSessions(options.maxSessions ?? UdpDefaults.maxSessions)
+      : undefined;
+    this.admission = new UdpAdmission(
+      this.tokens,
+      options.access,
+      this.sessions,
+      this.files.jail,
+      this.stats,
+    );
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     // Send errors (e.g. ICMP unreachable reported on a later call) concern one peer, not us.
     socket.on('error', (error) => this.logger.warn('udp-socket-error', { error: String(error) }));
@@ -82,12 +91,28 @@ export class UdpFileServer implements TransferHost {
     return this.socket.address();
   }
 
+  /** Installs an encrypted session granted over TLS (ignored without TLS). */
+  addSession(grant: UdpSessionGrant): void {
+    this.sessions?.add(grant);
+  }
+
   get activeTransfers(): number {
     return this.byId.size;
   }
 
   send(datagram: Buffer | Buffer[], port: number, address: string): void {
     if (this.closed) return;
+    // Everything to the client of an encrypted session is sealed (its plaintext form never leaves).
+    const session = this.sessions?.forPeer(peerKey(address, port));
+    if (session !== undefined) {
+      try {
+        datagram = session.channel.seal(datagram);
+      } catch {
+        // The session sealed its limit: the transfer stalls and ends; the client opens a new one.
+        this.stats.sendErrors++;
+        return;
+      }
+    }
     this.stats.bytesOut += Array.isArray(datagram)
       ? datagram.reduce((n, b) => n + b.length, 0)
       : datagram.length;
@@ -105,6 +130,11 @@ export class UdpFileServer implements TransferHost {
     if (this.byId.get(transfer.id) !== transfer) return;
     this.byId.delete(transfer.id);
     this.byRequest.delete(requestKey(transfer.address, transfer.port, transfer.nonce));
+    const session = this.sealedBy.get(transfer.id);
+    if (session !== undefined) {
+      this.sealedBy.delete(transfer.id);
+      this.sessions!.transferEnded(session);
+    }
     this.release(transfer.address);
     this.checkDrained();
     this.logger.info('udp-transfer-end', {
@@ -173,6 +203,13 @@ export class UdpFileServer implements TransferHost {
       this.gate.noteRefused(rinfo.address, 'udp');
       return;
     }
+    if (this.sessions !== undefined) {
+      const sid = sealedSessionId(msg, 'client');
+      if (sid !== undefined) {
+        this.onSealed(sid, msg, rinfo);
+        return;
+      }
+    }
     let m: UdpMessage;
     try {
       m = decodeDatagram(msg);
@@ -181,30 +218,55 @@ export class UdpFileServer implements TransferHost {
       if (error instanceof UdpVersionError) this.answerVersion(msg, rinfo, error);
       return;
     }
+    this.dispatch(m, msg.length, rinfo, undefined);
+  }
+
+  /** A datagram of an encrypted session: opened (or dropped and counted), then dispatched. */
+  private onSealed(sid: Buffer, msg: Buffer, rinfo: RemoteInfo): void {
+    const opened = this.sessions!.open(sid, msg, peerKey(rinfo.address, rinfo.port));
+    if (typeof opened === 'string') {
+      if (opened === 'unknown') this.stats.unknownSession++;
+      else if (opened === 'forged') this.stats.forged++;
+      else if (opened === 'malformed') this.stats.malformed++;
+      else this.stats.replayed++;
+      return;
+    }
+    let m: UdpMessage;
+    try {
+      m = decodeDatagram(opened.inner, false);
+    } catch {
+      this.stats.malformed++;
+      return;
+    }
+    this.dispatch(m, msg.length, rinfo, opened.session);
+  }
+
+  /** Handles one decoded datagram; `session`: the encrypted session it came in, if any. */
+  private dispatch(
+    m: UdpMessage,
+    size: number,
+    rinfo: RemoteInfo,
+    session: UdpSession | undefined,
+  ): void {
     switch (m.type) {
       case DatagramType.REQUEST:
       case DatagramType.STAT:
-        if (!this.tokens.verify(m.token, rinfo.address, rinfo.port)) {
-          this.retry(m.nonce, msg.length, rinfo);
-          return;
-        }
-        if (this.refuseUnauthenticated) {
-          this.error(rinfo, m.nonce, {
-            code: WireError.UNAUTHORIZED,
-            retryAfterMs: 0,
-            message: 'this server needs an access token, which UDP cannot carry: use TCP',
-          });
-          return;
-        }
-        if (m.type === DatagramType.REQUEST) this.onRequest(m, rinfo);
+        if (!this.admits(m, size, rinfo, session)) return;
+        if (m.type === DatagramType.REQUEST) this.onRequest(m, rinfo, session);
         else void this.onStat(m, rinfo);
         return;
       case DatagramType.ACK:
       case DatagramType.DIGEST_REQUEST:
       case DatagramType.CLOSE: {
         const t = this.byId.get(m.transferId);
-        if (t === undefined || t.address !== rinfo.address || t.port !== rinfo.port) {
-          // Not this peer's transfer (or already over): ignore without a word.
+        if (
+          t === undefined ||
+          t.address !== rinfo.address ||
+          t.port !== rinfo.port ||
+          this.sealedBy.get(t.id) !== session
+        ) {
+          // Not this peer's transfer (or already over, or a plaintext datagram for an
+          // encrypted transfer): ignore without a word.
           this.stats.strangers++;
           return;
         }
@@ -217,6 +279,19 @@ export class UdpFileServer implements TransferHost {
         // A server-to-client type sent to us.
         this.stats.malformed++;
     }
+  }
+
+  /** Whether a REQUEST or STAT may go on (admission.ts); refusals and RETRYs are sent here. */
+  private admits(
+    m: UdpRequest | UdpStat,
+    size: number,
+    rinfo: RemoteInfo,
+    session: UdpSession | undefined,
+  ): boolean {
+    const verdict = this.admission.judge(m, rinfo, session);
+    if (verdict === 'retry') this.retry(m.nonce, size, rinfo);
+    else if (verdict !== undefined) this.error(rinfo, m.nonce, verdict);
+    return verdict === undefined;
   }
 
   /** An unvalidated peer gets a token, never more than AMPLIFICATION_FACTOR × what it sent. */
@@ -257,7 +332,7 @@ export class UdpFileServer implements TransferHost {
     );
   }
 
-  private onRequest(m: UdpRequest, rinfo: RemoteInfo): void {
+  private onRequest(m: UdpRequest, rinfo: RemoteInfo, session: UdpSession | undefined): void {
     const key = requestKey(rinfo.address, rinfo.port, m.nonce);
     const existing = this.byRequest.get(key);
     if (existing !== undefined) {
@@ -288,7 +363,7 @@ export class UdpFileServer implements TransferHost {
     }
     this.byRequest.set(key, 'opening');
     this.perAddress.set(rinfo.address, held + 1);
-    this.open(m, rinfo).then(
+    this.open(m, rinfo, session).then(
       (transfer) => {
         if (this.closing !== undefined) transfer.abort('server shutting down');
       },
@@ -301,7 +376,11 @@ export class UdpFileServer implements TransferHost {
     );
   }
 
-  private open(m: UdpRequest, rinfo: RemoteInfo): Promise<ServerTransfer> {
+  private open(
+    m: UdpRequest,
+    rinfo: RemoteInfo,
+    session: UdpSession | undefined,
+  ): Promise<ServerTransfer> {
     return openTransfer(
       {
         host: this,
@@ -310,10 +389,15 @@ export class UdpFileServer implements TransferHost {
         maxWindow: this.maxWindow,
         newId: () => this.newId(),
         shuttingDown: () => this.closing !== undefined,
+        sealed: session !== undefined,
         register: (transfer) => {
           this.byId.set(transfer.id, transfer);
           this.byRequest.set(requestKey(rinfo.address, rinfo.port, m.nonce), transfer);
           this.stats.transfers++;
+          if (session !== undefined) {
+            this.sealedBy.set(transfer.id, session);
+            this.sessions!.transferStarted(session);
+          }
         },
       },
       m,
@@ -341,6 +425,10 @@ export class UdpFileServer implements TransferHost {
     if (n <= 1) this.perAddress.delete(address);
     else this.perAddress.set(address, n - 1);
   }
+}
+
+function peerKey(address: string, port: number): string {
+  return `${address}|${port}`;
 }
 
 function requestKey(address: string, port: number, nonce: number): string {

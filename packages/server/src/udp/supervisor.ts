@@ -157,6 +157,12 @@ export function udpStarter(flags: UdpFlags) {
         const message: ToUdpChild = { t: 'reopen-log' };
         if (child.connected) child.send(message, undefined, {}, () => {});
       },
+      // A grant sent while the service restarts is lost: the client's requests then go
+      // unanswered and it retries with a new session.
+      addSession: (grant) => {
+        const message: ToUdpChild = { t: 'session', grant };
+        if (child.connected) child.send(message, undefined, {}, () => {});
+      },
       close: async () => {
         stopping = true;
         if (child.connected) child.send({ t: 'shutdown' }, undefined, {}, () => {});

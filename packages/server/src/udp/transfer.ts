@@ -40,6 +40,11 @@ export interface TransferSetup {
   accept: Omit<UdpAccept, 'type'>;
   /** Chunk digests of the whole file (empty when not asked for). */
   chunkDigests: readonly Buffer[];
+  /**
+   * In an encrypted session the AEAD tag covers every byte: DATA goes without its CRC (the
+   * field is 0), which saves a pass over each payload on both ends.
+   */
+  sealed?: boolean;
 }
 
 export class ServerTransfer {
@@ -218,7 +223,13 @@ export class ServerTransfer {
           this.sender.fail('file shrank');
           continue;
         }
-        const header = encodeUdpDataHeader(this.id, action.offset, action.tsval, payload);
+        const header = encodeUdpDataHeader(
+          this.id,
+          action.offset,
+          action.tsval,
+          payload,
+          this.setup.sealed !== true,
+        );
         this.host.send([header, payload], this.port, this.address);
         throttle?.take(payload.length, now);
       }

@@ -4,12 +4,14 @@
  * to stop (or until the primary goes away), then ends its transfers and exits.
  */
 import { AddressGate } from '../access/address-list.js';
+import { loadCredentials, reloadCredentials } from '../access/credential-reload.js';
 import { FileService } from '../files/file-service.js';
 import { Logger } from '../logger.js';
 import { configureRates } from '../net/rates.js';
 import { UDP_CONFIG_ENV, isToUdpChild } from './ipc.js';
 import type { FromUdpChild, UdpChildConfig } from './ipc.js';
 import { UdpFileServer } from './service.js';
+import { UdpAccess } from './udp-auth.js';
 
 const config = JSON.parse(process.env[UDP_CONFIG_ENV] ?? 'null') as UdpChildConfig | null;
 if (config === null || process.send === undefined) {
@@ -25,19 +27,24 @@ function report(message: FromUdpChild): void {
   if (process.connected) process.send!(message, undefined, {}, () => {});
 }
 
+const files = new FileService({
+  root: server.root,
+  dotfiles: server.dotfiles,
+  digestStoreDir: server.digestCacheDir,
+});
+const credentials = loadCredentials(server, logger);
+
 let service: UdpFileServer;
 try {
   service = await UdpFileServer.listen({
     host: server.host,
     port: config.port,
-    files: new FileService({
-      root: server.root,
-      dotfiles: server.dotfiles,
-      digestStoreDir: server.digestCacheDir,
-    }),
+    files,
     logger,
     gate: AddressGate.of(server.allow, server.deny, logger),
-    refuseUnauthenticated: server.tokensFile !== undefined,
+    access:
+      credentials === undefined ? undefined : new UdpAccess(credentials, files.jail, logger),
+    sessions: server.tls !== undefined,
     ...(config.livenessMs === undefined ? {} : { livenessMs: config.livenessMs }),
     ...(config.maxTransfers === undefined ? {} : { maxTransfers: config.maxTransfers }),
     ...(config.maxPerAddress === undefined ? {} : { maxTransfersPerAddress: config.maxPerAddress }),
@@ -65,10 +72,16 @@ function onSignal(): void {
   if (stopping) void service.close();
   else void stop();
 }
+/** SIGHUP (or the primary's 'reopen-log'): reopen the log file, reload the token file. */
+function hangup(): void {
+  logger.reopen();
+  reloadCredentials(credentials, logger);
+}
 process.on('message', (message: unknown) => {
   if (!isToUdpChild(message)) return;
   if (message.t === 'shutdown') void stop();
-  else logger.reopen();
+  else if (message.t === 'session') service.addSession(message.grant);
+  else hangup();
 });
 process.on('disconnect', () => void stop());
 // The primary may have died while this process was still binding (SIGKILL before it announced
@@ -76,4 +89,4 @@ process.on('disconnect', () => void stop());
 if (!process.connected) void stop();
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);
-process.on('SIGHUP', () => logger.reopen());
+process.on('SIGHUP', hangup);

@@ -66,23 +66,29 @@ export function datagramTypeName(type: number): string {
  * datagram type. Throws ProtocolError (FT_ERR_BAD_MAGIC, FT_ERR_TRUNCATED), UdpVersionError or
  * UdpChecksumError.
  */
-export function checkDatagramHeader(buf: Buffer): number {
+export function checkDatagramHeader(buf: Buffer, verifyChecksum = true): number {
   if (buf.length < UDP_HEADER_SIZE)
     throw new ProtocolError('FT_ERR_TRUNCATED', `datagram of ${buf.length} bytes is too short`);
   if (buf[0] !== UDP_MAGIC) throw new ProtocolError('FT_ERR_BAD_MAGIC', 'not an ft datagram');
   if (buf[1] !== UDP_VERSION) throw new UdpVersionError(buf[1]!);
   if (buf.length > UdpLimits.MAX_DATAGRAM)
     throw new ProtocolError('FT_ERR_FRAME_TOO_LARGE', `datagram of ${buf.length} bytes`);
-  if (buf.readUInt32BE(4) !== datagramChecksum(buf)) throw new UdpChecksumError();
+  if (buf[2] === DatagramType.SEALED_TO_SERVER || buf[2] === DatagramType.SEALED_TO_CLIENT)
+    throw new ProtocolError(
+      'FT_ERR_UNEXPECTED_FRAME',
+      'a sealed datagram is opened with its session keys (udp/sealed.ts), not decoded',
+    );
+  if (verifyChecksum && buf.readUInt32BE(4) !== datagramChecksum(buf)) throw new UdpChecksumError();
   return buf[2]!;
 }
 
 /**
  * Decodes one datagram. DATA payloads are views into `buf`; every other field is copied.
- * Throws a FtError (never anything else) for anything malformed.
+ * Throws a FtError (never anything else) for anything malformed. `verifyChecksum` false: the
+ * inner datagram of a sealed one, whose CRC field is not checked (the AEAD tag was).
  */
-export function decodeDatagram(buf: Buffer): UdpMessage {
-  const type = checkDatagramHeader(buf);
+export function decodeDatagram(buf: Buffer, verifyChecksum = true): UdpMessage {
+  const type = checkDatagramHeader(buf, verifyChecksum);
   const flags = buf[3]!;
   if (type === DatagramType.DATA) return decodeData(buf, flags);
   const decode = DECODERS[type];

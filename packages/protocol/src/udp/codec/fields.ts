@@ -1,6 +1,7 @@
 /** Field checks and readers shared by the datagram codecs of several message families. */
 import { PayloadReader } from '../../bytes.js';
-import { DigestAlgorithm } from '../../constants.js';
+import { bad, measure } from '../../checks.js';
+import { DigestAlgorithm, Limits } from '../../constants.js';
 import { ProtocolError } from '../../errors.js';
 import { UdpLimits } from '../constants.js';
 
@@ -32,4 +33,22 @@ export function checkDigestFields(
   if (m.algorithm !== DigestAlgorithm.SHA256_CHUNKS)
     fail(what, `unknown digest algorithm ${m.algorithm}`);
   if (m.chunkSize === 0) fail(what, 'chunk size 0');
+}
+
+/**
+ * Byte length of an optional access token for REQUEST and STAT (-1: absent); 1..256 bytes of
+ * UTF-8 like HELLO's token over TCP.
+ */
+export function measureCredential(credential: string | undefined): number {
+  if (credential === undefined) return -1;
+  const n = measure(credential, Limits.MAX_TOKEN_BYTES, 'credential');
+  if (n === 0) bad('credential must not be empty');
+  return n;
+}
+
+/** Reads the trailing access token of a REQUEST or STAT whose HAS_CREDENTIAL flag is set. */
+export function readCredential(r: PayloadReader, what: string): string {
+  const credential = r.string('credential', Limits.MAX_TOKEN_BYTES, 'FT_ERR_BAD_LENGTH');
+  if (credential === '') fail(what, 'empty credential');
+  return credential;
 }

@@ -9,12 +9,19 @@ import { DIGEST_SIZE, DigestAlgorithm, Limits, MAX_U64, VALIDATOR_SIZE } from '.
 import { DatagramType, UDP_REQUEST_FLAGS_MASK, UdpLimits, UdpRequestFlags } from '../constants.js';
 import type { UdpAccept, UdpRequest, UdpRetry } from '../messages.js';
 import { DatagramWriter } from '../writer.js';
-import { checkDigestFields, fail, readToken, readTransferId } from './fields.js';
+import {
+  checkDigestFields,
+  fail,
+  measureCredential,
+  readCredential,
+  readToken,
+  readTransferId,
+} from './fields.js';
 
 const ZERO_VALIDATOR = Buffer.alloc(VALIDATOR_SIZE);
 
 // REQUEST: nonce u32 offset u64 length u64 validator[16] maxPayload u16 window u32
-//          tokenLen u8 token[tokenLen] path str16
+//          tokenLen u8 token[tokenLen] path str16 [credential str16 if HAS_CREDENTIAL]
 export function encodeUdpRequest(m: Omit<UdpRequest, 'type'>): Buffer {
   checkInt(m.nonce, 1, 0xffff_ffff, 'nonce');
   checkInt(m.offset, 0, MAX_U64, 'offset');
@@ -24,12 +31,15 @@ export function encodeUdpRequest(m: Omit<UdpRequest, 'type'>): Buffer {
   checkInt(m.window, UdpLimits.MIN_WINDOW, UdpLimits.MAX_WINDOW, 'window');
   checkInt(m.token.length, 0, UdpLimits.MAX_TOKEN, 'token length');
   const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
+  const c = measureCredential(m.credential);
   let flags = 0;
   if (m.length !== undefined) flags |= UdpRequestFlags.HAS_LENGTH;
   if (m.validator !== undefined) flags |= UdpRequestFlags.HAS_VALIDATOR;
   if (m.wantDigests) flags |= UdpRequestFlags.WANT_DIGESTS;
-  const size = 4 + 8 + 8 + VALIDATOR_SIZE + 2 + 4 + 1 + m.token.length + 2 + n;
-  return new DatagramWriter(DatagramType.REQUEST, flags, size)
+  if (c >= 0) flags |= UdpRequestFlags.HAS_CREDENTIAL;
+  const size =
+    4 + 8 + 8 + VALIDATOR_SIZE + 2 + 4 + 1 + m.token.length + 2 + n + (c < 0 ? 0 : 2 + c);
+  const w = new DatagramWriter(DatagramType.REQUEST, flags, size)
     .u32(m.nonce)
     .u64(m.offset)
     .u64(m.length ?? 0)
@@ -38,8 +48,9 @@ export function encodeUdpRequest(m: Omit<UdpRequest, 'type'>): Buffer {
     .u32(m.window)
     .u8(m.token.length)
     .bytes(m.token)
-    .string(m.path, n)
-    .done();
+    .string(m.path, n);
+  if (c >= 0) w.string(m.credential!, c);
+  return w.done();
 }
 export function decodeRequest(r: PayloadReader, flags: number): UdpRequest {
   checkFlags(flags, UDP_REQUEST_FLAGS_MASK, 'REQUEST');
@@ -57,6 +68,8 @@ export function decodeRequest(r: PayloadReader, flags: number): UdpRequest {
     fail('REQUEST', `window ${window} out of range`);
   const token = readToken(r, 'REQUEST');
   const path = r.string('path', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
+  const credential =
+    flags & UdpRequestFlags.HAS_CREDENTIAL ? readCredential(r, 'REQUEST') : undefined;
   return {
     type: DatagramType.REQUEST,
     nonce,
@@ -68,6 +81,7 @@ export function decodeRequest(r: PayloadReader, flags: number): UdpRequest {
     maxPayload,
     window,
     token,
+    ...(credential === undefined ? {} : { credential }),
   };
 }
 

@@ -12,23 +12,27 @@ import {
 import { DatagramType, UDP_STAT_FLAGS_MASK, UdpLimits, UdpStatFlags } from '../constants.js';
 import type { UdpStat, UdpStatOk } from '../messages.js';
 import { DatagramWriter } from '../writer.js';
-import { checkDigestFields, fail, readToken } from './fields.js';
+import { checkDigestFields, fail, measureCredential, readCredential, readToken } from './fields.js';
 
-// STAT: nonce u32 tokenLen u8 token path str16
+// STAT: nonce u32 tokenLen u8 token path str16 [credential str16 if HAS_CREDENTIAL]
 export function encodeUdpStat(m: Omit<UdpStat, 'type'>): Buffer {
   checkInt(m.nonce, 1, 0xffff_ffff, 'nonce');
   checkInt(m.token.length, 0, UdpLimits.MAX_TOKEN, 'token length');
   const n = measure(m.path, Limits.MAX_PATH_BYTES, 'path');
-  return new DatagramWriter(
+  const c = measureCredential(m.credential);
+  const flags =
+    (m.wantDigest ? UdpStatFlags.WANT_DIGEST : 0) | (c >= 0 ? UdpStatFlags.HAS_CREDENTIAL : 0);
+  const w = new DatagramWriter(
     DatagramType.STAT,
-    m.wantDigest ? UdpStatFlags.WANT_DIGEST : 0,
-    4 + 1 + m.token.length + 2 + n,
+    flags,
+    4 + 1 + m.token.length + 2 + n + (c < 0 ? 0 : 2 + c),
   )
     .u32(m.nonce)
     .u8(m.token.length)
     .bytes(m.token)
-    .string(m.path, n)
-    .done();
+    .string(m.path, n);
+  if (c >= 0) w.string(m.credential!, c);
+  return w.done();
 }
 export function decodeStat(r: PayloadReader, flags: number): UdpStat {
   checkFlags(flags, UDP_STAT_FLAGS_MASK, 'STAT');
@@ -36,12 +40,14 @@ export function decodeStat(r: PayloadReader, flags: number): UdpStat {
   if (nonce === 0) fail('STAT', 'nonce 0');
   const token = readToken(r, 'STAT');
   const path = r.string('path', Limits.MAX_PATH_BYTES, 'FT_ERR_PATH_TOO_LONG');
+  const credential = flags & UdpStatFlags.HAS_CREDENTIAL ? readCredential(r, 'STAT') : undefined;
   return {
     type: DatagramType.STAT,
     nonce,
     path,
     wantDigest: (flags & UdpStatFlags.WANT_DIGEST) !== 0,
     token,
+    ...(credential === undefined ? {} : { credential }),
   };
 }
 

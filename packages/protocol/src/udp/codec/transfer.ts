@@ -93,6 +93,7 @@ export function encodeUdpDataHeader(
   offset: number,
   tsval: number,
   payload: Uint8Array,
+  checksum = true,
 ): Buffer {
   const head = Buffer.allocUnsafe(DATA_HEADER_SIZE);
   head[0] = UDP_MAGIC;
@@ -103,6 +104,11 @@ export function encodeUdpDataHeader(
   head.writeUInt32BE(Math.floor(offset / TWO_32), 12);
   head.writeUInt32BE(offset >>> 0, 16);
   head.writeUInt32BE(tsval, 20);
+  if (!checksum) {
+    // Sealed datagrams only (udp/sealed.ts): the AEAD tag covers every byte instead.
+    head.writeUInt32BE(0, 4);
+    return head;
+  }
   return sealDatagram(head, payload);
 }
 export function decodeData(buf: Buffer, flags: number): UdpData {
