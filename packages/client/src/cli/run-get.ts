@@ -32,6 +32,7 @@ import { runAtMost } from './parallel.js';
 import { TreeFilter } from './tree-filter.js';
 import { checkExpectedChecksum } from './expected-checksum.js';
 import { readListFile } from './list-file.js';
+import { sourcesFrom } from './mirror-sources.js';
 import type { FilterRule } from './tree-filter.js';
 
 export interface GetFlags {
@@ -66,6 +67,10 @@ export interface GetFlags {
   expectedSha256?: string | undefined;
   /** -i: a file of REMOTEs, one a line. */
   listFile?: string | undefined;
+  /** --connections N: connections to each source of each file (default 1). */
+  connections?: number;
+  /** --mirror URL: other copies of the one FILE. */
+  mirrors?: string[];
   /** --parallel N: files downloaded at once (default 1). */
   parallel?: number;
   /** --limit-rate RATE ("10M"): bytes per second for all downloads together. */
@@ -141,10 +146,14 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
         hint: 'name a file on the server, or give -i FILE with one REMOTE a line',
       });
     }
-    const parsed = all.map((r) => {
-      checkServerConflict(r, flags);
-      return parseRemote(r, defaults);
-    });
+    const { remotes: parsed, mirrors } = sourcesFrom(
+      all.map((r) => {
+        checkServerConflict(r, flags);
+        return parseRemote(r, defaults);
+      }),
+      flags,
+      defaults,
+    );
     const treeOnly: string[] = (['checksum', 'update', 'delete'] as const).filter(
       (f) => flags[f] === true,
     );
@@ -258,6 +267,8 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
                   checkExpectedChecksum(part, expected, job.output, interrupts.signal),
               }),
           ...(flags.udp === true ? { transport: 'udp' as const } : {}),
+          ...(mirrors.length > 0 ? { mirrors } : {}),
+          ...((flags.connections ?? 1) > 1 ? { connections: flags.connections } : {}),
           onProgress: report.onProgress,
           onRetry: report.onRetry,
           onWarning: report.onWarning,
