@@ -51,10 +51,6 @@ export async function attemptSources(job: DownloadJob): Promise<void> {
 /** One round over every source; resolves with the chunks still wanted after it (0: done). */
 async function runRound(job: DownloadJob, connections: number, first: boolean): Promise<number> {
   const run = new SourcesRun(job);
-  const reference = chooseReference(run);
-  run.reference = reference;
-  // A failed choice ends the round; the workers waiting for it see run.over.
-  reference.catch((error: unknown) => run.fail(error as Error));
   const workers: Promise<void>[] = [];
   const start = (source: Source): void => {
     const w: Worker = {
@@ -68,26 +64,34 @@ async function runRound(job: DownloadJob, connections: number, first: boolean): 
     run.workers.push(w);
     workers.push(runWorker(run, source, w));
   };
-  job.connection = run.group();
-  job.presentBytes = () => run.presentBytes();
-  try {
-    for (const source of run.sources) start(source);
-    let ref: Reference;
-    try {
-      ref = await reference;
-    } catch (error) {
-      await settleWorkers(run, workers);
-      throw error;
-    }
+  // The workers wait for this before their first piece: the version, and the board.
+  const ready = chooseReference(run).then(async (ref) => {
     const wanted = await prepareLocal(job, ref, first);
     const ledger = job.ledger!;
     if (first && !job.fetchedSomething) job.resumedFrom = verifiedBytes(ledger);
     run.verifiedBytes = verifiedBytes(ledger);
-    const board = run.startBoard(wanted);
+    run.startBoard(wanted);
     // More connections than pieces would only STAT: start the others when there is work.
     const extra = Math.min(connections - 1, Math.max(0, wanted.length - 1));
     for (let k = 0; k < extra; k++) for (const source of run.sources) start(source);
+    return ref;
+  });
+  run.reference = ready;
+  // A failed choice ends the round; the workers waiting for it see run.over.
+  ready.catch((error: unknown) => run.fail(error as Error));
+  job.connection = run.group();
+  job.presentBytes = () => run.presentBytes();
+  try {
+    for (const source of run.sources) start(source);
+    try {
+      await ready;
+    } catch (error) {
+      await settleWorkers(run, workers);
+      throw error;
+    }
+    const board = run.board!;
     await waitForBoard(run, workers);
+    job.checkAborted();
     if (run.fatal !== undefined) throw run.fatal;
     if (!board.finished) throw noSourceLeft(run);
     await job.partialHashed();

@@ -33,7 +33,7 @@ export async function runWorker(run: SourcesRun, source: Source, w: Worker): Pro
         w.connection = undefined;
         source.settleFirst(error as Error);
         source.lastError = error as Error;
-        if (run.over || source.dropped !== undefined) return;
+        if (run.over || source.dropped !== undefined || run.job.o.signal?.aborted) return;
         if (error instanceof UntrustedState) return run.fail(error);
         if (error instanceof Disagrees) return run.drop(source, error.message, true);
         if (!isRetryable(error)) return run.drop(source, (error as Error).message);
