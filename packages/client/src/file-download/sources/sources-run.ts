@@ -5,6 +5,7 @@
  * root digest) is the partial's (from its state) or the first source's, in command-line order,
  * that answered a STAT; every source is compared with it before it sends a byte.
  */
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { EntryKind, RemoteError, WireError } from '@ft/protocol';
 import type { StatResult } from '@ft/protocol';
 import { ClientError, ClientErrorCode } from '../../errors.js';
@@ -18,7 +19,7 @@ import type { DownloadJob } from '../job.js';
 import { MAX_REFETCHES } from '../transfer.js';
 import { ChunkBoard } from './chunk-board.js';
 import type { BoardWorker, Piece } from './chunk-board.js';
-import { sourceLabel } from './source-spec.js';
+import { MAX_TOTAL_CONNECTIONS, sourceLabel } from './source-spec.js';
 
 /** Chunks failing verification one source may send before it is dropped. */
 export const MAX_BAD_CHUNKS_PER_SOURCE = 3;
@@ -79,6 +80,12 @@ export class SourcesRun {
         ? this.controller.signal
         : AbortSignal.any([o.signal, this.controller.signal]);
     this.connectOptions = { signal: o.signal, timeoutMs: o.stallTimeoutMs ?? 30_000 };
+    // Every connection, connect and retry wait listens to these: up to MAX_TOTAL_CONNECTIONS
+    // of each at once is expected, not a leak.
+    const listeners = 4 * MAX_TOTAL_CONNECTIONS;
+    setMaxListeners(listeners, this.signal);
+    if (o.signal !== undefined && getMaxListeners(o.signal) < listeners)
+      setMaxListeners(listeners, o.signal);
     this.sources = [o.remote, ...(o.mirrors ?? [])].map((remote, index) => {
       let settle: (outcome: StatResult | Error) => void = () => {};
       const first = new Promise<StatResult | Error>((resolve) => (settle = resolve));
