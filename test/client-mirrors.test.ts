@@ -134,6 +134,25 @@ test('bytes corrupted on the way from one source are caught and refetched', asyn
   t.is(await sha256File(join(trees.dl, 'out.bin')), trees.sha256);
 });
 
+test('a mirror that goes silent mid-piece loses its chunks to the other source', async (t) => {
+  const trees = await replicaTrees(t, 'ft-mirrors-', 2, 32 * MiB);
+  const [a, b] = await startReplicas(t, trees.roots, RATE);
+  // The first connection to b stops sending 3 MiB in (inside its first piece) and stays open.
+  const proxy = await startTcpProxy({
+    target: { host: '127.0.0.1', port: b!.port },
+    fault: (n) => (n === 0 ? { stallAfter: 3 * MiB } : undefined),
+  });
+  t.teardown(() => proxy.close());
+  // With a stall timeout this long, only the takeover of its chunks lets the download end.
+  const r = await runFtget(
+    ['get', url(a!), '--mirror', url(proxy), '-o', 'out.bin', '--stall-timeout', '3600'],
+    { cwd: trees.dl, timeoutMs: 120_000 },
+  );
+  t.is(r.code, 0, r.stderr);
+  await proxy.waitForStalls(1, 1);
+  t.is(await sha256File(join(trees.dl, 'out.bin')), trees.sha256);
+});
+
 test('--mirror and --connections: usage errors are one line and exit 2', async (t) => {
   const cases: string[][] = [
     ['get', 'ft://127.0.0.1:1/a.bin', '--connections', '4', '-o', '-'],

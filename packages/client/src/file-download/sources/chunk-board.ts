@@ -22,6 +22,12 @@ export const MAX_PIECE_BYTES = 16 * 1024 * 1024;
  */
 export const TAKEOVER_FACTOR = 3;
 export const TAKEOVER_MIN_MS = 1000;
+/**
+ * A piece that received nothing for this long counts as stalled (rate 0) when others look for
+ * work: long enough for a pause of the disk or the hashing thread, far shorter than the stall
+ * timeout that would end its connection.
+ */
+export const SILENT_MS = 3000;
 
 const WANTED = 0;
 const ASSIGNED = 1;
@@ -44,6 +50,8 @@ export interface Piece {
   /** Body bytes of this piece received so far. */
   received: number;
   readonly started: number;
+  /** When its last body bytes arrived (its start until then). */
+  lastData: number;
   readonly worker: BoardWorker;
   /** Set when another worker took its last chunk: the owner's GET is to stop at once. */
   cancelled: boolean;
@@ -234,12 +242,14 @@ export class ChunkBoard {
   }
 
   private add(first: number, end: number, worker: BoardWorker): Piece {
+    const now = this.now();
     const piece: Piece = {
       first,
       end,
       next: first,
       received: 0,
-      started: this.now(),
+      started: now,
+      lastData: now,
       worker,
       cancelled: false,
     };
@@ -247,8 +257,9 @@ export class ChunkBoard {
     return piece;
   }
 
-  /** Bytes per ms the piece's owner is getting now (its piece so far, else its history). */
+  /** Bytes per ms the piece's owner is getting now (its piece so far, else its history; 0 when silent). */
   private rateOf(p: Piece, now: number): number {
+    if (now - p.lastData >= SILENT_MS) return 0;
     const elapsed = now - p.started;
     if (elapsed < 200 && p.worker.rate > 0) return p.worker.rate;
     return elapsed > 0 ? p.received / elapsed : p.worker.rate;

@@ -73,6 +73,7 @@ export async function fetchPiece(
           writer.write(data, position, pin?.());
           position += data.length;
           piece.received += data.length;
+          piece.lastData = performance.now();
           piece.next = Math.min(Math.floor(position / cs), piece.end);
           w.unverified += data.length;
           job.fetchedSomething = true;
