@@ -6,15 +6,17 @@
  * source whose bytes get corrupted on the way has its chunk refetched.
  */
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import test from 'ava';
+import { runFtserve } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 import { killIfRunning, runFtget, spawnFtget } from './helpers/ftget.js';
 import { waitFor } from './helpers/procfs.js';
 import { killReplica, replicaTrees, sha256File, startReplicas } from './helpers/replicas.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
+import { makeTestPki } from './helpers/tls-certs.js';
 
 const MiB = 1024 * 1024;
 /** Each connection at most this fast, so that no source can take the whole file alone. */
@@ -151,6 +153,50 @@ test('a mirror that goes silent mid-piece loses its chunks to the other source',
   t.is(r.code, 0, r.stderr);
   await proxy.waitForStalls(1, 1);
   t.is(await sha256File(join(trees.dl, 'out.bin')), trees.sha256);
+});
+
+test('TLS and tokens per source: an fts:// source and one that wants a token, both used', async (t) => {
+  const trees = await replicaTrees(t, 'ft-mirrors-', 2, 24 * MiB);
+  const pki = makeTestPki();
+  t.teardown(() => pki.remove());
+  const tokens = join(trees.dir, 'tokens.json');
+  const added = await runFtserve(['token', 'add', '--tokens', tokens, '--prefix', '']);
+  t.is(added.code, 0, added.stderr);
+  const token = added.stdout.trim();
+  const [tls] = await startReplicas(t, trees.roots.slice(0, 1), [
+    ...RATE,
+    '--tls-cert',
+    pki.server.cert,
+    '--tls-key',
+    pki.server.key,
+  ]);
+  const [guarded] = await startReplicas(t, trees.roots.slice(1), [...RATE, '--tokens', tokens]);
+  // The token comes from the per-user tokens file, for that HOST:PORT only.
+  const config = join(trees.dir, 'config');
+  await mkdir(join(config, 'ftget'), { recursive: true });
+  await writeFile(join(config, 'ftget', 'tokens'), `127.0.0.1:${guarded!.port} ${token}\n`, {
+    mode: 0o600,
+  });
+  const r = await runFtget(
+    [
+      'get',
+      `fts://127.0.0.1:${tls!.port}/${trees.file}`,
+      '--mirror',
+      url(guarded!),
+      '--cacert',
+      pki.ca,
+      '--connections',
+      '2',
+      '-o',
+      'out.bin',
+    ],
+    { cwd: trees.dl, env: { ...process.env, XDG_CONFIG_HOME: config, FTGET_TOKEN: '' } },
+  );
+  t.is(r.code, 0, r.stderr);
+  t.is(await sha256File(join(trees.dl, 'out.bin')), trees.sha256);
+  t.true(await waitFor(() => bytesSent(tls!) + bytesSent(guarded!) >= trees.size, 10_000));
+  t.true(bytesSent(tls!) > 0 && bytesSent(guarded!) > 0, r.stderr);
+  t.false(r.stderr.includes(token));
 });
 
 test('--mirror and --connections: usage errors are one line and exit 2', async (t) => {

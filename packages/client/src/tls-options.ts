@@ -108,6 +108,10 @@ const NOT_TLS = new Set([
 /** Why the certificate is not acceptable, or undefined if it is. */
 function verifyFailure(socket: TLSSocket, host: string): string | undefined {
   const cert = socket.getPeerCertificate();
+  // A resumed session (TLS 1.3 ticket) carries no certificate: it was checked, with these same
+  // settings, by the handshake that issued the ticket, and resuming proves the server holds
+  // it (several connections to one server, a reconnect after a drop).
+  if (socket.isSessionReused() && cert.raw === undefined) return undefined;
   if (!settings.insecure) {
     const identity = checkServerIdentity(host, cert);
     if (identity !== undefined) return `certificate is not for ${host} (${identity.message})`;
@@ -146,7 +150,14 @@ export function secureSocket(
       rejectUnauthorized: false,
       session: sessions.get(key),
     });
-    secure.on('session', (session: Buffer) => sessions.set(key, session));
+    // Only a session whose handshake passed the checks below may be resumed (a resumed
+    // session is not checked again: verifyFailure).
+    let verified = false;
+    let early: Buffer | undefined;
+    secure.on('session', (session: Buffer) => {
+      if (verified) sessions.set(key, session);
+      else early = session;
+    });
     let settled = false;
     const fail = (error: ClientError): void => {
       if (settled) return;
@@ -209,6 +220,8 @@ export function secureSocket(
         );
         return;
       }
+      verified = true;
+      if (early !== undefined) sessions.set(key, early);
       clearTimeout(timer);
       secure.off('close', onClose);
       secure.off('error', onError);

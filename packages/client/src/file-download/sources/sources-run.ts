@@ -178,7 +178,8 @@ export class SourcesRun {
     if (source.dropped !== undefined) return;
     source.dropped = why;
     source.disagreed = disagreed;
-    this.job.warn(`not using ${source.label}: ${why}`);
+    // Alone, the source's failure is the download's, reported as its error.
+    if (this.sources.length > 1) this.job.warn(`not using ${source.label}: ${why}`);
     for (const w of this.workers) if (w.source === source.index) w.connection?.close();
     this.board?.wake();
   }
