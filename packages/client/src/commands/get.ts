@@ -184,7 +184,7 @@ ${exitCodeHelp}`;
     }),
     connections: Flags.integer({
       description:
-        'fetch the file over N connections to each source at once, each fetching other chunks (one FILE, not -o -)',
+        'fetch each file over N connections to each of its sources at once, each fetching other chunks (not with -o - or --udp)',
       default: 1,
       min: 1,
       max: 16,
