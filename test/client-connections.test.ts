@@ -5,7 +5,8 @@
  * cannot take the whole file before the others have connected.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
@@ -17,6 +18,12 @@ import { waitFor } from './helpers/procfs.js';
 import { parsePartialState } from '@ft/client';
 
 const MiB = 1024 * 1024;
+/**
+ * The one-connection bound of client-receive.test.ts, plus for each further connection its
+ * 4 MiB receive ring and 2 MiB for its socket and bookkeeping (README: "Memory").
+ */
+const PEAK_RSS_BOUND_16 = 96 * MiB + 15 * 6 * MiB;
+const PEAK_RSS_HOOK = fileURLToPath(new URL('./helpers/peak-rss-hook.js', import.meta.url));
 
 interface Transfer {
   peer: string;
@@ -133,3 +140,33 @@ for (const connections of [1, 4]) {
     t.true(moved < s.data.length, `moved ${moved}`);
   });
 }
+
+test('peak RSS of a 512 MiB download over 16 connections stays under the stated bound', async (t) => {
+  const f = await servedFile(t, 'ft-conns-rss-', 0);
+  // A sparse file: the server reads it fast, the client still receives, hashes and writes it all.
+  const big = await open(join(f.root, 'f.bin'), 'w');
+  await big.truncate(512 * MiB);
+  await big.close();
+  const server = await serveRoot(t, f.root, ['--host', '127.0.0.1', '--no-udp']);
+  const peakFile = join(f.dir, 'peak-rss');
+  const r = await runFtget(
+    ['get', `ft://127.0.0.1:${server.port}/f.bin`, '--connections', '16', '-q'],
+    {
+      cwd: f.dl,
+      timeoutMs: 300_000,
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `--import ${JSON.stringify(PEAK_RSS_HOOK)}`,
+        FT_TEST_PEAK_RSS_FILE: peakFile,
+      },
+    },
+  );
+  t.is(r.code, 0, r.stderr);
+  t.is((await stat(join(f.dl, 'f.bin'))).size, 512 * MiB);
+  const peak = Number((await readFile(peakFile, 'utf8')).trim());
+  t.log(`peak RSS ${(peak / MiB).toFixed(1)} MiB`);
+  t.true(peak > 0, 'the hook reported');
+  t.true(peak <= PEAK_RSS_BOUND_16, `peak RSS ${peak} > ${PEAK_RSS_BOUND_16}`);
+  const peers = new Set([...server.stderr().matchAll(/ transfer peer=(\S+)/g)].map((m) => m[1]));
+  t.true(peers.size > 1, 'several connections were used');
+});
