@@ -1,7 +1,7 @@
 /**
  * A TCP proxy for fault injection between a client and a real server. Per connection (0-based
- * index) it can cut both directions after exactly N server→client bytes, or go silent after N
- * bytes (the connection stays open). Random cut points come from a seeded generator, so a
+ * index) it can cut both directions after exactly N server→client bytes, go silent after N
+ * bytes (the connection stays open), or flip one bit of the server→client byte at offset N. Random cut points come from a seeded generator, so a
  * failing test replays exactly.
  */
 import net from 'node:net';
@@ -11,6 +11,8 @@ export interface Fault {
   cutAfter?: number;
   /** Stop forwarding server→client after this many bytes; keep the connection open. */
   stallAfter?: number;
+  /** Invert the low bit of the server→client byte at this offset (a corrupting middlebox). */
+  flipAt?: number;
 }
 
 export interface TcpProxyOptions {
@@ -32,6 +34,8 @@ export interface TcpProxy {
   readonly bytesDown: number;
   /** Bytes forwarded client→server, all connections together. */
   readonly bytesUp: number;
+  /** Bytes flipped so far (flipAt). */
+  readonly flips: number;
   /** Resolves once `count` connections have stalled (or after `ms`, rejecting). */
   waitForStalls(count: number, ms?: number): Promise<void>;
   close(): Promise<void>;
@@ -56,6 +60,7 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
   let stalls = 0;
   let bytesDown = 0;
   let bytesUp = 0;
+  let flips = 0;
   const stallWaiters: { count: number; resolve: () => void }[] = [];
   const noteStall = (): void => {
     stalls++;
@@ -92,7 +97,13 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
     upstream.on('data', (chunk: Buffer) => {
       if (stalled) return;
       const room = limit - forwarded;
-      const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      let piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      const flip = (fault.flipAt ?? -1) - forwarded;
+      if (flip >= 0 && flip < piece.length) {
+        piece = Buffer.from(piece);
+        piece[flip] = piece[flip]! ^ 1;
+        flips++;
+      }
       forwarded += piece.length;
       bytesDown += piece.length;
       if (piece.length > 0 && !client.write(piece) && forwarded < limit) upstream.pause();
@@ -136,6 +147,9 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
     },
     get bytesUp() {
       return bytesUp;
+    },
+    get flips() {
+      return flips;
     },
     waitForStalls(count, ms = 30_000) {
       if (stalls >= count) return Promise.resolve();

@@ -53,6 +53,17 @@ export interface DownloadOptions {
   retryBaseDelayMs?: number;
   /** Give up on a connection that sends nothing for this long, in ms (default 30 000). */
   stallTimeoutMs?: number;
+  /**
+   * Connections to each source, each fetching other chunks (ftget --connections; default 1).
+   * Above 1, or with mirrors, the download takes the multi-source path (file-download/sources/).
+   */
+  connections?: number;
+  /**
+   * Other copies of the same file (ftget --mirror, or several URLs of one file): chunks come
+   * from `remote` and every mirror at once, all verified against the same digests. A mirror
+   * whose copy differs (size, chunk size or root digest) is dropped with a warning.
+   */
+  mirrors?: Remote[];
   /** 'tcp' (default) or 'udp' (ftget --udp); the partial state is the same for both. */
   transport?: TransportKind;
   /**

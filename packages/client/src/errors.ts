@@ -22,6 +22,8 @@ export const ClientErrorCode = {
   TLS_VERIFY: 'FT_TLS_VERIFY',
   /** TLS expected but the server speaks plaintext (or the TLS handshake failed). */
   TLS_MISMATCH: 'FT_TLS_MISMATCH',
+  /** Every source of a multi-source download is gone, copies that differ among them. */
+  NO_SOURCE: 'FT_NO_SOURCE',
 } as const;
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 
@@ -70,6 +72,7 @@ const EXIT_BY_CODE: Readonly<Record<string, ExitCode>> = {
   FT_TLS_MISMATCH: ExitCode.TLS_MISMATCH,
   FT_TLS_REQUIRED: ExitCode.TLS_MISMATCH,
   FT_UDP_ENCRYPTION: ExitCode.TLS_MISMATCH,
+  FT_NO_SOURCE: ExitCode.NO_SOURCE,
 };
 
 /** errno codes of local file-system failures (anything the user's machine, not the network, caused). */

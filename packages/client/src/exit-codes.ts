@@ -17,6 +17,8 @@ export const ExitCode = {
   AUTH: 10,
   TLS_VERIFY: 11,
   TLS_MISMATCH: 12,
+  /** Several sources (--mirror, several URLs of one file) and none left that has the file's copy. */
+  NO_SOURCE: 13,
   /** Not passed to exit() either: ftget dies by the signal, as the shell shows it for SIGINT. */
   INTERRUPTED: 130,
   /** Not passed to exit(): ftget dies by SIGPIPE (this is what the shell shows). */
@@ -39,6 +41,7 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<ExitCode, string>> = {
   10: 'authentication: the server needs an access token or signed link and none was sent, or it refused the one sent (unknown, expired, revoked, altered) or it does not cover the path',
   11: 'TLS: the server certificate failed verification (untrusted, expired, wrong host name, --pin mismatch)',
   12: 'TLS mismatch: a TLS client reached a plaintext server, a plaintext client a TLS-only server, or the TLS handshake failed',
+  13: 'no source agrees: every source of a --mirror download was dropped, copies that differ from the reference among them',
   130: 'interrupted: on SIGINT/SIGTERM/SIGHUP ftget saves the partial and its state (kept for --resume), then dies by that signal, which the shell shows as 130/143/129',
   141: 'stdout closed by its reader (-o - piped into head): ftget stops quietly and dies by SIGPIPE, which the shell shows as 141',
 };

@@ -65,7 +65,16 @@ export function parseLinkedRemote(
 ): Remote {
   const { remote, link } = splitSignedLink(text);
   checkServerConflict(remote, flags);
-  const parsed = parseRemote(remote, defaults);
+  return withLink(parseRemote(remote, defaults), link);
+}
+
+/** A `--mirror URL` as parseLinkedRemote parses a REMOTE (a mirror is a URL: no --host check). */
+export function parseLinkedMirror(text: string, defaults: ServerAddress): Remote {
+  const { remote, link } = splitSignedLink(text);
+  return withLink(parseRemote(remote, defaults), link);
+}
+
+function withLink(parsed: Remote, link: LinkParams | undefined): Remote {
   if (link === undefined) return parsed;
   useSignedLink(parsed, link);
   return { ...parsed, signed: true };

@@ -108,6 +108,10 @@ const NOT_TLS = new Set([
 /** Why the certificate is not acceptable, or undefined if it is. */
 function verifyFailure(socket: TLSSocket, host: string): string | undefined {
   const cert = socket.getPeerCertificate();
+  // A resumed session (TLS 1.3 ticket) carries no certificate: it was checked, with these same
+  // settings, by the handshake that issued the ticket, and resuming proves the server holds
+  // it (several connections to one server, a reconnect after a drop).
+  if (socket.isSessionReused() && cert.raw === undefined) return undefined;
   if (!settings.insecure) {
     const identity = checkServerIdentity(host, cert);
     if (identity !== undefined) return `certificate is not for ${host} (${identity.message})`;
@@ -151,8 +155,10 @@ export function secureSocket(
     // nothing to check again; only a server holding the ticket keys can resume it). TLS 1.3
     // tickets arrive after the handshake, hence the flag.
     let verified = false;
+    let early: Buffer | undefined;
     secure.on('session', (session: Buffer) => {
       if (verified) sessions.set(key, session);
+      else early = session;
     });
     let settled = false;
     const fail = (error: ClientError): void => {
@@ -217,6 +223,7 @@ export function secureSocket(
         return;
       }
       verified = true;
+      if (early !== undefined) sessions.set(key, early);
       clearTimeout(timer);
       secure.off('close', onClose);
       secure.off('error', onError);

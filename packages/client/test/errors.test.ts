@@ -25,6 +25,7 @@ test('every client error code maps to its documented exit code', (t) => {
     FT_ABORTED: 130,
     FT_TLS_VERIFY: 11,
     FT_TLS_MISMATCH: 12,
+    FT_NO_SOURCE: 13,
   };
   for (const code of Object.values(ClientErrorCode)) {
     t.is(exitCodeFor(new ClientError(code, 'x')), expected[code]! as number as never, code);
@@ -89,6 +90,6 @@ test('the README exit-code table matches the table in exit-codes.ts', (t) => {
   );
   t.deepEqual(
     Object.values(ExitCode).sort((a, b) => a - b),
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 130, 141],
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 130, 141],
   );
 });

@@ -27,6 +27,7 @@ import { InOrder, runAtMost } from './parallel.js';
 import { TreeFilter } from './tree-filter.js';
 import { checkExpectedChecksum } from './expected-checksum.js';
 import { readListFile } from './list-file.js';
+import { sourcesFrom } from './mirror-sources.js';
 import type { FilterRule } from './tree-filter.js';
 
 export interface GetFlags {
@@ -61,6 +62,10 @@ export interface GetFlags {
   expectedSha256?: string | undefined;
   /** -i: a file of REMOTEs, one a line. */
   listFile?: string | undefined;
+  /** --connections N: connections to each source of each file (default 1). */
+  connections?: number;
+  /** --mirror URL: other copies of the one FILE. */
+  mirrors?: string[];
   /** --parallel N: files downloaded at once (default 1). */
   parallel?: number;
   /** --limit-rate RATE ("10M"): bytes per second for all downloads together. */
@@ -143,7 +148,11 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
         hint: 'name a file on the server, or give -i FILE with one REMOTE a line',
       });
     }
-    const parsed = all.map((r) => parseLinkedRemote(r, flags, defaults));
+    const { remotes: parsed, mirrors } = sourcesFrom(
+      all.map((r) => parseLinkedRemote(r, flags, defaults)),
+      flags,
+      defaults,
+    );
     const treeOnly: string[] = (['checksum', 'update', 'delete'] as const).filter(
       (f) => flags[f] === true,
     );
@@ -257,6 +266,8 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
                   checkExpectedChecksum(part, expected, job.output, interrupts.signal),
               }),
           ...(flags.udp === true ? { transport: 'udp' as const } : {}),
+          ...(mirrors.length > 0 ? { mirrors } : {}),
+          ...((flags.connections ?? 1) > 1 ? { connections: flags.connections } : {}),
           onProgress: report.onProgress,
           onRetry: (notice) => report.retried(job.output, notice),
           onWarning: report.onWarning,

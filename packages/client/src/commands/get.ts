@@ -45,6 +45,11 @@ ${exitCodeHelp}`;
       command: '<%= config.bin %> <%= command.id %> logs/today.txt -o - | grep ERROR',
     },
     {
+      description: 'Fetch one file over 4 connections, from two servers at once',
+      command:
+        '<%= config.bin %> <%= command.id %> ft://a:7070/big.iso --mirror ft://b:7070/pub/big.iso --connections 4',
+    },
+    {
       description: 'Machine-readable results, no progress',
       command: '<%= config.bin %> <%= command.id %> a.bin b.bin -o downloads/ --json',
     },
@@ -177,6 +182,22 @@ ${exitCodeHelp}`;
       max: 64,
       helpValue: 'N',
     }),
+    connections: Flags.integer({
+      description:
+        'fetch each file over N connections to each of its sources at once, each fetching other chunks (not with -o - or --udp)',
+      default: 1,
+      min: 1,
+      max: 16,
+      helpValue: 'N',
+    }),
+    mirror: Flags.string({
+      description:
+        'another copy of the one FILE (repeatable): chunks come from every source at once; a copy that differs is dropped with a warning',
+      multiple: true,
+      // One value per flag: a REMOTE after --mirror URL must stay a REMOTE.
+      multipleNonGreedy: true,
+      helpValue: 'URL',
+    }),
     'limit-rate': Flags.string({
       description:
         'download at most RATE bytes per second, all files together (k, M, G: powers of 1024), e.g. 10M',
@@ -227,6 +248,8 @@ ${exitCodeHelp}`;
       listFile: flags['list-file'],
       limitRate: flags['limit-rate'],
       parallel: flags.parallel,
+      connections: flags.connections,
+      mirrors: flags.mirror ?? [],
       output: flags.output,
       outputDir: flags['output-dir'],
       remoteName: flags['remote-name'],

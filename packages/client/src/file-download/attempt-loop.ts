@@ -19,6 +19,8 @@ import { DownloadJob } from './job.js';
 import { UntrustedState, checkLocal, distrustState, openPartial } from './local-partial.js';
 import { adoptValidator, sameContent } from './same-content.js';
 import { attempt } from './transfer.js';
+import { attemptSources, retriesSpent } from './sources/multi-attempt.js';
+import { usesSources } from './sources/source-spec.js';
 
 /** Times the remote may change under one download before we give up. */
 export const MAX_RESTARTS = 3;
@@ -44,7 +46,9 @@ async function attemptUntilDone(job: DownloadJob): Promise<void> {
     job.budget.start();
     const before = job.progressMark();
     try {
-      await attempt(job);
+      // Several connections or sources: the scheduler of sources/ (the one-connection path
+      // stays as it is, the hot one).
+      await (usesSources(job.o) ? attemptSources(job) : attempt(job));
       return;
     } catch (caught) {
       const error = await settle(job, caught);
@@ -58,7 +62,7 @@ async function attemptUntilDone(job: DownloadJob): Promise<void> {
         continue;
       }
       await job.saveStateNow();
-      if (!isRetryable(error)) throw error;
+      if (!isRetryable(error) || retriesSpent(error)) throw error;
       const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
       if (!(await job.budget.shouldRetry(retryAfterMs, job.o.signal, error))) {
         throw job.budget.attempts > 1

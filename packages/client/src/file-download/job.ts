@@ -76,7 +76,13 @@ export class DownloadJob {
   restarts = 0;
   /** This run created OUTPUT.part: remove it again if the server never named a version. */
   createdPart = false;
-  connection: TransferConnection | undefined;
+  /** What backpressure pauses and resumes: the one connection, or (sources/) all of them. */
+  connection: Pick<TransferConnection, 'pause' | 'resume' | 'close'> | undefined;
+  /**
+   * Bytes present for progress reports when the partial does not fill up from the start
+   * (several connections, sources/): otherwise fillEnd is.
+   */
+  presentBytes: (() => number) | undefined;
   /** Hashing of a stateless partial's whole chunks, running beside the fetch of the rest. */
   private partialHash: Promise<void> | undefined;
   /** When the state was last saved (or, before the first save, when the download started). */
@@ -269,7 +275,7 @@ export class DownloadJob {
     const total = this.ledger?.size ?? 0;
     this.o.onProgress({
       path: this.o.output,
-      bytes: final ? total : Math.min(this.fillEnd, total),
+      bytes: final ? total : Math.min(this.presentBytes?.() ?? this.fillEnd, total),
       total,
       resumedFrom: this.resumedFrom,
     });

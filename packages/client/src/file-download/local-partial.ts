@@ -17,6 +17,7 @@ import { ChunkLedger, hashLocalRange } from '../verify.js';
 import type { DownloadResult } from '../download-types.js';
 import type { DownloadJob } from './job.js';
 import { runsOf } from './runs.js';
+import { usesSources } from './sources/source-spec.js';
 
 /** Existing output/partial rules; returns a result when the output is already complete. */
 export async function checkLocal(job: DownloadJob): Promise<DownloadResult | undefined> {
@@ -101,6 +102,19 @@ export async function openPartial(job: DownloadJob): Promise<void> {
   // --no-verify-partial) the chunks it vouches for beside the transfer. Otherwise something
   // changed the partial (or we died after writing more than we recorded): re-verify every
   // chunk in one read pass and refetch only the bad ones.
+  if (usesSources(o)) {
+    // Several connections wrote chunks anywhere: no prefix, no tail. Untouched, the chunks
+    // the state vouches for are re-hashed beside the transfer and the rest fetched; touched,
+    // every chunk is checked now, in one read pass.
+    if (untouched) {
+      if (o.verifyPartial !== false)
+        job.checkPartialBeside(verifyAdopted(job, ledger, ledger.count));
+      return;
+    }
+    for (let i = 0; i < ledger.count; i++) ledger.invalidate(i);
+    await primeTail(job, 0, present);
+    return;
+  }
   let fromChunk = Math.floor(present / state.chunkSize);
   if (!untouched) {
     fromChunk = 0;
