@@ -1,7 +1,6 @@
 import { constants } from 'node:os';
 import { Command, Errors, Flags } from '@oclif/core';
-import { Defaults, ProcessModel, resolveConfig } from '../config.js';
-import type { ServerConfig } from '../config.js';
+import { Defaults, resolveConfig } from '../config.js';
 import { daemonize } from '../process/daemon.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
 import { runServer } from '../process/server.js';
