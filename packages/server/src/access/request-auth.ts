@@ -53,7 +53,8 @@ export async function authorize(
   const check = checkCredential(credentials, token, request.path, op);
   if (check.ok) {
     // A link opens its one path, whatever it resolves to: the signer named that path.
-    if (check.kind === 'link' || !leadsOutsidePrefix(ctx.files.jail, check.prefix, request.path)) return true;
+    if (check.kind === 'link' || !leadsOutsidePrefix(ctx.files.jail, check.prefix, request.path))
+      return true;
     await refuse(
       ctx,
       request.requestId,

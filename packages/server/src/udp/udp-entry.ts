@@ -42,8 +42,7 @@ try {
     files,
     logger,
     gate: AddressGate.of(server.allow, server.deny, logger),
-    access:
-      credentials === undefined ? undefined : new UdpAccess(credentials, files.jail, logger),
+    access: credentials === undefined ? undefined : new UdpAccess(credentials, files.jail, logger),
     sessions: server.tls !== undefined,
     ...(config.livenessMs === undefined ? {} : { livenessMs: config.livenessMs }),
     ...(config.maxTransfers === undefined ? {} : { maxTransfers: config.maxTransfers }),
