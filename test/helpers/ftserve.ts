@@ -60,6 +60,10 @@ export interface StartOptions {
 }
 
 /** Runs ftserve with `args` (add `--root` and `--port 0` yourself) and waits until it listens. */
+// Every ftserve a test starts writes its log lines at once (the default gathers them for 20 ms):
+// tests read a server's log the moment a client has its answer. Children inherit it.
+process.env['FTSERVE_LOG_FLUSH_MS'] ??= '0';
+
 export async function startFtserve(args: string[], options: StartOptions = {}): Promise<Ftserve> {
   const child = spawn(process.execPath, [FTSERVE_BIN, ...args], {
     cwd: options.cwd ?? REPO_ROOT,

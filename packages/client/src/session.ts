@@ -74,14 +74,18 @@ export class DownloadSession {
   /**
    * An idle connection to `address` over `kind` opened with the same signal and timeout, or a
    * new one. Give it back with release() once it finished cleanly, or close() it.
+   * `exclusive`: never one shared by pipelining, even in a pipelined batch (the connections of
+   * one file's --connections N must be N different TCP connections).
    */
   async acquire(
     kind: TransportKind | undefined,
     address: ServerAddress,
     options: ConnectOptions,
+    exclusive = false,
   ): Promise<TransferConnection> {
     const key = keyOf(kind, address);
-    if (this.depthFor(kind) > 1) return this.acquireShared(kind, address, options, key);
+    if (!exclusive && this.depthFor(kind) > 1)
+      return this.acquireShared(kind, address, options, key);
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const entry = this.idle[i]!;
       if (

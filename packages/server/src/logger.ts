@@ -60,8 +60,18 @@ export interface LoggerOptions {
 
 /** Largest write that a pipe keeps atomic (PIPE_BUF on Linux). */
 const MAX_WRITE = 4096;
-/** Longest a line waits before it is written. */
-export const FLUSH_MS = 20;
+/**
+ * Longest a line waits before it is written: 20 ms, or FTSERVE_LOG_FLUSH_MS (0 to 1000; 0
+ * writes at the next turn of the event loop). The test suite sets 0, because its assertions
+ * read a server's log the moment a client has its answer.
+ */
+export const FLUSH_MS = flushDelay(process.env['FTSERVE_LOG_FLUSH_MS']);
+
+/** The flush delay `text` asks for, or the default 20 ms when it is unset or not 0–1000. */
+export function flushDelay(text: string | undefined): number {
+  const ms = text === undefined || text === '' ? NaN : Number(text);
+  return Number.isInteger(ms) && ms >= 0 && ms <= 1000 ? ms : 20;
+}
 
 export class Logger {
   private fd: number | undefined;

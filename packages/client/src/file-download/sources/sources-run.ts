@@ -140,7 +140,7 @@ export class SourcesRun {
     const pending =
       o.session === undefined
         ? openConnection(o.transport, source.remote, this.connectOptions)
-        : o.session.acquire(o.transport, source.remote, this.connectOptions);
+        : o.session.acquire(o.transport, source.remote, this.connectOptions, true);
     const signal = this.signal;
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
