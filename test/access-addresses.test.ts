@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import test from 'ava';
-import { FrameType, WireError } from '@ft/protocol';
+import { DatagramType, FrameType, WireError } from '@ft/protocol';
 import { runFtserve, serveRoot } from './helpers/ftserve.js';
 import { runFtget } from './helpers/ftget.js';
 import { RawClient } from './helpers/raw-client.js';
+import { rawUdpClient } from './helpers/udp-raw.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ft-addr-'));
 writeFileSync(join(root, 'f.txt'), 'payload');
@@ -154,4 +155,31 @@ test('a bad --allow or --deny is a one-line usage error', async (t) => {
       );
     }
   }
+});
+
+test('UDP: datagrams from a refused address are dropped unanswered and logged; others are served', async (t) => {
+  const server = await serveRoot(t, root, ['--workers', '1', '--deny', '127.0.0.2']);
+  const refused = await rawUdpClient(server.port, '127.0.0.2');
+  t.teardown(() => refused.close());
+  // No RETRY, no ERROR: nothing at all comes back to a denied address.
+  await t.throwsAsync(() => refused.request('f.txt', 1500));
+  const ok = await rawUdpClient(server.port, '127.0.0.4');
+  t.teardown(() => ok.close());
+  t.like(await ok.request('f.txt', 10_000), { type: DatagramType.ACCEPT });
+  const get = await runFtget([
+    'get',
+    '--udp',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(server.port),
+    'f.txt',
+    '-o',
+    '-',
+    '-q',
+  ]);
+  t.is(get.stdout.toString(), 'payload', get.stderr);
+  for (let i = 0; i < 100 && !/ip=127\.0\.0\.2 transport=udp/.test(server.stderr()); i++)
+    await new Promise((r) => setTimeout(r, 50));
+  t.regex(server.stderr(), /ip=127\.0\.0\.2 transport=udp/);
 });

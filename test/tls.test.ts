@@ -129,6 +129,18 @@ test('a certificate for another host fails verification: exit 11', async (t) => 
   t.regex(r.stderr, /certificate is not for 127\.0\.0\.1/);
 });
 
+test('an expired certificate fails verification: exit 11, and the line says it expired', async (t) => {
+  const s = await serve(t, [], pki.expired);
+  const o = outFile();
+  const r = await runFtget(['get', url(s), '-o', o, '--cacert', pki.ca, ...FAST]);
+  t.is(r.code, 11, r.stderr);
+  t.regex(
+    r.stderr,
+    /^ftget: error: TLS: 127\.0\.0\.1:\d+: certificate expired on Feb  1 00:00:00 2020 GMT\n/,
+  );
+  t.false(existsSync(o));
+});
+
 test('--pin accepts the server key and refuses any other (exit 11)', async (t) => {
   const s = await serve(t);
   const o = outFile();

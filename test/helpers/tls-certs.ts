@@ -5,7 +5,7 @@
  * and the SPKI pins curl's --pinnedpubkey would use.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -49,6 +49,8 @@ export interface TestPki {
   server2: CertFiles;
   /** Signed by the CA, for other.example only. */
   wrongHost: CertFiles;
+  /** Signed by the CA for 127.0.0.1 and localhost, valid only in January 2020. */
+  expired: CertFiles;
   remove(): void;
 }
 
@@ -91,6 +93,72 @@ function signed(dir: string, name: string, san: string, caCert: string, caKey: s
   return { cert: crt, key, pin: pinOf(crt) };
 }
 
+/**
+ * A certificate for `san` whose validity ended long ago: `openssl x509 -req` of OpenSSL 3.0
+ * cannot set dates in the past, `openssl ca` can (with a throwaway CA database).
+ */
+function expiredCert(dir: string, san: string, caCert: string, caKey: string): CertFiles {
+  const db = join(dir, 'ca-db');
+  mkdirSync(db);
+  writeFileSync(join(db, 'index.txt'), '');
+  writeFileSync(join(db, 'serial'), '1000\n');
+  const config = join(db, 'ca.cnf');
+  writeFileSync(
+    config,
+    [
+      '[ca]',
+      'default_ca = test',
+      '[test]',
+      `database = ${join(db, 'index.txt')}`,
+      `serial = ${join(db, 'serial')}`,
+      `new_certs_dir = ${db}`,
+      'default_md = sha256',
+      'policy = any',
+      'copy_extensions = copy',
+      'unique_subject = no',
+      '[any]',
+      'commonName = supplied',
+      '',
+    ].join('\n'),
+  );
+  const key = join(dir, 'expired.key');
+  const csr = join(dir, 'expired.csr');
+  const crt = join(dir, 'expired.crt');
+  newKey(key);
+  openssl([
+    'req',
+    '-new',
+    '-key',
+    key,
+    '-subj',
+    '/CN=expired',
+    '-addext',
+    `subjectAltName=${san}`,
+    '-out',
+    csr,
+  ]);
+  openssl([
+    'ca',
+    '-batch',
+    '-notext',
+    '-config',
+    config,
+    '-cert',
+    caCert,
+    '-keyfile',
+    caKey,
+    '-startdate',
+    '20200101000000Z',
+    '-enddate',
+    '20200201000000Z',
+    '-in',
+    csr,
+    '-out',
+    crt,
+  ]);
+  return { cert: crt, key, pin: pinOf(crt) };
+}
+
 /** Makes a fresh CA and server certificates in a temporary directory. */
 export function makeTestPki(): TestPki {
   ensureOpenssl();
@@ -119,6 +187,7 @@ export function makeTestPki(): TestPki {
   const server = signed(dir, 'server', names, ca, caKey);
   const server2 = signed(dir, 'server2', names, ca, caKey);
   const wrongHost = signed(dir, 'wrong', 'DNS:other.example', ca, caKey);
+  const expired = expiredCert(dir, names, ca, caKey);
   appendFileSync(server.cert, readFileSync(ca));
   return {
     dir,
@@ -126,6 +195,7 @@ export function makeTestPki(): TestPki {
     server,
     server2,
     wrongHost,
+    expired,
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

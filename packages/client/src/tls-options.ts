@@ -115,8 +115,10 @@ function verifyFailure(socket: TLSSocket, host: string): string | undefined {
   if (!settings.insecure) {
     const identity = checkServerIdentity(host, cert);
     if (identity !== undefined) return `certificate is not for ${host} (${identity.message})`;
-    if (socket.authorizationError !== null && socket.authorizationError !== undefined)
-      return `certificate not trusted (${String(socket.authorizationError)})`;
+    const refusal = socket.authorizationError as unknown;
+    if (refusal === 'CERT_HAS_EXPIRED') return `certificate expired on ${cert.valid_to}`;
+    if (refusal !== null && refusal !== undefined)
+      return `certificate not trusted (${String(refusal)})`;
   }
   if (settings.pins.length > 0) {
     // cert.pubkey is not the SPKI for every key type (EC: the bare point); the DER cert is.

@@ -27,6 +27,7 @@ import type { UdpServerOptions, UdpServerStats } from './config.js';
 import { TokenMinter } from './token.js';
 import type { ServerTransfer, TransferHost } from './transfer.js';
 import type { AddressGate } from '../access/address-list.js';
+import { ipKey } from '../net/peer.js';
 import { UdpAdmission } from './admission.js';
 import { UdpSessions } from './sessions.js';
 import type { UdpSession } from './sessions.js';
@@ -200,7 +201,7 @@ export class UdpFileServer implements TransferHost {
     this.stats.datagrams++;
     this.stats.bytesIn += msg.length;
     if (this.gate !== undefined && !this.gate.admits(rinfo.address)) {
-      this.gate.noteRefused(rinfo.address, 'udp');
+      this.gate.noteRefused(ipKey(rinfo.address), 'udp');
       return;
     }
     if (this.sessions !== undefined) {
