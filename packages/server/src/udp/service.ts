@@ -7,21 +7,13 @@
  */
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
-import {
-  DatagramType,
-  UdpVersionError,
-  WireError,
-  decodeDatagram,
-  encodeUdpError,
-  encodeUdpRetry,
-  sealedSessionId,
-} from '@ft/protocol';
+import { DatagramType, UdpVersionError, decodeDatagram, sealedSessionId } from '@ft/protocol';
 import type { UdpMessage, UdpRequest, UdpStat } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
 import type { Logger } from '../logger.js';
 import { answerStat, openTransfer, wireOf } from './answers.js';
 import { bindUdp } from './bind.js';
-import { AMPLIFICATION_FACTOR, UdpDefaults } from './config.js';
+import { UdpDefaults } from './config.js';
 import { newUdpStats } from './config.js';
 import type { UdpServerOptions, UdpServerStats } from './config.js';
 import { TokenMinter } from './token.js';
@@ -29,6 +21,15 @@ import type { ServerTransfer, TransferHost } from './transfer.js';
 import type { AddressGate } from '../access/address-list.js';
 import { ipKey } from '../net/peer.js';
 import { UdpAdmission } from './admission.js';
+import {
+  busy,
+  errorAnswer,
+  peerKey,
+  requestKey,
+  retryAnswer,
+  versionAnswer,
+} from './peer-answers.js';
+import type { UdpErrorFields } from './peer-answers.js';
 import { UdpSessions } from './sessions.js';
 import type { UdpSession } from './sessions.js';
 import type { UdpSessionGrant } from './session-grant.js';
@@ -216,7 +217,10 @@ export class UdpFileServer implements TransferHost {
       m = decodeDatagram(msg);
     } catch (error) {
       this.stats.malformed++;
-      if (error instanceof UdpVersionError) this.answerVersion(msg, rinfo, error);
+      if (error instanceof UdpVersionError) {
+        const answer = versionAnswer(msg, error);
+        if (answer !== undefined) this.send(answer, rinfo.port, rinfo.address);
+      }
       return;
     }
     this.dispatch(m, msg.length, rinfo, undefined);
@@ -297,40 +301,14 @@ export class UdpFileServer implements TransferHost {
 
   /** An unvalidated peer gets a token, never more than AMPLIFICATION_FACTOR × what it sent. */
   private retry(nonce: number, received: number, rinfo: RemoteInfo): void {
-    const answer = encodeUdpRetry({ nonce, token: this.tokens.mint(rinfo.address, rinfo.port) });
-    if (answer.length > AMPLIFICATION_FACTOR * received) return;
+    const answer = retryAnswer(this.tokens, nonce, received, rinfo);
+    if (answer === undefined) return;
     this.stats.retries++;
     this.send(answer, rinfo.port, rinfo.address);
   }
 
-  private answerVersion(msg: Buffer, rinfo: RemoteInfo, error: UdpVersionError): void {
-    const answer = encodeUdpError({
-      nonce: 0,
-      transferId: 0,
-      code: WireError.UNSUPPORTED_VERSION,
-      retryAfterMs: 0,
-      message: `ft datagram version ${error.version} unsupported; use 1`,
-    });
-    if (answer.length <= AMPLIFICATION_FACTOR * msg.length)
-      this.send(answer, rinfo.port, rinfo.address);
-  }
-
-  private error(
-    rinfo: RemoteInfo,
-    nonce: number,
-    e: { code: number; message: string; retryAfterMs: number },
-  ): void {
-    this.send(
-      encodeUdpError({
-        nonce,
-        transferId: 0,
-        code: e.code,
-        retryAfterMs: e.retryAfterMs,
-        message: e.message,
-      }),
-      rinfo.port,
-      rinfo.address,
-    );
+  private error(rinfo: RemoteInfo, nonce: number, e: UdpErrorFields): void {
+    this.send(errorAnswer(nonce, e), rinfo.port, rinfo.address);
   }
 
   private onRequest(m: UdpRequest, rinfo: RemoteInfo, session: UdpSession | undefined): void {
@@ -342,24 +320,17 @@ export class UdpFileServer implements TransferHost {
     }
     if (this.draining !== undefined) {
       this.stats.busy++;
-      this.error(rinfo, m.nonce, {
-        code: WireError.BUSY,
-        retryAfterMs: UdpDefaults.busyRetryMs,
-        message: 'server shutting down',
-      });
+      this.error(rinfo, m.nonce, busy('server shutting down'));
       return;
     }
     const held = this.perAddress.get(rinfo.address) ?? 0;
     if (this.byRequest.size >= this.maxTransfers || held >= this.maxPerAddress) {
       this.stats.busy++;
-      this.error(rinfo, m.nonce, {
-        code: WireError.BUSY,
-        retryAfterMs: UdpDefaults.busyRetryMs,
-        message:
-          held >= this.maxPerAddress
-            ? `too many UDP transfers from ${rinfo.address} (limit ${this.maxPerAddress})`
-            : `too many UDP transfers (limit ${this.maxTransfers})`,
-      });
+      const limit =
+        held >= this.maxPerAddress
+          ? `too many UDP transfers from ${rinfo.address} (limit ${this.maxPerAddress})`
+          : `too many UDP transfers (limit ${this.maxTransfers})`;
+      this.error(rinfo, m.nonce, busy(limit));
       return;
     }
     this.byRequest.set(key, 'opening');
@@ -426,12 +397,4 @@ export class UdpFileServer implements TransferHost {
     if (n <= 1) this.perAddress.delete(address);
     else this.perAddress.set(address, n - 1);
   }
-}
-
-function peerKey(address: string, port: number): string {
-  return `${address}|${port}`;
-}
-
-function requestKey(address: string, port: number, nonce: number): string {
-  return `${address}|${port}|${nonce}`;
 }
