@@ -1,8 +1,9 @@
 /**
  * The errors a TCP connection fails with, each naming the server: the connection was lost, or
- * the server broke the protocol. One place for their wording, so every message reads alike.
+ * the server broke the protocol (also: a WELCOME or an answer out of place). One place for their
+ * wording, so every message reads alike.
  */
-import { frameTypeName } from '@ft/protocol';
+import { MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION, frameTypeName } from '@ft/protocol';
 import type { Message } from '@ft/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
@@ -37,4 +38,29 @@ export function unexpectedFrame(
   expected: string,
 ): ClientError {
   return badResponse(address, `expected ${expected}, got ${frameTypeName(message.type)}`);
+}
+
+/** A WELCOME must choose a version we offered. */
+export function checkWelcomeVersion(address: ServerAddress, version: number): void {
+  if (version < MIN_PROTOCOL_VERSION || version > MAX_PROTOCOL_VERSION)
+    throw badResponse(address, `server chose protocol version ${version}, which we never offered`);
+}
+
+/**
+ * The request an answer belongs to: the oldest in flight (`head`), once WELCOME has come, and
+ * only if the answer names it (the server answers strictly in request order).
+ */
+export function answeredRequest<P extends { requestId: number }>(
+  address: ServerAddress,
+  message: Message,
+  head: P | undefined,
+  welcomed: boolean,
+): P {
+  if (head === undefined || !welcomed)
+    throw badResponse(address, `unsolicited ${frameTypeName(message.type)} frame`);
+  if (!('requestId' in message) || message.requestId !== head.requestId) {
+    const got = 'requestId' in message ? message.requestId : '?';
+    throw badResponse(address, `response for request ${got}, expected ${head.requestId}`);
+  }
+  return head;
 }

@@ -1,10 +1,8 @@
 /**
  * One TCP connection to an ft server. HELLO is written as soon as the socket connects and the
  * first request is pipelined right behind it; responses are decoded by a FrameDecoder and
- * routed to the oldest request in flight. Requests may be pipelined (PROTOCOL.md §5.2): each
- * is written at once and queued, and since the server answers strictly in request order, the
- * response at hand always belongs to the head of the queue. A connection that fails stays
- * failed: every outstanding and later call rejects with the same error.
+ * routed to the oldest request in flight (request-queue.ts: requests are pipelined, answers come
+ * in order). A connection that fails stays failed: every outstanding and later call rejects.
  */
 import net from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -23,16 +21,22 @@ import {
   encodeList,
   encodeStat,
   encodeUdpSession,
-  frameTypeName,
 } from '@ft/protocol';
 import type { End, FileHeader, GetRequest, ListEntry, Message, StatResult } from '@ft/protocol';
 import type { DecoderEvent } from '@ft/protocol';
-import { badResponse, connectionLost, unexpectedFrame } from './connection-errors.js';
+import {
+  answeredRequest,
+  badResponse,
+  checkWelcomeVersion,
+  connectionLost,
+  unexpectedFrame,
+} from './connection-errors.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
 import type { ServerAddress } from './remote.js';
 import { abortError } from './retry.js';
 import type { Pin, ReceiveRing } from './receive/receive-ring.js';
+import { RequestQueue } from './request-queue.js';
 import { connectSocket } from './tcp-connect.js';
 import { tokenFor } from './credentials.js';
 import { secureSocket, usesTls } from './tls-options.js';
@@ -43,17 +47,10 @@ export type { ConnectOptions, GetSink } from './connection-types.js';
 /** Most entries one LIST may return before we refuse it (memory bound). */
 export const MAX_LIST_ENTRIES = 1_000_000;
 
-interface Pending {
-  requestId: number;
-  onMessage(message: Message): boolean;
-  onData?(chunk: Buffer, pin: Pin | undefined): void;
-  reject(error: Error): void;
-}
-
 export class Connection {
   private readonly decoder = new FrameDecoder({ accept: 'responses' });
   /** Requests sent and not yet answered, oldest first (the head receives what arrives). */
-  private readonly queue: Pending[] = [];
+  private readonly queue = new RequestQueue();
   private failure: Error | undefined;
   private nextRequestId = 1;
   private welcomed = false;
@@ -265,27 +262,11 @@ export class Connection {
     onData?: (chunk: Buffer, pin: Pin | undefined) => void,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.failure !== undefined) {
-        reject(this.failure);
-        return;
-      }
+      if (this.failure !== undefined) return reject(this.failure);
       const requestId = this.nextRequestId++;
-      // Only the head is ever answered (or, on failure, every request is): shift() drops it.
-      const pending: Pending = {
-        requestId,
-        onMessage: handler((value) => {
-          if (this.queue[0] === pending) this.queue.shift();
-          resolve(value);
-        }),
-        reject: (error) => {
-          if (this.queue[0] === pending) this.queue.shift();
-          reject(error);
-        },
-      };
-      if (onData !== undefined) pending.onData = onData;
       // An idle connection's stall clock starts now, not at its last byte.
       if (this.queue.length === 0) this.stallTimer.refresh();
-      this.queue.push(pending);
+      this.queue.add(requestId, handler, resolve, reject, onData);
       this.socket.write(frame);
     });
   }
@@ -334,7 +315,7 @@ export class Connection {
       try {
         if (event.kind === 'data') {
           this.bodyLeft -= event.chunk.length;
-          this.queue[0]?.onData?.(event.chunk, pin);
+          this.queue.head?.onData?.(event.chunk, pin);
         } else {
           if (event.message.type === FrameType.FILE) this.bodyLeft = event.message.length;
           this.dispatch(event.message);
@@ -350,12 +331,7 @@ export class Connection {
 
   private dispatch(message: Message): void {
     if (message.type === FrameType.WELCOME) {
-      if (message.version < MIN_PROTOCOL_VERSION || message.version > MAX_PROTOCOL_VERSION) {
-        throw badResponse(
-          this.address,
-          `server chose protocol version ${message.version}, which we never offered`,
-        );
-      }
+      checkWelcomeVersion(this.address, message.version);
       this.welcomed = true;
       this.version = message.version;
       for (const w of this.welcomeWaiters.splice(0)) w.resolve(message.version);
@@ -365,16 +341,7 @@ export class Connection {
       // Connection-level (BUSY, TIMEOUT, version mismatch): the server closes after it.
       throw new RemoteError(message.code, message.message, 0, message.retryAfterMs);
     }
-    const pending = this.queue[0];
-    if (pending === undefined || !this.welcomed) {
-      throw badResponse(this.address, `unsolicited ${frameTypeName(message.type)} frame`);
-    }
-    if (!('requestId' in message) || message.requestId !== pending.requestId) {
-      throw badResponse(
-        this.address,
-        `response for request ${'requestId' in message ? message.requestId : '?'}, expected ${pending.requestId}`,
-      );
-    }
+    const pending = answeredRequest(this.address, message, this.queue.head, this.welcomed);
     if (message.type === FrameType.ERROR) {
       pending.reject(
         new RemoteError(message.code, message.message, message.requestId, message.retryAfterMs),
@@ -420,17 +387,12 @@ export class Connection {
     clearTimeout(this.throttled);
     this.options.signal?.removeEventListener('abort', this.onAbort);
     this.socket.destroy();
-    // The head's error may be its own (a bad header, a failing sink): the requests pipelined
-    // behind it only lost the connection, and are retried as such.
-    const [head, ...behind] = this.queue.splice(0);
-    head?.reject(this.failure);
-    if (behind.length > 0) {
-      const lost =
-        (this.failure as { code?: string }).code === ClientErrorCode.ABORTED
-          ? this.failure
-          : connectionLost(this.address, `closed after a failed request: ${this.failure.message}`);
-      for (const pending of behind) pending.reject(lost);
-    }
+    const failure = this.failure;
+    this.queue.failAll(failure, () =>
+      (failure as { code?: string }).code === ClientErrorCode.ABORTED
+        ? failure
+        : connectionLost(this.address, `closed after a failed request: ${failure.message}`),
+    );
     for (const w of this.welcomeWaiters.splice(0)) w.reject(this.failure);
   }
 }
