@@ -18,6 +18,22 @@ const root = mkdtempSync(join(tmpdir(), 'ft-addr-'));
 writeFileSync(join(root, 'f.txt'), 'payload');
 test.after.always(() => rmSync(root, { recursive: true, force: true }));
 
+/** `ftget get f.txt -o - -q` from 127.0.0.1 to the server on `port`, with `extra` flags. */
+function fetchToStdout(port: number, ...extra: string[]) {
+  return runFtget([
+    'get',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    'f.txt',
+    '-o',
+    '-',
+    '-q',
+    ...extra,
+  ]);
+}
+
 /** Connects from `localAddress` without sending anything; resolves with what the server sent before it closed. */
 async function refusedFrom(port: number, localAddress: string, host = '127.0.0.1') {
   const c = await RawClient.connect(port, { host, localAddress, hello: false });
@@ -46,17 +62,7 @@ for (const model of [['--workers', '1'], ['--fork-per-connection']]) {
     const ok = await RawClient.connect(server.port, { localAddress: '127.0.0.4' });
     t.teardown(() => ok.destroy());
     t.like(await ok.stat('f.txt'), { type: FrameType.STAT_OK, size: 7 });
-    const get = await runFtget([
-      'get',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(server.port),
-      'f.txt',
-      '-o',
-      '-',
-      '-q',
-    ]);
+    const get = await fetchToStdout(server.port);
     t.is(get.stdout.toString(), 'payload');
   });
 }
@@ -73,19 +79,7 @@ test('--allow admits only its CIDRs; ftget from a refused address gets one line 
   t.teardown(() => ok.destroy());
   t.like(await ok.stat('f.txt'), { type: FrameType.STAT_OK });
   // ftget connects from 127.0.0.1, which is not allowed.
-  const r = await runFtget([
-    'get',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(server.port),
-    'f.txt',
-    '-o',
-    '-',
-    '-q',
-    '--retries',
-    '0',
-  ]);
+  const r = await fetchToStdout(server.port, '--retries', '0');
   t.is(r.code, 4);
   t.is(r.stdout.length, 0);
   t.regex(r.stderr, /^ftget: error: address not allowed\n/);
@@ -166,18 +160,7 @@ test('UDP: datagrams from a refused address are dropped unanswered and logged; o
   const ok = await rawUdpClient(server.port, '127.0.0.4');
   t.teardown(() => ok.close());
   t.like(await ok.request('f.txt', 10_000), { type: DatagramType.ACCEPT });
-  const get = await runFtget([
-    'get',
-    '--udp',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(server.port),
-    'f.txt',
-    '-o',
-    '-',
-    '-q',
-  ]);
+  const get = await fetchToStdout(server.port, '--udp');
   t.is(get.stdout.toString(), 'payload', get.stderr);
   for (let i = 0; i < 100 && !/ip=127\.0\.0\.2 transport=udp/.test(server.stderr()); i++)
     await new Promise((r) => setTimeout(r, 50));

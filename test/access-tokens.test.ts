@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { FrameType, PROTOCOL_VERSION, WireError, encodeHello, encodeStat } from '@ft/protocol';
-import { runFtserve, startFtserve } from './helpers/ftserve.js';
+import { addToken, runFtserve, startFtserve } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 import { runFtget } from './helpers/ftget.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -28,12 +28,6 @@ const tokens = join(base, 'tokens.json');
 const TOKEN_RE = /^ft_[A-Za-z0-9_-]{43}$/;
 let server: Ftserve;
 let docsToken: string;
-
-async function addToken(args: string[]): Promise<string> {
-  const r = await runFtserve(['token', 'add', '--tokens', tokens, ...args]);
-  if (r.code !== 0) throw new Error(`token add failed: ${r.stderr}`);
-  return r.stdout.trim();
-}
 
 /** A raw connection whose HELLO carries `token` (or none). */
 async function rawWith(token: string | undefined, localAddress?: string): Promise<RawClient> {
@@ -81,7 +75,14 @@ test.before(async () => {
   writeFileSync(join(root, 'secret', 's.txt'), 'SECRET');
   symlinkSync('../secret/s.txt', join(root, 'docs', 'link-out'));
   symlinkSync('sub/b.txt', join(root, 'docs', 'link-in'));
-  docsToken = await addToken(['--prefix', 'docs/', '--name', 'docs-team', '--expires', '30d']);
+  docsToken = await addToken(tokens, [
+    '--prefix',
+    'docs/',
+    '--name',
+    'docs-team',
+    '--expires',
+    '30d',
+  ]);
   server = await startFtserve([
     '--root',
     root,
@@ -103,7 +104,7 @@ test.serial(
   'token add prints a fresh 256-bit token once and stores only its hash, mode 0600',
   async (t) => {
     t.regex(docsToken, TOKEN_RE);
-    const other = await addToken(['--prefix', 'docs', '--name', 'other']);
+    const other = await addToken(tokens, ['--prefix', 'docs', '--name', 'other']);
     t.regex(other, TOKEN_RE);
     t.not(other, docsToken);
     t.is(statSync(tokens).mode & 0o777, 0o600);
@@ -207,7 +208,7 @@ test('a refused request does not depend on the file system: existing and missing
 });
 
 test.serial('an expired token is refused', async (t) => {
-  const short = await addToken(['--prefix', 'docs', '--name', 'short', '--expires', '1s']);
+  const short = await addToken(tokens, ['--prefix', 'docs', '--name', 'short', '--expires', '1s']);
   server.child.kill('SIGHUP');
   await logged('tokens-reloaded', 1);
   await new Promise((r) => setTimeout(r, 1200));
@@ -218,7 +219,7 @@ test.serial('an expired token is refused', async (t) => {
 });
 
 test.serial('revoke takes effect on SIGHUP without a restart', async (t) => {
-  const temp = await addToken(['--prefix', '', '--name', 'temp']);
+  const temp = await addToken(tokens, ['--prefix', '', '--name', 'temp']);
   // Before the reload the new token is unknown; after it, it works (whole root).
   t.is((await get('secret/s.txt', '--token', temp)).code, 10);
   const before = server.stderr().split('tokens-reloaded').length - 1;

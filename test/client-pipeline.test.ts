@@ -41,6 +41,21 @@ async function makeFiles(
   return files;
 }
 
+/** One `ftget get NAMES… -o OUT/` against 127.0.0.1:`port`, with `extra` flags. */
+function getAll(names: Iterable<string>, out: string, port: number, ...extra: string[]) {
+  return runFtget([
+    'get',
+    ...names,
+    '-o',
+    `${out}/`,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    ...extra,
+  ]);
+}
+
 // Both paths: empty, tiny, exactly 64 KiB (the small-file limit), just above it, and 1 MiB+.
 const SIZES = [0, 1, 4 * KiB, 64 * KiB, 64 * KiB + 1, 1024 * KiB + 3, 4 * KiB, 300 * KiB];
 
@@ -52,17 +67,7 @@ test('200 files pipelined on one connection arrive byte-identical, with nothing 
   const proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: server.port } });
   t.teardown(() => proxy.close());
   const out = join(dir, 'out');
-  const r = await runFtget([
-    'get',
-    ...files.keys(),
-    '-o',
-    `${out}/`,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(proxy.port),
-    '--json',
-  ]);
+  const r = await getAll(files.keys(), out, proxy.port, '--json');
   t.is(r.code, 0, r.stderr);
   t.is(proxy.connections, 1, 'one connection for all 200 files');
   const lines = r.stdout.toString().trim().split('\n');
@@ -127,16 +132,7 @@ test('a file corrupted on the wire among many is refused (exit 6); every other f
   });
   t.teardown(() => fake.close());
   const out = join(dir, 'out');
-  const r = await runFtget([
-    'get',
-    ...files.keys(),
-    '-o',
-    `${out}/`,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(fake.port),
-  ]);
+  const r = await getAll(files.keys(), out, fake.port);
   t.is(r.code, 6, r.stderr);
   t.regex(r.stderr, /f007\.bin/);
   const landed = (await readdir(out)).filter((n) => n.endsWith('.bin'));
@@ -159,17 +155,7 @@ test('a chunk corrupted once is refetched and the batch completes (exit 0)', asy
   });
   t.teardown(() => fake.close());
   const out = join(dir, 'out');
-  const r = await runFtget([
-    'get',
-    ...files.keys(),
-    '-o',
-    `${out}/`,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(fake.port),
-    '-q',
-  ]);
+  const r = await getAll(files.keys(), out, fake.port, '-q');
   t.is(r.code, 0, r.stderr);
   t.deepEqual((await readdir(out)).sort(), [...files.keys()].sort());
   for (const [name, data] of files)

@@ -8,7 +8,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -16,7 +15,7 @@ import { FrameType, WireError } from '@ft/protocol';
 import type { Response } from '@ft/protocol';
 import { serveRoot } from './helpers/ftserve.js';
 import { childrenOf, fdCount, mostChildren, waitFor, zombieChildren } from './helpers/procfs.js';
-import { fetchFile, stalledDownload } from './helpers/raw-client.js';
+import { fetchFile, rawConnection, stalledDownload } from './helpers/raw-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-flood-fds-'));
 const small = randomBytes(4096);
@@ -27,24 +26,6 @@ writeFileSync(join(dir, 'big.bin'), randomBytes(16 * 1024 * 1024));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 const garbage = Buffer.from('GET /small.bin HTTP/1.1\r\n\r\n'.repeat(4));
-
-/** Opens a connection, writes `bytes` (or nothing), and resolves once it is closed. */
-function rawConnection(port: number, bytes: Buffer | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    const timer = setTimeout(() => socket.destroy(), 30_000);
-    socket.once('connect', () => {
-      if (bytes === undefined) socket.destroy();
-      else socket.write(bytes);
-    });
-    socket.on('data', () => {});
-    socket.once('error', () => {});
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
 
 /** Starts downloading big.bin, takes the first body bytes, then resets (BUSY retried). */
 async function abortedDownload(port: number, onBusy: () => void): Promise<boolean> {

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { startFtserve } from './helpers/ftserve.js';
 import { childrenOf, fdCount, mostChildren, waitFor, zombieChildren } from './helpers/procfs.js';
-import { fetchFile } from './helpers/raw-client.js';
+import { fetchFile, rawConnection } from './helpers/raw-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ft-fork-children-'));
 const content = randomBytes(200 * 1024);
@@ -21,24 +20,6 @@ const cmdline = (pid: number): string[] => {
     return [];
   }
 };
-
-/** Opens a connection, optionally writes `bytes`, and resolves once the server has closed it. */
-function rawConnection(port: number, bytes: Buffer | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    const timer = setTimeout(() => socket.destroy(), 30_000);
-    socket.once('connect', () => {
-      if (bytes === undefined) socket.destroy();
-      else socket.write(bytes);
-    });
-    socket.on('data', () => {});
-    socket.once('error', () => {});
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
 
 test('fork-per-connection children run the one-file bundle of the child entry', async (t) => {
   const server = await startFtserve([

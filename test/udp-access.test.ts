@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { DatagramType, WireError } from '@ft/protocol';
-import { runFtserve, serveRoot, startFtserve } from './helpers/ftserve.js';
+import { addToken, runFtserve, serveRoot, startFtserve } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 import { runFtget } from './helpers/ftget.js';
 import { rawUdpClient } from './helpers/udp-raw.js';
@@ -20,12 +20,6 @@ const tokens = join(base, 'tokens.json');
 let server: Ftserve;
 let docsToken: string;
 let wholeToken: string;
-
-async function addToken(args: string[]): Promise<string> {
-  const r = await runFtserve(['token', 'add', '--tokens', tokens, ...args]);
-  if (r.code !== 0) throw new Error(`token add failed: ${r.stderr}`);
-  return r.stdout.trim();
-}
 
 const env = { ...process.env, XDG_CONFIG_HOME: join(base, 'no-config'), FTGET_TOKEN: '' };
 
@@ -55,8 +49,8 @@ test.before(async () => {
   writeFileSync(join(root, 'docs', 'sub', 'b.txt'), 'docs-b');
   writeFileSync(join(root, 'secret', 's.txt'), 'SECRET');
   symlinkSync('../secret/s.txt', join(root, 'docs', 'link-out'));
-  docsToken = await addToken(['--prefix', 'docs/', '--name', 'udp-docs']);
-  wholeToken = await addToken(['--prefix', '', '--name', 'udp-whole']);
+  docsToken = await addToken(tokens, ['--prefix', 'docs/', '--name', 'udp-docs']);
+  wholeToken = await addToken(tokens, ['--prefix', '', '--name', 'udp-whole']);
   server = await startFtserve([
     '--root',
     root,
@@ -128,7 +122,7 @@ async function hangup(): Promise<void> {
 test.serial(
   'tokens added or revoked while the server runs take effect over UDP at SIGHUP',
   async (t) => {
-    const extra = await addToken(['--prefix', 'docs', '--name', 'udp-revoked']);
+    const extra = await addToken(tokens, ['--prefix', 'docs', '--name', 'udp-revoked']);
     await hangup();
     const before = await udp('get', 'docs/a.txt', '--token', extra);
     t.is(before.code, 0, before.stderr);

@@ -149,3 +149,10 @@ export async function runFtserve(
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
+
+/** `ftserve token add --tokens FILE ARGS…`: the new token it prints once. */
+export async function addToken(tokensFile: string, args: string[]): Promise<string> {
+  const r = await runFtserve(['token', 'add', '--tokens', tokensFile, ...args]);
+  if (r.code !== 0) throw new Error(`token add failed: ${r.stderr}`);
+  return r.stdout.trim();
+}

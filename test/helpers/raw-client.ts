@@ -289,3 +289,21 @@ export async function finishStalled(
     end.message.status === EndStatus.OK;
   return { bytes, endOk };
 }
+
+/** Opens a connection, writes `bytes` (or nothing), and resolves once it is closed. */
+export function rawConnection(port: number, bytes: Buffer | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const timer = setTimeout(() => socket.destroy(), 30_000);
+    socket.once('connect', () => {
+      if (bytes === undefined) socket.destroy();
+      else socket.write(bytes);
+    });
+    socket.on('data', () => {});
+    socket.once('error', () => {});
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
