@@ -164,6 +164,9 @@ export function evaluateTargets(report) {
       );
   }
 
+  issue15Targets(report, add);
+  issue9Targets(report, add);
+
   const v = find(report, 'cli', 'ftget --version');
   const node = find(report, 'cli', 'node -e 0');
   if (v && node)
@@ -173,4 +176,95 @@ export function evaluateTargets(report) {
       verdict(v.primary, 1.2 * node.primary, true),
     );
   return t;
+}
+
+const MiB = 1024 * 1024;
+const ratio = (a, b) => (a === null || b === null || b === 0 ? null : a / b);
+
+/** Issue 15: every row of its table that the ratios above do not already cover. */
+function issue15Targets(report, add) {
+  const devnull = 'into /dev/null';
+  const ftNull = find(report, 'single', 'ft prefork', devnull);
+  const ncNull = find(report, 'single', 'nc (openbsd)', devnull);
+  if (ftNull)
+    add(
+      '`-o -` single stream ≥ 0.7× nc (issue 15)',
+      `ft ${fmt(ftNull.primary)}, nc ${fmt(ncNull?.primary)} MB/s`,
+      verdict(ftNull.primary, ncNull ? 0.7 * ncNull.primary : null),
+    );
+  const ft = find(report, 'single', 'ft prefork', 'into file');
+  if (ft?.clientRss !== null && ft?.clientRss !== undefined)
+    add(
+      'client peak RSS, 1 GiB download ≤ 80 MiB (issue 15)',
+      `${fmt(ft.clientRss / MiB)} MiB`,
+      verdict(ft.clientRss / MiB, 80, true),
+    );
+  const node = find(report, 'cli', 'node -e 0');
+  for (const [group, label, goal, against] of [
+    ['50% present', 'ftget --resume (partial + state)', 1.2, 'curl'],
+    ['50% present', 'ftget --resume (bare .part, no state)', 1.6, 'curl'],
+    ['99% present', 'ftget --resume (partial + state)', 2.5, 'node'],
+  ]) {
+    const mine = find(report, 'resume', label, group);
+    const theirs = against === 'node' ? node : find(report, 'resume', 'curl -C -', group);
+    const name = against === 'node' ? '`node -e 0`' : '`curl -C -`';
+    if (mine)
+      add(
+        `resume, ${group}, ${label.replace('ftget --resume ', '')} ≤ ${goal}× ${name} (issue 15)`,
+        `${fmt(mine.primary)} s vs ${fmt(theirs?.primary)} s (${fmt(ratio(mine.primary, theirs?.primary ?? null))}×)`,
+        verdict(mine.primary, theirs ? goal * theirs.primary : null, true),
+      );
+  }
+  const many = find(report, 'small', 'ft prefork, one ftget');
+  const curl = find(report, 'small', 'curl, 1000 URLs');
+  if (many) {
+    // This section's primary figure is MB/s; the target is about wall time.
+    const mine = median(many.wall);
+    const theirs = curl ? median(curl.wall) : null;
+    add(
+      '1,000 × 4 KiB in one ftget ≤ 3× curl (issue 15)',
+      `${fmt(mine)} s vs ${fmt(theirs)} s (${fmt(ratio(mine, theirs))}×)`,
+      verdict(mine, theirs === null ? null : 3 * theirs, true),
+    );
+  }
+  const one = find(report, 'cli', 'ftget get', '4 KiB download');
+  if (one && node)
+    add(
+      'one 4 KiB `ftget get` ≤ 2× `node -e 0` (issue 15)',
+      `${fmt(one.primary * 1000)} ms vs ${fmt(node.primary * 1000)} ms`,
+      verdict(one.primary, 2 * node.primary, true),
+    );
+}
+
+/** Issue 9: concurrency, memory and loss rows beyond those above. */
+function issue9Targets(report, add) {
+  const nginx = find(report, 'concurrent', 'nginx');
+  for (const [model, factor, pssGoal] of [
+    ['ft prefork', 1.0, 80],
+    ['ft fork-per-connection', 0.6, 400],
+  ]) {
+    const c = find(report, 'concurrent', model);
+    if (!c) continue;
+    add(
+      `${model}: 100 × 64 MiB ≥ ${factor}× nginx (issue 9)`,
+      `ft ${fmt(c.primary)}, nginx ${fmt(nginx?.primary)} MB/s`,
+      verdict(c.primary, nginx ? factor * nginx.primary : null),
+    );
+    add(
+      `${model}: summed PSS under 100 × 64 MiB ≤ ${pssGoal} MiB (issue 9)`,
+      c.serverPss === null ? 'not measured' : `${fmt(c.serverPss / MiB)} MiB`,
+      c.serverPss === null ? 'not measured' : verdict(c.serverPss / MiB, pssGoal, true),
+    );
+  }
+  for (const pct of [1, 5]) {
+    const group = `${pct}% loss`;
+    const udp = find(report, 'loss', 'ft UDP', group);
+    const tcp = find(report, 'loss', 'ft TCP', group);
+    if (udp)
+      add(
+        `UDP at ${pct}% loss ≥ 1.2× ft TCP (issue 9)`,
+        `UDP ${fmt(udp.primary)}, TCP ${fmt(tcp?.primary)} MB/s`,
+        verdict(udp.primary, tcp ? 1.2 * tcp.primary : null),
+      );
+  }
 }
