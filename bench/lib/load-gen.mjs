@@ -10,7 +10,10 @@
  * against ca for the host; each worker offers the session (ticket) of its previous connection,
  * so repeated connections resume as a browser's or curl's would, and `resumed` counts those
  * the server resumed.
- * Prints one JSON line: {requests, errors, errorKinds, bytes, elapsedS, resumed}.
+ * wantDigests: GETs ask for chunk digests (the server must have them, or compute them, first).
+ * Prints one JSON line: {requests, errors, errorKinds, bytes, elapsedS, resumed, firstByteP50Ms,
+ * firstByteP90Ms}: the first-byte times run from the start of a request (before connect) to its
+ * first body byte (HTTP: the response header).
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -61,8 +64,18 @@ function open(slot) {
   return { socket, ready: 'secureConnect' };
 }
 
+/** Milliseconds from the start of a request (before connect) to its first body byte. */
+const firstByteMs = [];
+const MAX_SAMPLES = 200_000;
+function markFirstByte(t0) {
+  if (firstByteMs.length < MAX_SAMPLES)
+    firstByteMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+}
+
 function ftRequest(path, slot) {
   return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    let first = true;
     const { socket, ready } = open(slot);
     const decoder = new FrameDecoder({ accept: 'responses' });
     let expected = -1;
@@ -80,7 +93,7 @@ function ftRequest(path, slot) {
             maxVersion: MAX_PROTOCOL_VERSION,
             name: 'ft-bench',
           }),
-          encodeGet({ requestId: 1, path, offset: 0, wantDigests: false }),
+          encodeGet({ requestId: 1, path, offset: 0, wantDigests: cfg.wantDigests === true }),
         ]),
       );
     });
@@ -93,8 +106,11 @@ function ftRequest(path, slot) {
         return;
       }
       for (const e of events) {
-        if (e.kind === 'data') got += e.chunk.length;
-        else if (e.message.type === FrameType.FILE) expected = e.message.length;
+        if (e.kind === 'data') {
+          if (first) markFirstByte(t0);
+          first = false;
+          got += e.chunk.length;
+        } else if (e.message.type === FrameType.FILE) expected = e.message.length;
         else if (e.message.type === FrameType.ERROR) {
           const err = new Error(`ERROR code ${e.message.code}`);
           err.kind = e.message.code === WireError.BUSY ? 'BUSY' : `ft-error-${e.message.code}`;
@@ -116,6 +132,7 @@ function ftRequest(path, slot) {
 
 function httpRequest(path, slot) {
   return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
     const { socket, ready } = open(slot);
     let head = Buffer.alloc(0);
     let length = -1;
@@ -142,6 +159,8 @@ function httpRequest(path, slot) {
         if (m === null) return fail(new Error('no content-length'));
         length = Number(m[1]);
         got = head.length - end - 4;
+        // The header's arrival stands for the first body byte (nginx sends them together).
+        markFirstByte(t0);
         head = Buffer.alloc(0);
       } else got += chunk.length;
       if (length >= 0 && got >= length) {
@@ -194,4 +213,9 @@ async function worker(index) {
 
 await Promise.all(Array.from({ length: cfg.concurrency }, (_, i) => worker(i)));
 stats.elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
+const sorted = firstByteMs.sort((a, b) => a - b);
+const pct = (q) =>
+  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+stats.firstByteP50Ms = pct(0.5);
+stats.firstByteP90Ms = pct(0.9);
 process.stdout.write(JSON.stringify(stats) + '\n');

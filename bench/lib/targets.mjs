@@ -86,6 +86,18 @@ export function evaluateTargets(report) {
         `${fmt(fork.primary)} req/s`,
         verdict(fork.primary, 20),
       );
+    const forkRow = rps.rows.find(
+      (r) => r.label === 'ft fork-per-connection, load generator' && r.group === group,
+    );
+    const p50 = median(
+      (forkRow?.runs ?? []).map((r) => r.firstByteP50Ms).filter((x) => Number.isFinite(x)),
+    );
+    if (fork && p50 !== null)
+      add(
+        `fork-per-connection: p50 connect to first byte ≤ 100 ms, ${group} (issue 9)`,
+        `${fmt(p50)} ms`,
+        verdict(p50, 100, true),
+      );
   }
 
   const loss = (label, pct) => find(report, 'loss', label, `${pct}% loss`);

@@ -131,6 +131,7 @@ export async function loadGen(ctx, proto, server, concurrency, extra = {}) {
     errors: s.errors,
     errorKinds: s.errorKinds,
     resumed: s.resumed,
+    firstByteP50Ms: s.firstByteP50Ms,
     clientCpuS: r.cpuS,
     clientRssBytes: r.maxRssBytes,
   };
