@@ -28,6 +28,7 @@ import * as loss from './scenarios/udp-loss.mjs';
 import * as cli from './scenarios/cli-cost.mjs';
 import * as multi from './scenarios/multi.mjs';
 import * as tls from './scenarios/tls.mjs';
+import * as firstByte from './scenarios/first-byte.mjs';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = path.join(REPO, 'bench/results');
@@ -90,11 +91,16 @@ function writeDocs(md) {
 /** Writes latest.{json,md}, the plot and (with --write-docs) the docs block; returns problems. */
 function publish(report, opts) {
   const problems = [];
-  // A smoke run must not overwrite the committed results of a full run.
-  const dir = report.profileName === 'quick' ? path.join(RESULTS, 'quick') : RESULTS;
   const partial =
     report.profileName === 'quick' ||
     !SECTIONS.every((id) => report.sections.some((s) => s.id === id));
+  // A smoke run or a run of some sections must not overwrite the committed results of a full run.
+  const dir =
+    report.profileName === 'quick'
+      ? path.join(RESULTS, 'quick')
+      : partial && opts.fromJson === undefined
+        ? path.join(RESULTS, 'partial')
+        : RESULTS;
   report.plotFile = 'loss.svg';
   report.targets = evaluateTargets(report);
   mkdirSync(dir, { recursive: true });
@@ -166,6 +172,7 @@ async function main() {
     ['cli', cli.run],
     ['multi', multi.run],
     ['tls', tls.run],
+    ['ttfb', firstByte.run],
   ];
   const sections = [];
   let broken = 0;

@@ -46,6 +46,7 @@ export function createFixtures(parent, profile, sections) {
   };
   if (sections.has('single') || sections.has('resume') || sections.has('tls'))
     make('big.bin', profile.bigSize);
+  if (sections.has('ttfb')) make('ttfb.bin', profile.bigSize);
   if (sections.has('multi')) make('multi.bin', profile.multiSize);
   if (sections.has('concurrent')) make('c64.bin', profile.concurrentSize);
   if (sections.has('loss')) make('udp.bin', profile.udpSize);

@@ -11,6 +11,8 @@
  * so repeated connections resume as a browser's or curl's would, and `resumed` counts those
  * the server resumed.
  * wantDigests: GETs ask for chunk digests (the server must have them, or compute them, first).
+ * streamDigests: version 3's STREAM_DIGESTS too (the GET waits for WELCOME ≥ 3, as ftget's).
+ * firstByteOnly: a request ends at its first body byte (the connection is closed there).
  * Prints one JSON line: {requests, errors, errorKinds, bytes, elapsedS, resumed, firstByteP50Ms,
  * firstByteP90Ms}: the first-byte times run from the start of a request (before connect) to its
  * first body byte (HTTP: the response header).
@@ -85,17 +87,22 @@ function ftRequest(path, slot) {
       reject(error);
     };
     socket.setTimeout(REQUEST_TIMEOUT_MS, () => fail(new Error('timeout')));
+    const get = () =>
+      encodeGet({
+        requestId: 1,
+        path,
+        offset: 0,
+        wantDigests: cfg.wantDigests === true || cfg.streamDigests === true,
+        ...(cfg.streamDigests === true ? { streamDigests: true } : {}),
+      });
     socket.once(ready, () => {
-      socket.write(
-        Buffer.concat([
-          encodeHello({
-            minVersion: MIN_PROTOCOL_VERSION,
-            maxVersion: MAX_PROTOCOL_VERSION,
-            name: 'ft-bench',
-          }),
-          encodeGet({ requestId: 1, path, offset: 0, wantDigests: cfg.wantDigests === true }),
-        ]),
-      );
+      const hello = encodeHello({
+        minVersion: MIN_PROTOCOL_VERSION,
+        maxVersion: MAX_PROTOCOL_VERSION,
+        name: 'ft-bench',
+      });
+      // STREAM_DIGESTS may only follow a WELCOME of version 3 or more, as ftget does.
+      socket.write(cfg.streamDigests === true ? hello : Buffer.concat([hello, get()]));
     });
     socket.on('data', (chunk) => {
       let events;
@@ -110,6 +117,14 @@ function ftRequest(path, slot) {
           if (first) markFirstByte(t0);
           first = false;
           got += e.chunk.length;
+          if (cfg.firstByteOnly === true) {
+            socket.destroy();
+            resolve(got);
+            return;
+          }
+        } else if (e.message.type === FrameType.WELCOME && cfg.streamDigests === true) {
+          if (e.message.version < 3) return fail(new Error(`WELCOME version ${e.message.version}`));
+          socket.write(get());
         } else if (e.message.type === FrameType.FILE) expected = e.message.length;
         else if (e.message.type === FrameType.ERROR) {
           const err = new Error(`ERROR code ${e.message.code}`);
@@ -161,6 +176,10 @@ function httpRequest(path, slot) {
         got = head.length - end - 4;
         // The header's arrival stands for the first body byte (nginx sends them together).
         markFirstByte(t0);
+        if (cfg.firstByteOnly === true) {
+          socket.destroy();
+          return resolve(got);
+        }
         head = Buffer.alloc(0);
       } else got += chunk.length;
       if (length >= 0 && got >= length) {

@@ -61,7 +61,7 @@ const HELP = `Usage: pnpm bench [--quick] [--only LIST] [--no-install] [--write-
 
   --quick        small sizes, one run after one warm-up (CI smoke run; never asserts timings)
   --only LIST    comma-separated sections: single,resume,small,rps,concurrent,loss,cli,
-                 multi,tls
+                 multi,tls,ttfb
   --no-install   do not apt-get install missing peers (they are skipped with a note)
   --write-docs   regenerate the marked results block in docs/BENCHMARKS.md
   --keep         keep the temporary data directory (its path is printed)
@@ -81,6 +81,7 @@ export const SECTIONS = [
   'cli',
   'multi',
   'tls',
+  'ttfb',
 ];
 
 /** Parses argv (pnpm passes extra arguments through, sometimes after a lone "--"). */

@@ -50,9 +50,17 @@ export async function startServers(ctx, notes) {
   const root = fixtures.data;
   const scratch = fixtures.scratch;
   const only = ctx.opts.only;
-  const needsNginx = ['single', 'resume', 'small', 'rps', 'concurrent', 'cli', 'multi', 'tls'].some(
-    (s) => only.has(s),
-  );
+  const needsNginx = [
+    'single',
+    'resume',
+    'small',
+    'rps',
+    'concurrent',
+    'cli',
+    'multi',
+    'tls',
+    'ttfb',
+  ].some((s) => only.has(s));
   const tryStart = async (key, fn) => {
     try {
       servers[key] = await fn();

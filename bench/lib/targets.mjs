@@ -5,6 +5,7 @@
 import { fmt, median } from './stats.mjs';
 import { summarize } from './report.mjs';
 import { LABELS as TLS, SINGLE as TLS_SINGLE, rpsGroup } from '../scenarios/tls.mjs';
+import { LABELS as FIRST_BYTE } from '../scenarios/first-byte.mjs';
 
 function find(report, sectionId, label, group) {
   const section = report.sections.find((s) => s.id === sectionId);
@@ -248,8 +249,15 @@ function issue15Targets(report, add) {
     );
 }
 
-/** Issue 9: concurrency, memory and loss rows beyond those above. */
+/** Issue 9: concurrency, memory, loss and first-byte rows beyond those above. */
 function issue9Targets(report, add) {
+  const streamed = find(report, 'ttfb', FIRST_BYTE.streamed);
+  if (streamed)
+    add(
+      'time to first byte of a never-hashed 1 GiB file ≤ 50 ms (issue 9)',
+      `${fmt(streamed.primary * 1000)} ms (nginx ${fmt((find(report, 'ttfb', FIRST_BYTE.nginx)?.primary ?? NaN) * 1000)} ms, v2 client ${fmt((find(report, 'ttfb', FIRST_BYTE.header)?.primary ?? NaN) * 1000)} ms)`,
+      verdict(streamed.primary, 0.05, true),
+    );
   const nginx = find(report, 'concurrent', 'nginx');
   for (const [model, factor, pssGoal] of [
     ['ft prefork', 1.0, 80],
