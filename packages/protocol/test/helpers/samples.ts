@@ -10,6 +10,7 @@ import {
   FrameType,
   LinkKind,
   WireError,
+  encodeChunkDigest,
   encodeEnd,
   encodeError,
   encodeFile,
@@ -42,6 +43,8 @@ export function encode(m: Message): Buffer {
       return encodeFile(m);
     case FrameType.END:
       return encodeEnd(m);
+    case FrameType.CHUNK_DIGEST:
+      return encodeChunkDigest(m);
     case FrameType.STAT_OK:
       return encodeStatResult(m);
     case FrameType.LIST_OK:

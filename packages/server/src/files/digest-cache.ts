@@ -141,6 +141,36 @@ export class DigestCache {
     return promise;
   }
 
+  /**
+   * The digests for `validator` if they are known without hashing (memory or the store), else
+   * undefined, never waiting for a computation: what a GET with STREAM_DIGESTS needs to choose
+   * between the digests in the header and streaming them (PROTOCOL.md §4.13).
+   */
+  async peek(validator: Buffer, size: number): Promise<FileDigests | undefined> {
+    const key = validator.toString('hex');
+    const hit = this.entries.get(key);
+    if (hit !== undefined && !(this.shared.has(key) && this.store?.has(validator) === false)) {
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit;
+    }
+    if (hit !== undefined) this.drop(key);
+    const loaded = await this.store?.load(validator, size);
+    if (loaded !== undefined) this.remember(key, loaded, true);
+    return loaded;
+  }
+
+  /**
+   * Caches digests computed elsewhere (a streamed GET that read the whole file in order), in
+   * memory and in the store, unless the version is cached already.
+   */
+  async put(validator: Buffer, size: number, digests: FileDigests): Promise<void> {
+    const key = validator.toString('hex');
+    if (this.entries.has(key) || this.pending.has(key)) return;
+    const stored = (await this.store?.save(validator, size, digests)) ?? false;
+    if (!this.entries.has(key)) this.remember(key, digests, stored);
+  }
+
   private async loadOrCompute(
     validator: Buffer,
     size: number,

@@ -178,6 +178,16 @@ export class FileService {
     return lookup;
   }
 
+  /** Digests of the opened version if known without hashing (cache or store), else undefined. */
+  async knownDigests(opened: OpenedFile): Promise<FileDigests | undefined> {
+    return this.cache.peek(opened.validator, opened.size);
+  }
+
+  /** Caches digests a streamed GET computed in one in-order pass over the whole opened version. */
+  async rememberDigests(opened: OpenedFile, digests: FileDigests): Promise<void> {
+    await this.cache.put(opened.validator, opened.size, digests);
+  }
+
   /**
    * Re-hashes at most RECHECK_CHUNKS chunks of [offset, offset + length) from the file: the work
    * is bounded by what the GET is about to send, whatever a client asks. A digest that differs
