@@ -143,6 +143,7 @@ export const SAMPLE_RESPONSES: readonly Response[] = [
   fileWithDigests,
   { ...fileNoDigests, offset: 10, length: 0 },
   { type: FrameType.END, requestId: 1, bytesSent: 5, status: EndStatus.OK },
+
   {
     type: FrameType.END,
     requestId: 2,
@@ -248,6 +249,8 @@ export const SAMPLE_RESPONSES: readonly Response[] = [
       },
     ],
   },
+  { type: FrameType.CHUNK_DIGEST, requestId: 3, index: 7, digest: digest(7) },
+  { type: FrameType.CHUNK_DIGEST, requestId: 3, index: 8, digest: digest(8), root: digest(9) },
 ];
 
 /** A decoder event with body data merged: what a run means, independent of chunking. */
