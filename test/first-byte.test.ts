@@ -273,7 +273,7 @@ test('a partial left by a streamed download records only chunks whose digest arr
   t.false(existsSync(statePath));
 });
 
-test('-o - (stdout) of a never-seen file still works; it does not ask for streamed digests', async (t) => {
+test('-o - (stdout) of a never-seen file streams the digests too, byte for byte', async (t) => {
   const { name, data } = await freshFile(3 * MiB + 1);
   const res = await runFtget([
     'get',
@@ -287,5 +287,29 @@ test('-o - (stdout) of a never-seen file still works; it does not ask for stream
   ]);
   t.is(res.code, 0, res.stderr);
   t.true(res.stdout.equals(data));
-  t.regex(server.stderr(), new RegExp(`transfer .*path=${name} .*digest=computed result=OK`));
+  t.regex(server.stderr(), new RegExp(`transfer .*path=${name} .*digest=streamed result=OK`));
+});
+
+test('-o - stops before a chunk whose bytes do not match its streamed digest (exit 6)', async (t) => {
+  const { name, data } = await freshFile(4 * MiB);
+  const proxy = await startTcpProxy({
+    target: { host: '127.0.0.1', port: server.port },
+    // In chunk 2's bytes (WELCOME, FILE and two CHUNK_DIGESTs come first: ~230 bytes).
+    fault: () => ({ flipAt: 2 * MiB + 4096 }),
+  });
+  t.teardown(() => proxy.close());
+  const res = await runFtget([
+    'get',
+    name,
+    '-o',
+    '-',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(proxy.port),
+  ]);
+  t.is(res.code, 6, res.stderr);
+  t.regex(res.stderr, /chunk 2 .*does not match its digest/);
+  // Only the verified chunks before it reached stdout: nothing unverified was ever written.
+  t.true(res.stdout.equals(data.subarray(0, 2 * MiB)));
 });
