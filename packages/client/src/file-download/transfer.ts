@@ -240,8 +240,18 @@ async function acceptsStreamedDigests(connection: TransferConnection): Promise<b
  */
 function learnStreamed(job: DownloadJob, m: ChunkDigest, adopted: boolean): void {
   const ledger = job.ledger!;
-  if (adopted && ledger.conflicts(m.index, [m.digest]))
-    throw new UntrustedState('has chunk digests other than the server’s');
+  if (ledger.conflicts(m.index, [m.digest])) {
+    if (adopted) throw new UntrustedState('has chunk digests other than the server’s');
+    // The server hashed the chunk afresh and got another digest under the same validator: the
+    // content changed without the metadata showing it (what RECHECK finds when the server has
+    // digests to compare, §4.3), so this version is gone.
+    throw new RemoteError(
+      WireError.PRECONDITION_FAILED,
+      `chunk ${m.index} of ${job.o.remote.path} has another digest than before under the same validator: the file changed`,
+      m.requestId,
+      0,
+    );
+  }
   ledger.learn(m.index, [m.digest]);
   if (m.root !== undefined) ledger.adoptRoot(m.root);
 }
