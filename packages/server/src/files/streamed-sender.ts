@@ -78,16 +78,23 @@ export async function sendStreamed(
         const { bytesRead } = await readAsync(r.fd, buffer, 0, want, position);
         if (bytesRead === 0) throw new TruncatedFileError(position);
         const data = buffer.subarray(0, bytesRead);
-        hash.update(data);
-        whole?.update(data);
         if (position >= r.offset && position < end) {
           if (o.throttle !== undefined) await o.throttle.consume(bytesRead);
-          await (pendingHeader !== undefined
-            ? writeAll(socket, [pendingHeader, data])
-            : writeTo(socket, data));
+          // Hashed while the socket takes the bytes (the write only reads the buffer): when the
+          // peer is slower than SHA-256, the hash costs no time at all.
+          const written =
+            pendingHeader !== undefined
+              ? writeAll(socket, [pendingHeader, data])
+              : writeTo(socket, data);
           pendingHeader = undefined;
+          hash.update(data);
+          whole?.update(data);
+          await written;
           sent += bytesRead;
           o.onTaken?.(sent);
+        } else {
+          hash.update(data);
+          whole?.update(data);
         }
         position += bytesRead;
       } finally {
