@@ -142,6 +142,20 @@ test('a streamed body carries each whole chunk digest right after its bytes, the
   t.is(cached.header.algorithm, DigestAlgorithm.SHA256_CHUNKS);
   t.true(cached.header.root.equals(rootDigest(expected)));
   t.regex(server.stderr(), new RegExp(`transfer .*path=${name} .*digest=streamed result=OK`));
+  // The streamed pass did not compute the plain SHA-256; the first STAT that asks for it does.
+  const st = await runFtget([
+    'stat',
+    name,
+    '--json',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(server.port),
+  ]);
+  t.is(st.code, 0, st.stderr);
+  const info = JSON.parse(st.stdout.toString()) as { sha256: string; digest: string };
+  t.is(info.sha256, sha(data).toString('hex'));
+  t.is(info.digest, rootDigest(expected).toString('hex'));
 });
 
 test('a streamed range that starts and ends inside chunks gets the digests of the whole chunks, no root', async (t) => {

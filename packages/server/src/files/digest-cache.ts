@@ -17,8 +17,36 @@ export interface FileDigests {
   root: Buffer;
   /** Digest of every chunk of the file, in order (empty for an empty file). */
   chunkDigests: readonly Buffer[];
-  /** Plain SHA-256 of the whole file (what sha256sum prints), from the same read pass. */
+  /**
+   * Plain SHA-256 of the whole file (what sha256sum prints), from the same read pass; all
+   * zeros (SHA256_UNKNOWN) when the digests came from a streamed send, which does not compute
+   * it: FileService.stat fills it in the first time a STAT asks for it.
+   */
   sha256: Buffer;
+}
+
+/** The sha256 of FileDigests not computed yet (no file's SHA-256 is 32 zero bytes). */
+export const SHA256_UNKNOWN: Buffer = Buffer.alloc(32);
+
+/** The plain SHA-256 of `size` bytes of an open file, in one read pass. */
+export async function hashWhole(fd: number, size: number): Promise<Buffer> {
+  const whole = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(size, 1)));
+  let position = 0;
+  while (position < size) {
+    const { bytesRead } = await readAsync(
+      fd,
+      buffer,
+      0,
+      Math.min(buffer.length, size - position),
+      position,
+    );
+    if (bytesRead === 0)
+      throw new Error(`file shrank while hashing (${position} of ${size} bytes)`);
+    whole.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return whole.digest();
 }
 
 /** Bytes one cached entry is charged: its digests plus a fixed overhead for the bookkeeping. */
