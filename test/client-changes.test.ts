@@ -45,6 +45,19 @@ async function partialOf(t: ExecutionContext) {
   const data = randomBytes(SIZE);
   const remote = join(root, name);
   await writeFile(remote, data);
+  // The server hashes the file first (ftget stat), so the partial's state knows the version's
+  // root from the FILE header: a touched remote can then be recognised as the same content
+  // (§7.1). A partial made with streamed digests (protocol v3) knows no root until every
+  // chunk's digest has arrived; first-byte.test.ts covers it.
+  const primed = await runFtget([
+    'stat',
+    name,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(server.port),
+  ]);
+  t.is(primed.code, 0, primed.stderr);
   const cut = await runFtget(
     [
       'get',

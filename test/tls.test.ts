@@ -70,7 +70,7 @@ for (const [model, args] of [
     const o = outFile();
     const r = await runFtget(['get', url(s), '-o', o, '--cacert', pki.ca, '-v', ...FAST]);
     t.is(r.code, 0, r.stderr);
-    t.regex(r.stderr, /TLS TLSv1\.3 .* alpn=ft\/2/);
+    t.regex(r.stderr, /TLS TLSv1\.3 .* alpn=ft\/3/);
     t.true(readFileSync(o).equals(content));
   });
 }

@@ -2,7 +2,7 @@
  * What a caller gives a transport connection (TCP or UDP): how to connect, and where a GET's
  * response goes as it streams.
  */
-import type { FileHeader, Throttle } from '@ft/protocol';
+import type { ChunkDigest, FileHeader, Throttle } from '@ft/protocol';
 import type { Pin } from './receive/receive-ring.js';
 
 export interface ConnectOptions {
@@ -25,4 +25,10 @@ export interface GetSink {
    * it is the sink's to keep.
    */
   onData(chunk: Buffer, pin?: Pin): void;
+  /**
+   * A streamed body's digest of one chunk (protocol version 3, GET with STREAM_DIGESTS),
+   * after that chunk's bytes. A sink without it must not ask for streamed digests: a
+   * CHUNK_DIGEST then fails the connection.
+   */
+  onChunkDigest?(message: ChunkDigest): void;
 }

@@ -46,6 +46,8 @@ export type { ConnectOptions, GetSink } from './connection-types.js';
 
 /** Most entries one LIST may return before we refuse it (memory bound). */
 export const MAX_LIST_ENTRIES = 1_000_000;
+/** Bytes copied at a time between pieces of a streamed body: more than a CHUNK_DIGEST frame (79). */
+const FRAME_SLICE = 128;
 
 export class Connection {
   private readonly decoder = new FrameDecoder({ accept: 'responses' });
@@ -59,7 +61,6 @@ export class Connection {
   private welcomeWaiters: { resolve(version: number): void; reject(error: Error): void }[] = [];
   private paused = false;
   /** FILE body bytes the decoder still expects: those may be passed on without a copy. */
-  private bodyLeft = 0;
   /** Reading is held back by the rate limit (independent of pause()). */
   private throttled: NodeJS.Timeout | undefined;
   private readonly stallTimer: NodeJS.Timeout;
@@ -189,6 +190,12 @@ export class Connection {
           sink.onHeader(message);
           return false;
         }
+        if (message.type === FrameType.CHUNK_DIGEST) {
+          if (sink.onChunkDigest === undefined || request.streamDigests !== true)
+            throw badResponse(this.address, 'CHUNK_DIGEST in answer to a GET that did not ask');
+          sink.onChunkDigest(message);
+          return false;
+        }
         if (message.type !== FrameType.END) throw unexpectedFrame(this.address, message, 'END');
         if (message.status === EndStatus.OK && message.bytesSent !== header.length) {
           throw badResponse(
@@ -288,12 +295,20 @@ export class Connection {
       }, Math.ceil(wait));
     }
     let rest = bytes;
-    if (this.bodyLeft > 0) {
-      const body = Math.min(this.bodyLeft, rest.length);
-      if (!this.feed(body === rest.length ? rest : rest.subarray(0, body), pin)) return;
-      rest = rest.subarray(body);
+    while (rest.length > 0) {
+      const body = Math.min(this.decoder.bodyLeft, rest.length);
+      if (body > 0) {
+        if (!this.feed(body === rest.length ? rest : rest.subarray(0, body), pin)) return;
+        rest = rest.subarray(body);
+        continue;
+      }
+      // Inside a streamed body a small frame (CHUNK_DIGEST) sits between pieces of raw bytes:
+      // copy only a little past it, so the body after it is again handed over in place.
+      const n = this.decoder.streamingBody ? Math.min(rest.length, FRAME_SLICE) : rest.length;
+      const part = n === rest.length ? rest : rest.subarray(0, n);
+      if (!this.feed(pin === undefined ? part : Buffer.from(part), undefined)) return;
+      rest = rest.subarray(n);
     }
-    if (rest.length > 0) this.feed(pin === undefined ? rest : Buffer.from(rest), undefined);
   }
 
   /**
@@ -313,13 +328,8 @@ export class Connection {
     for (const event of events) {
       if (this.failure !== undefined) return false;
       try {
-        if (event.kind === 'data') {
-          this.bodyLeft -= event.chunk.length;
-          this.queue.head?.onData?.(event.chunk, pin);
-        } else {
-          if (event.message.type === FrameType.FILE) this.bodyLeft = event.message.length;
-          this.dispatch(event.message);
-        }
+        if (event.kind === 'data') this.queue.head?.onData?.(event.chunk, pin);
+        else this.dispatch(event.message);
       } catch (error) {
         this.fail(error as Error);
         return false;

@@ -20,9 +20,13 @@ export interface HeaderExpectation {
   length: number | undefined;
   /** Validator sent with the GET, if any. */
   validator: Buffer | undefined;
-  /** Size, chunk size and root of the version, when already known. */
+  /** Size, chunk size and root of the version, when already known (a zero root: unknown). */
   known: { size: number; chunkSize: number; root: Buffer } | undefined;
+  /** The GET set STREAM_DIGESTS: the digests may come after each chunk instead (§4.13). */
+  streamed?: boolean | undefined;
 }
+
+const ZERO_ROOT = Buffer.alloc(32);
 
 function bad(message: string): ClientError {
   return new ClientError(ClientErrorCode.BAD_RESPONSE, `protocol error: ${message}`);
@@ -59,7 +63,10 @@ export function checkRangeAnswer(
 /** Throws FT_BAD_RESPONSE unless `h` answers exactly the request described by `want`. */
 export function checkFileHeader(h: FileHeader, want: HeaderExpectation): void {
   checkRangeAnswer(h, want);
-  if (h.algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
+  const streamed = h.algorithm === DigestAlgorithm.SHA256_CHUNKS_STREAMED;
+  if (streamed && want.streamed !== true)
+    throw bad('the server streamed the chunk digests although the GET did not accept that');
+  if (h.algorithm !== DigestAlgorithm.SHA256_CHUNKS && !streamed) {
     throw bad('the server sent no chunk digests although they were asked for');
   }
   if (!Number.isSafeInteger(h.chunkSize) || h.chunkSize < 1) {
@@ -69,10 +76,17 @@ export function checkFileHeader(h: FileHeader, want: HeaderExpectation): void {
     throw bad(`chunk size ${h.chunkSize} gives more than ${Limits.MAX_CHUNKS} chunks`);
   }
   if (want.known !== undefined) {
-    if (h.chunkSize !== want.known.chunkSize || !h.root.equals(want.known.root)) {
+    // A streamed header has no root; a known root of zeros is one not learnt yet.
+    const rootsComparable = !streamed && !want.known.root.equals(ZERO_ROOT);
+    if (
+      h.chunkSize !== want.known.chunkSize ||
+      (rootsComparable && !h.root.equals(want.known.root))
+    ) {
       throw bad('the digests changed under the same file version');
     }
   }
+  // The decoder checked a streamed header's firstChunk; its digests come with the body.
+  if (streamed) return;
   const { first, count } = chunksOverlapping(h.offset, h.length, h.chunkSize);
   if (h.length > 0 && (h.firstChunk !== first || h.chunkDigests.length !== count)) {
     throw bad(

@@ -7,8 +7,15 @@
  * another version) that is FT_REMOTE_CHANGED — or, when nothing was emitted yet, a silent
  * start over — else FT_INTEGRITY, since emitted bytes cannot be taken back.
  */
-import { EndStatus, RemoteError } from '@ft/protocol';
+import {
+  DIGEST_SIZE,
+  EndStatus,
+  RemoteError,
+  STREAM_DIGESTS_MIN_VERSION,
+  rootDigest,
+} from '@ft/protocol';
 import type { End } from '@ft/protocol';
+import { Connection } from './connection.js';
 import { openConnection } from './udp/transport.js';
 import type { TransferConnection } from './udp/transport.js';
 import { ClientError, ClientErrorCode, isRetryable } from './errors.js';
@@ -31,6 +38,9 @@ interface Version {
   validator: Buffer;
   digests: (Buffer | undefined)[];
 }
+
+/** The root of a version whose digests were streamed, until one is known. */
+const NO_ROOT = Buffer.alloc(DIGEST_SIZE);
 
 /** A chunk that did not match its digest (internal: classified before it is reported). */
 class ChunkMismatch extends Error {
@@ -128,12 +138,15 @@ export async function streamToWritable(o: DownloadOptions): Promise<DownloadResu
   // The reader may have gone away while the last verified chunks were written.
   if (outError !== undefined) throw outError;
   const v = version!;
+  // Streamed digests (§4.13) bring no root unless one pass covered the whole file: every chunk
+  // was verified against its digest, so the root is theirs.
+  const root = v.root.equals(NO_ROOT) ? rootDigest(v.digests as Buffer[]) : v.root;
   return {
     path: '-',
     bytes: v.size,
     resumedFrom: 0,
     durationMs: performance.now() - started,
-    digest: v.root.toString('hex'),
+    digest: root.toString('hex'),
     validator: v.validator.toString('hex'),
     attempts: budget.attempts,
     alreadyComplete: false,
@@ -168,11 +181,31 @@ async function streamOnce(
     connection.resume();
   };
   const holdLimit = (): number => (version?.chunkSize ?? 0) + HOLD_BYTES;
-  const onChunk = (index: number, digest: Buffer): void => {
-    const chunk = held.shift()!;
-    if (chunk.index !== index || !digest.equals(version!.digests[index]!)) {
-      throw new ChunkMismatch(index);
+  /**
+   * Digests of held chunks computed here whose expected digest has not arrived yet: with
+   * streamed digests (§4.13) either may come first, and a chunk is emitted only with both.
+   */
+  const computed = new Map<number, Buffer>();
+  let streamMismatch: ChunkMismatch | undefined;
+  /** Emits the held chunks, in order, whose computed and expected digests are both known. */
+  const settle = (): void => {
+    for (;;) {
+      const chunk = held[0];
+      const local = chunk === undefined ? undefined : computed.get(chunk.index);
+      const expected = chunk === undefined ? undefined : version!.digests[chunk.index];
+      if (local === undefined || expected === undefined) return;
+      computed.delete(chunk!.index);
+      if (!local.equals(expected)) throw new ChunkMismatch(chunk!.index);
+      held.shift();
+      emit(chunk!);
     }
+  };
+  // The digester reports chunks in order, so `index` is always a held chunk's.
+  const onChunk = (index: number, digest: Buffer): void => {
+    computed.set(index, digest);
+    settle();
+  };
+  const emit = (chunk: HeldChunk): void => {
     let ok = true;
     chunk.pieces.forEach((piece, k) => {
       ok = out.write(piece, chunk.releases[k]) && ok;
@@ -191,6 +224,10 @@ async function streamOnce(
 
   let end: End | undefined;
   let failure: unknown;
+  // Streamed digests over TCP to a version-3 server: the first byte comes without a hash pass.
+  const streamDigests =
+    connection instanceof Connection &&
+    (await connection.serverVersion()) >= STREAM_DIGESTS_MIN_VERSION;
   try {
     end = await connection.get(
       {
@@ -199,12 +236,31 @@ async function streamOnce(
         length: undefined,
         validator: version?.validator,
         wantDigests: true,
+        ...(streamDigests ? { streamDigests: true } : {}),
       },
       {
+        onChunkDigest: (m) => {
+          const v = version!;
+          const known = v.digests[m.index];
+          if (known !== undefined && !known.equals(m.digest))
+            throw new ClientError(
+              ClientErrorCode.BAD_RESPONSE,
+              `the server sent two different digests for chunk ${m.index} of the same file version`,
+            );
+          v.digests[m.index] = m.digest;
+          if (m.root !== undefined) v.root = m.root;
+          try {
+            settle();
+          } catch (error) {
+            if (error instanceof ChunkMismatch) streamMismatch = error;
+            throw error;
+          }
+        },
         onHeader: (h) => {
           checkFileHeader(h, {
             offset,
             length: undefined,
+            streamed: streamDigests,
             validator: version?.validator,
             known: version,
           });
@@ -262,7 +318,7 @@ async function streamOnce(
   // Whatever happened, chunks already received and verified still go out (less to refetch).
   await digester?.flushed().catch(() => {});
   digester?.dispose();
-  const hashFailure = digester?.failed;
+  const hashFailure = streamMismatch ?? digester?.failed;
   if (hashFailure instanceof ChunkMismatch) {
     if (end?.status === EndStatus.CHANGED || (await remoteChanged(o, version!))) {
       throw new StreamChanged(`${o.remote.path} changed on the server while it was streamed`);

@@ -16,6 +16,8 @@ export const READ_BUFFER_SIZE = 1024 * 1024;
 /** Buffers one re-read keeps: one being read while the hashing thread digests the others. */
 export const READ_BUFFERS = 3;
 
+const ZERO_ROOT = Buffer.alloc(DIGEST_SIZE);
+
 export type ChunkVerdict = 'verified' | 'bad' | 'unknown';
 
 export class ChunkLedger {
@@ -23,16 +25,52 @@ export class ChunkLedger {
   private readonly expected: (Buffer | undefined)[];
   private readonly local: (Buffer | undefined)[];
   private readonly verified: Uint8Array;
+  /** The version's root digest; all zeros while unknown (digests streamed, PROTOCOL.md §4.13). */
+  private knownRoot: Buffer;
 
   constructor(
     readonly size: number,
     readonly chunkSize: number,
-    readonly root: Buffer,
+    root: Buffer,
   ) {
+    this.knownRoot = root;
     this.count = chunkCountFor(size, chunkSize);
     this.expected = new Array<Buffer | undefined>(this.count).fill(undefined);
     this.local = new Array<Buffer | undefined>(this.count).fill(undefined);
     this.verified = new Uint8Array(Math.ceil(this.count / 8));
+  }
+
+  /**
+   * The root digest: the server's, or once every chunk's expected digest is known, the hash of
+   * them (the same value, PROTOCOL.md §8); all zeros while neither is known.
+   */
+  get root(): Buffer {
+    if (!this.knownRoot.equals(ZERO_ROOT) || !this.expected.every((d) => d !== undefined))
+      return this.knownRoot;
+    this.knownRoot = rootDigest(this.expected as Buffer[]);
+    return this.knownRoot;
+  }
+
+  /** False while the digests are streamed and not all known: the root is then all zeros. */
+  get rootKnown(): boolean {
+    return !this.root.equals(ZERO_ROOT);
+  }
+
+  /**
+   * The root a streamed body sent with its last chunk digest. A root other than the one known
+   * (or than the expected digests add up to) is a protocol error.
+   */
+  adoptRoot(root: Buffer): void {
+    if (this.rootKnown) {
+      if (!this.root.equals(root)) {
+        throw new ClientError(
+          ClientErrorCode.BAD_RESPONSE,
+          'the server sent a root digest other than its chunk digests add up to',
+        );
+      }
+      return;
+    }
+    this.knownRoot = root;
   }
 
   /** Rebuilds a ledger from the hex/base64 fields of a state file. */
@@ -157,7 +195,7 @@ export class ChunkLedger {
       if (d === undefined) return false;
       digests.push(d);
     }
-    return rootDigest(digests).equals(this.root);
+    return this.rootKnown && rootDigest(digests).equals(this.root);
   }
 
   /** Unknown chunks whose local bytes the root digest vouched for become verified. */

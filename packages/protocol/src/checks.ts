@@ -77,29 +77,33 @@ export function checkU64(value: number, field: string): void {
 }
 
 /** The digest fields FILE and STAT_OK share (algorithm, chunk size, root), checked for encoding. */
-export function checkDigestInfo(m: {
-  algorithm: number;
-  chunkSize: number;
-  root: Uint8Array;
-}): void {
-  if (m.algorithm !== DigestAlgorithm.NONE && m.algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
-    bad(`unknown digest algorithm ${m.algorithm}`);
-  }
+export function checkDigestInfo(
+  m: { algorithm: number; chunkSize: number; root: Uint8Array },
+  streamed = false,
+): void {
+  const known =
+    m.algorithm === DigestAlgorithm.NONE ||
+    m.algorithm === DigestAlgorithm.SHA256_CHUNKS ||
+    (streamed && m.algorithm === DigestAlgorithm.SHA256_CHUNKS_STREAMED);
+  if (!known) bad(`unknown digest algorithm ${m.algorithm}`);
   checkU(m.chunkSize, 0xffff_ffff, 'chunkSize');
   // The decoder refuses this, so the encoder must too: an encoded frame always decodes.
-  if (m.algorithm === DigestAlgorithm.SHA256_CHUNKS && m.chunkSize === 0) bad('chunk size 0');
+  if (m.algorithm !== DigestAlgorithm.NONE && m.chunkSize === 0) bad('chunk size 0');
   checkBytes(m.root, DIGEST_SIZE, 'root digest');
 }
 /** Reads the digest fields FILE and STAT_OK share, refusing unknown algorithms and chunk size 0. */
 export function readDigestInfo(
   r: PayloadReader,
   what: string,
+  streamed = false,
 ): { algorithm: DigestAlgorithm; chunkSize: number; root: Buffer } {
   const algorithm = r.u8();
   const chunkSize = r.u32();
   const root = r.bytes(DIGEST_SIZE);
   if (algorithm === DigestAlgorithm.NONE) return { algorithm, chunkSize, root };
-  if (algorithm !== DigestAlgorithm.SHA256_CHUNKS) {
+  // SHA256_CHUNKS_STREAMED exists in FILE only (`streamed`): STAT_OK and UDP answers refuse it.
+  const streamedOk = streamed && algorithm === DigestAlgorithm.SHA256_CHUNKS_STREAMED;
+  if (algorithm !== DigestAlgorithm.SHA256_CHUNKS && !streamedOk) {
     throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: unknown digest algorithm ${algorithm}`);
   }
   if (chunkSize === 0) throw new ProtocolError('FT_ERR_BAD_VALUE', `${what}: chunk size 0`);

@@ -4,7 +4,10 @@
  * payload and return the message or throw a ProtocolError.
  */
 import {
+  CHUNK_DIGEST_FLAGS_MASK,
+  ChunkDigestFlags,
   DIGEST_SIZE,
+  DigestAlgorithm,
   EndStatus,
   FrameType,
   GET_FLAGS_MASK,
@@ -32,6 +35,7 @@ import { decodeStat, decodeStatResult } from './stat-codec.js';
 import { decodeUdpSession, decodeUdpSessionOk } from './udp-session-codec.js';
 import { ProtocolError } from './errors.js';
 import type {
+  ChunkDigest,
   End,
   ErrorFrame,
   FileHeader,
@@ -112,6 +116,7 @@ export function encodeGet(m: Omit<GetRequest, 'type'>): Buffer {
   if (m.validator !== undefined) flags |= GetFlags.HAS_VALIDATOR;
   if (m.wantDigests) flags |= GetFlags.WANT_DIGESTS;
   if (m.recheck === true) flags |= GetFlags.RECHECK;
+  if (m.streamDigests === true) flags |= GetFlags.STREAM_DIGESTS;
   return new FrameWriter(FrameType.GET, 4 + 1 + 8 + 8 + VALIDATOR_SIZE + 2 + n)
     .u32(m.requestId)
     .u8(flags)
@@ -141,6 +146,7 @@ function decodeGet(r: PayloadReader): GetRequest {
     validator: flags & GetFlags.HAS_VALIDATOR ? validator : undefined,
     wantDigests: (flags & GetFlags.WANT_DIGESTS) !== 0,
     ...((flags & GetFlags.RECHECK) !== 0 ? { recheck: true } : {}),
+    ...((flags & GetFlags.STREAM_DIGESTS) !== 0 ? { streamDigests: true } : {}),
   };
 }
 
@@ -155,10 +161,14 @@ export function encodeFile(m: Omit<FileHeader, 'type'>): Buffer {
   checkU64(m.mtimeMs, 'mtimeMs');
   if (m.offset + m.length > m.size) bad('offset + length exceeds size');
   checkBytes(m.validator, VALIDATOR_SIZE, 'validator');
-  checkDigestInfo(m);
+  checkDigestInfo(m, true);
   checkU(m.firstChunk, 0xffff_ffff, 'firstChunk');
   if (m.chunkDigests.length > Limits.MAX_CHUNKS)
     bad(`more than ${Limits.MAX_CHUNKS} chunk digests`);
+  if (m.algorithm === DigestAlgorithm.SHA256_CHUNKS_STREAMED) {
+    if (m.chunkDigests.length > 0) bad('a streamed FILE carries no digests in its header');
+    if (!ZERO_DIGEST.equals(m.root)) bad('a streamed FILE has a zero root');
+  }
   const w = new FrameWriter(
     FrameType.FILE,
     FILE_FIXED_PAYLOAD + DIGEST_SIZE * m.chunkDigests.length,
@@ -189,7 +199,7 @@ function decodeFile(r: PayloadReader): FileHeader {
   if (offset + length > size)
     throw new ProtocolError('FT_ERR_BAD_VALUE', 'FILE: offset + length exceeds size');
   const validator = r.bytes(VALIDATOR_SIZE);
-  const info = readDigestInfo(r, 'FILE');
+  const info = readDigestInfo(r, 'FILE', true);
   const firstChunk = r.u32();
   const count = r.u32();
   if (count > Limits.MAX_CHUNKS) {
@@ -197,6 +207,19 @@ function decodeFile(r: PayloadReader): FileHeader {
       'FT_ERR_TOO_MANY_ENTRIES',
       `FILE: ${count} chunk digests, limit ${Limits.MAX_CHUNKS}`,
     );
+  }
+  if (info.algorithm === DigestAlgorithm.SHA256_CHUNKS_STREAMED) {
+    // The digests come after each chunk (CHUNK_DIGEST); the header names none of them.
+    if (count !== 0 || !ZERO_DIGEST.equals(info.root))
+      throw new ProtocolError(
+        'FT_ERR_BAD_VALUE',
+        'FILE: a streamed answer has chunkCount 0 and a zero root',
+      );
+    if (length > 0 && firstChunk !== Math.floor(offset / info.chunkSize))
+      throw new ProtocolError(
+        'FT_ERR_BAD_VALUE',
+        'FILE: a streamed answer names the first chunk of its range',
+      );
   }
   const chunkDigests: Buffer[] = [];
   for (let i = 0; i < count; i++) chunkDigests.push(r.bytes(DIGEST_SIZE));
@@ -234,6 +257,36 @@ function decodeEnd(r: PayloadReader): End {
     throw new ProtocolError('FT_ERR_BAD_VALUE', `END: unknown status ${status}`);
   }
   return { type: FrameType.END, requestId, bytesSent, status };
+}
+
+// CHUNK_DIGEST: requestId u32 flags u8 index u32 digest[32] [root[32] with HAS_ROOT]
+export const CHUNK_DIGEST_PAYLOAD = 4 + 1 + 4 + DIGEST_SIZE;
+export function encodeChunkDigest(m: Omit<ChunkDigest, 'type'>): Buffer {
+  checkU(m.requestId, 0xffff_ffff, 'requestId');
+  checkU(m.index, 0xffff_ffff, 'index');
+  checkBytes(m.digest, DIGEST_SIZE, 'digest');
+  if (m.root !== undefined) checkBytes(m.root, DIGEST_SIZE, 'root');
+  const w = new FrameWriter(
+    FrameType.CHUNK_DIGEST,
+    CHUNK_DIGEST_PAYLOAD + (m.root === undefined ? 0 : DIGEST_SIZE),
+  )
+    .u32(m.requestId)
+    .u8(m.root === undefined ? 0 : ChunkDigestFlags.HAS_ROOT)
+    .u32(m.index)
+    .bytes(m.digest);
+  if (m.root !== undefined) w.bytes(m.root);
+  return w.done();
+}
+function decodeChunkDigest(r: PayloadReader): ChunkDigest {
+  const requestId = r.u32();
+  const flags = r.u8();
+  checkFlags(flags, CHUNK_DIGEST_FLAGS_MASK, 'CHUNK_DIGEST');
+  const index = r.u32();
+  const digest = r.bytes(DIGEST_SIZE);
+  if ((flags & ChunkDigestFlags.HAS_ROOT) === 0)
+    return { type: FrameType.CHUNK_DIGEST, requestId, index, digest };
+  const root = r.bytes(DIGEST_SIZE);
+  return { type: FrameType.CHUNK_DIGEST, requestId, index, digest, root };
 }
 
 /** The longest prefix of `s` that fits in `max` UTF-8 bytes, cut between characters. */
@@ -285,6 +338,7 @@ const DECODERS: Readonly<Record<number, (r: PayloadReader) => Message>> = {
   [FrameType.LIST]: decodeList,
   [FrameType.FILE]: decodeFile,
   [FrameType.END]: decodeEnd,
+  [FrameType.CHUNK_DIGEST]: decodeChunkDigest,
   [FrameType.STAT_OK]: decodeStatResult,
   [FrameType.LIST_OK]: decodeListResult,
   [FrameType.UDP_SESSION]: decodeUdpSession,

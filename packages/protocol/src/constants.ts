@@ -11,9 +11,15 @@ export const MAGIC = Buffer.from([0x89, 0x46, 0x54, 0x0a]);
  * LIST_OK LINKS entries) and whole-file SHA-256 in STAT_OK (STAT flag WANT_SHA256); everything
  * else is version 1 unchanged, so a v2 peer serves v1 peers.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MIN_PROTOCOL_VERSION = 1;
-export const MAX_PROTOCOL_VERSION = 2;
+export const MAX_PROTOCOL_VERSION = 3;
+/**
+ * First version in which a GET may set STREAM_DIGESTS: the server may then answer a file
+ * whose digests it has not computed yet at once, with each chunk's digest in a CHUNK_DIGEST
+ * frame after the chunk's bytes (PROTOCOL.md §4.13), instead of hashing the file first.
+ */
+export const STREAM_DIGESTS_MIN_VERSION = 3;
 /** First version in which LIST may carry flags (WANT_LINKS). */
 export const LINKS_MIN_VERSION = 2;
 
@@ -34,6 +40,8 @@ export const FrameType = {
   LIST_OK: 0x23,
   /** The UDP session granted: its id and lifetime; the keys come from the TLS exporter. */
   UDP_SESSION_OK: 0x24,
+  /** Version 3: the digest of one chunk, sent right after the chunk's bytes of a streamed FILE body. */
+  CHUNK_DIGEST: 0x25,
   ERROR: 0x7f,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
@@ -54,6 +62,7 @@ export const RESPONSE_TYPES: ReadonlySet<number> = new Set([
   FrameType.STAT_OK,
   FrameType.LIST_OK,
   FrameType.UDP_SESSION_OK,
+  FrameType.CHUNK_DIGEST,
   FrameType.ERROR,
 ]);
 
@@ -87,6 +96,11 @@ export const DigestAlgorithm = {
   NONE: 0,
   /** SHA-256 of every chunk; the root digest is SHA-256 over the concatenated chunk digests. */
   SHA256_CHUNKS: 1,
+  /**
+   * Version 3, FILE only: the same digests, not in the header but each in a CHUNK_DIGEST frame
+   * after its chunk's bytes (the answer to STREAM_DIGESTS when the server has none cached).
+   */
+  SHA256_CHUNKS_STREAMED: 2,
 } as const;
 export type DigestAlgorithm = (typeof DigestAlgorithm)[keyof typeof DigestAlgorithm];
 
@@ -104,8 +118,20 @@ export const GetFlags = {
   WANT_DIGESTS: 0x04,
   /** The client found bytes that did not match this version's digests: re-hash before answering. */
   RECHECK: 0x08,
+  /**
+   * Version 3, with WANT_DIGESTS: the client accepts the digests streamed after each chunk
+   * (FILE algorithm SHA256_CHUNKS_STREAMED), so the server need not hash the file first.
+   */
+  STREAM_DIGESTS: 0x10,
 } as const;
-export const GET_FLAGS_MASK = 0x0f;
+export const GET_FLAGS_MASK = 0x1f;
+
+/** CHUNK_DIGEST flags. */
+export const ChunkDigestFlags = {
+  /** The root digest follows the chunk digest (last CHUNK_DIGEST of a body that covered every chunk). */
+  HAS_ROOT: 0x01,
+} as const;
+export const CHUNK_DIGEST_FLAGS_MASK = 0x01;
 
 /** STAT flags. */
 export const StatFlags = {

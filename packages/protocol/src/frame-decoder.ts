@@ -6,6 +6,7 @@
  * After a violation the decoder is failed: every later push throws the same ProtocolError.
  */
 import {
+  DigestAlgorithm,
   FRAME_HEADER_SIZE,
   FrameType,
   Limits,
@@ -14,7 +15,7 @@ import {
 } from './constants.js';
 import { decodePayload, frameTypeName } from './codec.js';
 import { ProtocolError } from './errors.js';
-import type { Message } from './messages.js';
+import type { ChunkDigest, FileHeader, Message } from './messages.js';
 
 export type DecoderEvent =
   | { kind: 'message'; message: Message }
@@ -45,8 +46,15 @@ export class FrameDecoder {
   private state: State = 'header';
   private frameType = 0;
   private payloadLength = 0;
-  /** Body bytes still expected after a FILE header. */
-  private bodyLeft = 0;
+  /** Raw body bytes still expected before the next frame (the END, or a CHUNK_DIGEST). */
+  private segmentLeft = 0;
+  /**
+   * The FILE whose body is being received, when its digests are streamed (version 3): the body
+   * is cut at the chunk boundaries of the file, and a CHUNK_DIGEST follows each piece.
+   */
+  private streamed: { file: FileHeader; position: number; end: number; index: number } | undefined;
+  /** Set after a piece of a streamed body: the next frame must be its CHUNK_DIGEST. */
+  private awaitingDigest = false;
   /** Set after a FILE body: the next frame must be its END. */
   private awaitingEnd = false;
   private greeted = false;
@@ -67,7 +75,22 @@ export class FrameDecoder {
 
   /** True between frames: nothing partial is buffered and no body is in progress. */
   get idle(): boolean {
-    return this.state === 'header' && this.bufferedBytes === 0 && !this.awaitingEnd;
+    return (
+      this.state === 'header' &&
+      this.bufferedBytes === 0 &&
+      !this.awaitingEnd &&
+      this.streamed === undefined
+    );
+  }
+
+  /** Raw body bytes that come next, before any frame: 0 unless a FILE body is in progress. */
+  get bodyLeft(): number {
+    return this.state === 'body' ? this.segmentLeft : 0;
+  }
+
+  /** True from a streamed FILE header to its END: frames come between pieces of the body. */
+  get streamingBody(): boolean {
+    return this.streamed !== undefined;
   }
 
   /**
@@ -100,8 +123,14 @@ export class FrameDecoder {
   end(): void {
     if (this.failure !== undefined) throw this.failure;
     // A frame header without its payload leaves nothing buffered: the state says it is pending.
-    if (this.state !== 'header' || this.bufferedBytes > 0 || this.awaitingEnd) {
-      const what = this.state === 'body' ? `FILE body (${this.bodyLeft} bytes missing)` : 'frame';
+    if (
+      this.state !== 'header' ||
+      this.bufferedBytes > 0 ||
+      this.awaitingEnd ||
+      this.streamed !== undefined
+    ) {
+      const what =
+        this.state === 'body' ? `FILE body (${this.segmentLeft} bytes missing)` : 'frame';
       throw new ProtocolError('FT_ERR_TRUNCATED', `connection closed in the middle of a ${what}`);
     }
   }
@@ -112,16 +141,17 @@ export class FrameDecoder {
       if (this.state === 'body') {
         if (chunk.length === 0) return;
         // Body bytes bypass the buffer list entirely: no copy on the hot path.
-        const take = Math.min(this.bodyLeft, chunk.length);
+        const take = Math.min(this.segmentLeft, chunk.length);
         events.push({
           kind: 'data',
           chunk: take === chunk.length ? chunk : chunk.subarray(0, take),
         });
         chunk = chunk.subarray(take);
-        this.bodyLeft -= take;
-        if (this.bodyLeft === 0) {
+        this.segmentLeft -= take;
+        if (this.segmentLeft === 0) {
           this.state = 'header';
-          this.awaitingEnd = true;
+          if (this.streamed === undefined) this.awaitingEnd = true;
+          else this.awaitingDigest = true;
         }
         continue;
       }
@@ -221,6 +251,15 @@ export class FrameDecoder {
     if (type === greeting) {
       throw new ProtocolError('FT_ERR_UNEXPECTED_FRAME', `${frameTypeName(type)} sent twice`);
     }
+    if (this.awaitingDigest !== (type === FrameType.CHUNK_DIGEST)) {
+      throw new ProtocolError(
+        'FT_ERR_UNEXPECTED_FRAME',
+        this.awaitingDigest
+          ? `expected CHUNK_DIGEST after chunk ${this.streamed!.index}'s bytes, got ${frameTypeName(type)}`
+          : 'CHUNK_DIGEST outside a streamed FILE body',
+      );
+    }
+    if (this.awaitingDigest) return;
     if (this.awaitingEnd !== (type === FrameType.END)) {
       throw new ProtocolError(
         'FT_ERR_UNEXPECTED_FRAME',
@@ -233,12 +272,59 @@ export class FrameDecoder {
 
   private afterMessage(message: Message): void {
     if (message.type === FrameType.HELLO || message.type === FrameType.WELCOME) this.greeted = true;
-    else if (message.type === FrameType.END) this.awaitingEnd = false;
+    else if (message.type === FrameType.END) {
+      this.awaitingEnd = false;
+      this.streamed = undefined;
+    } else if (message.type === FrameType.CHUNK_DIGEST) this.afterChunkDigest(message);
     else if (message.type === FrameType.FILE) {
-      this.bodyLeft = message.length;
+      if (message.algorithm === DigestAlgorithm.SHA256_CHUNKS_STREAMED && message.length > 0) {
+        const { offset, length, chunkSize } = message;
+        this.streamed = {
+          file: message,
+          position: offset,
+          end: offset + length,
+          index: Math.floor(offset / chunkSize),
+        };
+        this.nextPiece();
+        return;
+      }
+      this.segmentLeft = message.length;
       if (message.length > 0) this.state = 'body';
       else this.awaitingEnd = true;
     }
+  }
+
+  /** The next piece of a streamed body: up to the next chunk boundary, or the end of the range. */
+  private nextPiece(): void {
+    const s = this.streamed!;
+    const boundary = (s.index + 1) * s.file.chunkSize;
+    this.segmentLeft = Math.min(boundary, s.end) - s.position;
+    s.position += this.segmentLeft;
+    this.state = 'body';
+  }
+
+  /** A CHUNK_DIGEST must name the piece just received; after the last one comes END. */
+  private afterChunkDigest(m: ChunkDigest): void {
+    const s = this.streamed!;
+    this.awaitingDigest = false;
+    if (m.requestId !== s.file.requestId || m.index !== s.index) {
+      throw new ProtocolError(
+        'FT_ERR_BAD_VALUE',
+        `CHUNK_DIGEST for request ${m.requestId} chunk ${m.index}, expected request ${s.file.requestId} chunk ${s.index}`,
+      );
+    }
+    const last = s.position === s.end;
+    if (
+      m.root !== undefined &&
+      !(last && s.file.offset < s.file.chunkSize && s.end === s.file.size)
+    )
+      throw new ProtocolError(
+        'FT_ERR_BAD_VALUE',
+        'CHUNK_DIGEST: a root only on the last digest of a body that covered every chunk',
+      );
+    s.index++;
+    if (last) this.awaitingEnd = true;
+    else this.nextPiece();
   }
 
   /** Removes n buffered bytes; copies only when they span several input chunks. */

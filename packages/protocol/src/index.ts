@@ -3,6 +3,8 @@
  * error catalog, validators and the chunk-digest scheme. Depends only on node: built-ins.
  */
 export {
+  CHUNK_DIGEST_FLAGS_MASK,
+  ChunkDigestFlags,
   DIGEST_SIZE,
   DigestAlgorithm,
   EndStatus,
@@ -12,6 +14,7 @@ export {
   GetFlags,
   LINKS_MIN_VERSION,
   SHA256_MIN_VERSION,
+  STREAM_DIGESTS_MIN_VERSION,
   Limits,
   LinkKind,
   ListFlags,
@@ -38,6 +41,7 @@ export {
 } from './errors.js';
 export type { DecodeErrorCode, WireErrorCode, WireErrorName } from './errors.js';
 export type {
+  ChunkDigest,
   DigestInfo,
   End,
   ErrorFrame,
@@ -57,9 +61,11 @@ export type {
   Welcome,
 } from './messages.js';
 export {
+  CHUNK_DIGEST_PAYLOAD,
   FILE_FIXED_PAYLOAD,
   LIST_OK_FIXED_PAYLOAD,
   decodePayload,
+  encodeChunkDigest,
   encodeEnd,
   encodeError,
   encodeFile,

@@ -39,6 +39,11 @@ export interface GetRequest {
    * PRECONDITION_FAILED (PROTOCOL.md §4.3).
    */
   recheck?: boolean | undefined;
+  /**
+   * Version 3: accept the digests streamed after each chunk (CHUNK_DIGEST frames) when the
+   * server has none cached, so that it need not hash the file before the first byte.
+   */
+  streamDigests?: boolean | undefined;
 }
 
 export interface StatRequest {
@@ -83,6 +88,20 @@ export interface FileHeader extends DigestInfo {
   firstChunk: number;
   /** Digests of every chunk that overlaps [offset, offset + length). */
   chunkDigests: Buffer[];
+}
+
+/**
+ * Version 3: the digest of chunk `index`, sent right after the last byte of that chunk (or of
+ * the range) in a FILE body whose algorithm is SHA256_CHUNKS_STREAMED.
+ */
+export interface ChunkDigest {
+  type: typeof FrameType.CHUNK_DIGEST;
+  requestId: number;
+  index: number;
+  /** SHA-256 of the whole chunk, including bytes outside the range. */
+  digest: Buffer;
+  /** The version's root digest: only on the last CHUNK_DIGEST, when the body covered every chunk. */
+  root?: Buffer | undefined;
 }
 
 export interface End {
@@ -152,5 +171,12 @@ export interface ErrorFrame {
 
 export type Request = Hello | GetRequest | StatRequest | ListRequest | UdpSessionRequest;
 export type Response =
-  Welcome | FileHeader | End | StatResult | ListResult | UdpSessionGranted | ErrorFrame;
+  | Welcome
+  | FileHeader
+  | ChunkDigest
+  | End
+  | StatResult
+  | ListResult
+  | UdpSessionGranted
+  | ErrorFrame;
 export type Message = Request | Response;

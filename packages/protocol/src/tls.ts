@@ -4,7 +4,7 @@
  */
 import { MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION } from './constants.js';
 
-/** ALPN protocol names are this prefix and a protocol version: "ft/2", "ft/1". */
+/** ALPN protocol names are this prefix and a protocol version: "ft/3", "ft/2", "ft/1". */
 export const ALPN_PREFIX = 'ft/';
 
 /** First byte of a TLS handshake record (a ClientHello): how a TLS port tells TLS from plaintext. */

@@ -276,7 +276,7 @@ test('STAT_OK: the SHA-256 is an appendix of exactly 32 bytes, for files with a 
 });
 
 test('LIST_OK with LINKS: link kinds are checked and only INSIDE links carry a target', (t) => {
-  const links = SAMPLE_RESPONSES.at(-1)!;
+  const links = SAMPLE_RESPONSES.findLast((r) => r.type === FrameType.LIST_OK)!;
   const payload = Buffer.from(encode(links)).subarray(FRAME_HEADER_SIZE);
   t.is(payload[4], ListFlags.LINKS);
   // First entry: kind u8 size u64 mtimeMs u64, then link u8 at 7 + 17.
@@ -318,7 +318,7 @@ test('HELLO and WELCOME with a wrong magic are refused', (t) => {
 test('unknown frame types, flag bits and enum values are refused', (t) => {
   throwsCode(t, () => decodePayload(0x55, Buffer.alloc(0)), 'FT_ERR_UNKNOWN_FRAME_TYPE');
   const get = Buffer.from(encode(SAMPLE_REQUESTS[2]!)).subarray(FRAME_HEADER_SIZE);
-  get[4] = 0x10;
+  get[4] = 0x20;
   throwsCode(t, () => decodePayload(FrameType.GET, get), 'FT_ERR_BAD_FLAGS');
   const stat = Buffer.from(encode(SAMPLE_REQUESTS[4]!)).subarray(FRAME_HEADER_SIZE);
   stat[4] = 0x04;

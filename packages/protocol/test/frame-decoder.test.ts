@@ -117,6 +117,7 @@ test('every sample message decodes alone split at every byte boundary', (t) => {
       });
     }
     if (m.type === FrameType.END) continue; // covered by the FILE cases
+    if (m.type === FrameType.CHUNK_DIGEST) continue; // streamed-digests.test.ts: inside a body only
     const bytes = streamBytes(events);
     for (let cut = 0; cut <= bytes.length; cut++) {
       t.deepEqual(decodeParts('responses', splitAt(bytes, [cut])), events);

@@ -34,6 +34,7 @@ import {
   WireError,
   chunkSizeFor,
   decodeLinkCredential,
+  encodeChunkDigest,
   encodeEnd,
   encodeError,
   encodeFile,
@@ -163,6 +164,7 @@ const minimal: Record<string, Buffer> = {
     chunkDigests: [],
   }),
   END: encodeEnd({ requestId: 1, bytesSent: 0, status: 0 }),
+  CHUNK_DIGEST: encodeChunkDigest({ requestId: 1, index: 0, digest: Buffer.alloc(32) }),
   STAT_OK: encodeStatResult({
     requestId: 1,
     kind: EntryKind.FILE,
@@ -181,6 +183,12 @@ const minimal: Record<string, Buffer> = {
 
 /** The version-2 forms that append fields. */
 const extended: Record<string, Buffer> = {
+  CHUNK_DIGEST: encodeChunkDigest({
+    requestId: 1,
+    index: 0,
+    digest: Buffer.alloc(32),
+    root: Buffer.alloc(32),
+  }),
   STAT_OK: encodeStatResult({
     requestId: 1,
     kind: EntryKind.FILE,
@@ -216,7 +224,7 @@ for (const name of Object.keys(FrameType)) {
     let fixedEnd: number | undefined;
     for (const [offset, size, , , meaning] of table) {
       t.is(Number(offset), end, `${name}: field at ${offset}`);
-      if (/^\*\*version 2, optional\*\*/.test(meaning ?? '')) fixedEnd ??= end;
+      if (/^\*\*version [23], optional\*\*/.test(meaning ?? '')) fixedEnd ??= end;
       else t.is(fixedEnd, undefined, `${name}: a version-1 field after an optional one`);
       end += fixedSize(size!);
     }

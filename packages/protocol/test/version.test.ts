@@ -6,29 +6,35 @@ import {
   negotiateVersion,
 } from '../src/index.js';
 
-test('this implementation speaks versions 1 and 2', (t) => {
-  t.is(PROTOCOL_VERSION, 2);
+test('this implementation speaks versions 1 to 3', (t) => {
+  t.is(PROTOCOL_VERSION, 3);
   t.is(MIN_PROTOCOL_VERSION, 1);
-  t.is(MAX_PROTOCOL_VERSION, 2);
+  t.is(MAX_PROTOCOL_VERSION, 3);
+});
+
+test('v1 and v2 clients keep their version with this server (no streamed digests for them)', (t) => {
+  t.is(negotiateVersion(1, 1), 1);
+  t.is(negotiateVersion(1, 2), 2);
+  t.is(negotiateVersion(1, 3, 1, 2), 2, 'a v3 client and a v2 server agree on 2');
 });
 
 test('a v1 client and a v2 server agree on 1; a v2 client and a v1 server too', (t) => {
   t.is(negotiateVersion(1, 1), 1);
   t.is(negotiateVersion(1, 2, 1, 1), 1);
-  t.is(negotiateVersion(1, 2), 2);
+  t.is(negotiateVersion(1, 2, 1, 2), 2);
 });
 
 test('a v1 client and a v1 server agree on 1', (t) => {
   t.is(negotiateVersion(1, 1), 1);
 });
 
-test('a client speaking 1..3 gets 2 from this server, 1 from a v1 server', (t) => {
-  t.is(negotiateVersion(1, 3), 2);
+test('a client speaking 1..3 gets 3 from this server, 1 from a v1 server', (t) => {
+  t.is(negotiateVersion(1, 3), 3);
   t.is(negotiateVersion(1, 3, 1, 1), 1);
 });
 
-test('a v3-only client and this server have no version in common', (t) => {
-  t.is(negotiateVersion(3, 3), undefined);
+test('a v4-only client and this server have no version in common', (t) => {
+  t.is(negotiateVersion(4, 4), undefined);
   t.is(negotiateVersion(2, 5, 1, 1), undefined);
 });
 

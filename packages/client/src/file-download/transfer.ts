@@ -3,8 +3,16 @@
  * file, then refetch the chunks that failed verification, then settle chunks whose expected
  * digest was never sent (a partial found without its state) through the root digest.
  */
-import { EntryKind, RemoteError, WireError, sameValidator } from '@ft/protocol';
-import type { FileHeader } from '@ft/protocol';
+import {
+  DigestAlgorithm,
+  EntryKind,
+  RemoteError,
+  STREAM_DIGESTS_MIN_VERSION,
+  WireError,
+  sameValidator,
+} from '@ft/protocol';
+import type { ChunkDigest, FileHeader } from '@ft/protocol';
+import { Connection } from '../connection.js';
 import { openConnection } from '../udp/transport.js';
 import type { TransferConnection } from '../udp/transport.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
@@ -157,6 +165,8 @@ async function fetch(
   const sequential = length === undefined;
   let position = offset;
   let digester: ChunkDigester | undefined;
+  const streamDigests = await acceptsStreamedDigests(connection);
+  const adopted = job.stateAdopted;
   try {
     const end = await connection.get(
       {
@@ -166,10 +176,12 @@ async function fetch(
         validator: job.validator,
         wantDigests: true,
         ...(recheck ? { recheck: true } : {}),
+        ...(streamDigests ? { streamDigests: true } : {}),
       },
       {
+        onChunkDigest: (m) => learnStreamed(job, m, adopted),
         onHeader: (h) => {
-          acceptHeader(job, h, offset, length);
+          acceptHeader(job, h, offset, length, streamDigests);
           if (sequential && job.tail !== undefined) digester = job.tail;
           else {
             digester = job.newDigester(Math.floor(offset / job.ledger!.chunkSize));
@@ -211,13 +223,48 @@ async function fetch(
   }
 }
 
+/**
+ * Whether GETs on `connection` may ask for streamed digests (PROTOCOL.md §4.13): TCP to a
+ * server that chose version 3 or later. This waits for WELCOME (one round trip on a new
+ * connection); a version-1 or -2 server would refuse the flag.
+ */
+async function acceptsStreamedDigests(connection: TransferConnection): Promise<boolean> {
+  if (!(connection instanceof Connection)) return false;
+  return (await connection.serverVersion()) >= STREAM_DIGESTS_MIN_VERSION;
+}
+
+/**
+ * A chunk's digest, streamed after its bytes: it becomes the chunk's expected digest, and the
+ * chunk counts as verified only once its bytes, hashed beside the transfer, match it (the
+ * ledger takes the two in either order). The state file records only verified chunks.
+ */
+function learnStreamed(job: DownloadJob, m: ChunkDigest, adopted: boolean): void {
+  const ledger = job.ledger!;
+  if (ledger.conflicts(m.index, [m.digest])) {
+    if (adopted) throw new UntrustedState('has chunk digests other than the server’s');
+    // The server hashed the chunk afresh and got another digest under the same validator: the
+    // content changed without the metadata showing it (what RECHECK finds when the server has
+    // digests to compare, §4.3), so this version is gone.
+    throw new RemoteError(
+      WireError.PRECONDITION_FAILED,
+      `chunk ${m.index} of ${job.o.remote.path} has another digest than before under the same validator: the file changed`,
+      m.requestId,
+      0,
+    );
+  }
+  ledger.learn(m.index, [m.digest]);
+  if (m.root !== undefined) ledger.adoptRoot(m.root);
+}
+
 function acceptHeader(
   job: DownloadJob,
   h: FileHeader,
   offset: number,
   length: number | undefined,
+  streamDigests: boolean,
 ): void {
   const ledger = job.ledger;
+  const streamed = h.algorithm === DigestAlgorithm.SHA256_CHUNKS_STREAMED;
   const sameVersion = job.validator !== undefined && sameValidator(h.validator, job.validator);
   if (job.stateAdopted && ledger !== undefined && sameVersion) {
     // Same validator, yet other facts than the state file's: the state is what is wrong.
@@ -227,7 +274,7 @@ function acceptHeader(
       throw new UntrustedState(
         `says chunks of ${ledger.chunkSize} bytes, the server ${h.chunkSize}`,
       );
-    if (!h.root.equals(ledger.root))
+    if (!streamed && ledger.rootKnown && !h.root.equals(ledger.root))
       throw new UntrustedState('has a root digest other than the server’s');
     if (h.length > 0 && ledger.conflicts(h.firstChunk, h.chunkDigests))
       throw new UntrustedState('has chunk digests other than the server’s');
@@ -235,6 +282,7 @@ function acceptHeader(
   checkFileHeader(h, {
     offset,
     length,
+    streamed: streamDigests,
     validator: job.validator,
     known:
       ledger === undefined
@@ -249,6 +297,7 @@ function acceptHeader(
     job.mtimeMs = h.mtimeMs;
   }
   if (h.length > 0) job.ledger!.learn(h.firstChunk, h.chunkDigests);
+  if (!streamed && !job.ledger!.rootKnown) job.ledger!.adoptRoot(h.root);
   job.stateAdopted = false;
 }
 

@@ -10,6 +10,7 @@ import {
   FrameType,
   LinkKind,
   WireError,
+  encodeChunkDigest,
   encodeEnd,
   encodeError,
   encodeFile,
@@ -42,6 +43,8 @@ export function encode(m: Message): Buffer {
       return encodeFile(m);
     case FrameType.END:
       return encodeEnd(m);
+    case FrameType.CHUNK_DIGEST:
+      return encodeChunkDigest(m);
     case FrameType.STAT_OK:
       return encodeStatResult(m);
     case FrameType.LIST_OK:
@@ -140,6 +143,7 @@ export const SAMPLE_RESPONSES: readonly Response[] = [
   fileWithDigests,
   { ...fileNoDigests, offset: 10, length: 0 },
   { type: FrameType.END, requestId: 1, bytesSent: 5, status: EndStatus.OK },
+
   {
     type: FrameType.END,
     requestId: 2,
@@ -245,6 +249,8 @@ export const SAMPLE_RESPONSES: readonly Response[] = [
       },
     ],
   },
+  { type: FrameType.CHUNK_DIGEST, requestId: 3, index: 7, digest: digest(7) },
+  { type: FrameType.CHUNK_DIGEST, requestId: 3, index: 8, digest: digest(8), root: digest(9) },
 ];
 
 /** A decoder event with body data merged: what a run means, independent of chunking. */

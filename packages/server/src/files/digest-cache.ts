@@ -17,8 +17,36 @@ export interface FileDigests {
   root: Buffer;
   /** Digest of every chunk of the file, in order (empty for an empty file). */
   chunkDigests: readonly Buffer[];
-  /** Plain SHA-256 of the whole file (what sha256sum prints), from the same read pass. */
+  /**
+   * Plain SHA-256 of the whole file (what sha256sum prints), from the same read pass; all
+   * zeros (SHA256_UNKNOWN) when the digests came from a streamed send, which does not compute
+   * it: FileService.stat fills it in the first time a STAT asks for it.
+   */
   sha256: Buffer;
+}
+
+/** The sha256 of FileDigests not computed yet (no file's SHA-256 is 32 zero bytes). */
+export const SHA256_UNKNOWN: Buffer = Buffer.alloc(32);
+
+/** The plain SHA-256 of `size` bytes of an open file, in one read pass. */
+export async function hashWhole(fd: number, size: number): Promise<Buffer> {
+  const whole = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(size, 1)));
+  let position = 0;
+  while (position < size) {
+    const { bytesRead } = await readAsync(
+      fd,
+      buffer,
+      0,
+      Math.min(buffer.length, size - position),
+      position,
+    );
+    if (bytesRead === 0)
+      throw new Error(`file shrank while hashing (${position} of ${size} bytes)`);
+    whole.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return whole.digest();
 }
 
 /** Bytes one cached entry is charged: its digests plus a fixed overhead for the bookkeeping. */
@@ -139,6 +167,36 @@ export class DigestCache {
     );
     this.pending.set(key, promise);
     return promise;
+  }
+
+  /**
+   * The digests for `validator` if they are known without hashing (memory or the store), else
+   * undefined, never waiting for a computation: what a GET with STREAM_DIGESTS needs to choose
+   * between the digests in the header and streaming them (PROTOCOL.md §4.13).
+   */
+  async peek(validator: Buffer, size: number): Promise<FileDigests | undefined> {
+    const key = validator.toString('hex');
+    const hit = this.entries.get(key);
+    if (hit !== undefined && !(this.shared.has(key) && this.store?.has(validator) === false)) {
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit;
+    }
+    if (hit !== undefined) this.drop(key);
+    const loaded = await this.store?.load(validator, size);
+    if (loaded !== undefined) this.remember(key, loaded, true);
+    return loaded;
+  }
+
+  /**
+   * Caches digests computed elsewhere (a streamed GET that read the whole file in order), in
+   * memory and in the store, unless the version is cached already.
+   */
+  async put(validator: Buffer, size: number, digests: FileDigests): Promise<void> {
+    const key = validator.toString('hex');
+    if (this.entries.has(key) || this.pending.has(key)) return;
+    const stored = (await this.store?.save(validator, size, digests)) ?? false;
+    if (!this.entries.has(key)) this.remember(key, digests, stored);
   }
 
   private async loadOrCompute(

@@ -17,7 +17,7 @@ import {
   validatorOf,
 } from '@ft/protocol';
 import type { ListEntry } from '@ft/protocol';
-import { DigestCache, hashChunks, hashFile } from './digest-cache.js';
+import { DigestCache, SHA256_UNKNOWN, hashChunks, hashFile, hashWhole } from './digest-cache.js';
 import type { DigestLookup, FileDigests } from './digest-cache.js';
 import { DigestStore } from './digest-store.js';
 import { PathJail, parseRequestPath } from './path-jail.js';
@@ -178,6 +178,16 @@ export class FileService {
     return lookup;
   }
 
+  /** Digests of the opened version if known without hashing (cache or store), else undefined. */
+  async knownDigests(opened: OpenedFile): Promise<FileDigests | undefined> {
+    return this.cache.peek(opened.validator, opened.size);
+  }
+
+  /** Caches digests a streamed GET computed in one in-order pass over the whole opened version. */
+  async rememberDigests(opened: OpenedFile, digests: FileDigests): Promise<void> {
+    await this.cache.put(opened.validator, opened.size, digests);
+  }
+
   /**
    * Re-hashes at most RECHECK_CHUNKS chunks of [offset, offset + length) from the file: the work
    * is bounded by what the GET is about to send, whatever a client asks. A digest that differs
@@ -237,7 +247,7 @@ export class FileService {
   /** Kind, size, mtime and validator of a path; the root digest too if asked and it is a file. */
   async stat(
     path: string,
-    options: { wantDigest: boolean } = { wantDigest: false },
+    options: { wantDigest: boolean; wantSha256?: boolean } = { wantDigest: false },
   ): Promise<StatInfo> {
     const real = await this.jail.resolve(path);
     const st = await fsStat(real, { bigint: true });
@@ -251,6 +261,27 @@ export class FileService {
     const opened = await this.openForRead(path);
     try {
       const { digests: d, source } = await this.lookupDigests(opened);
+      if (options.wantSha256 === true && d.sha256.equals(SHA256_UNKNOWN)) {
+        // Digests from a streamed send (PROTOCOL.md §4.13) come without it: one pass now, kept
+        // in the cached entry (the store's copy keeps zeros; another process hashes it again).
+        let sha256: Buffer;
+        try {
+          sha256 = await hashWhole(opened.handle.fd, opened.size);
+        } catch (error) {
+          throw refuse(
+            WireError.INTERNAL,
+            FILE_CHANGED,
+            `cannot hash ${opened.realPath}: ${String(error)}`,
+          );
+        }
+        if (await this.hasChanged(opened)) {
+          throw new FtError(FILE_CHANGED, 'the file changed while it was being hashed', {
+            wireCode: WireError.INTERNAL,
+            retryAfterMs: 1000,
+          });
+        }
+        d.sha256 = sha256;
+      }
       return {
         kind: EntryKind.FILE,
         size: opened.size,

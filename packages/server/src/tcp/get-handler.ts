@@ -4,7 +4,15 @@
  * END (OK or CHANGED). If the announced bytes cannot all be sent, the connection is cut: the
  * client must see a short body, never a wrong one.
  */
-import { EndStatus, FtError, chunksOverlapping, encodeEnd, encodeFile } from '@ft/protocol';
+import {
+  DigestAlgorithm,
+  EndStatus,
+  FtError,
+  chunkSizeFor,
+  chunksOverlapping,
+  encodeEnd,
+  encodeFile,
+} from '@ft/protocol';
 import type { GetRequest } from '@ft/protocol';
 import { FILE_CHANGED } from '../files/file-service.js';
 import type { DigestLookup, FileDigests, OpenedFile } from '../files/file-service.js';
@@ -18,19 +26,34 @@ import {
   writeAll,
   writeTo,
 } from '../files/file-sender.js';
+import { sendStreamed } from '../files/streamed-sender.js';
+import { ZERO_DIGEST } from '../files/digest-fields.js';
 import { refuse } from './request-context.js';
 import { throttleFor } from '../net/rates.js';
 import type { RequestContext } from './request-context.js';
 
-/** Opens the file and, when asked, its digests; retries if the file changes while hashing. */
+/**
+ * Files up to this size are hashed before the header even when the client accepts streamed
+ * digests: one chunk costs about a millisecond to hash, and the header then carries the root.
+ */
+export const STREAM_MIN_SIZE = 1024 * 1024 + 1;
+
+/**
+ * Opens the file and, when asked, its digests; retries if the file changes while hashing. With
+ * STREAM_DIGESTS and no digests known without hashing, answers `streamed` instead of hashing.
+ */
 async function openWithDigests(
   ctx: RequestContext,
   request: GetRequest,
-): Promise<{ opened: OpenedFile; lookup: DigestLookup | undefined }> {
+): Promise<{ opened: OpenedFile; lookup: DigestLookup | undefined; streamed?: boolean }> {
   for (let attempt = 1; ; attempt++) {
     const opened = await ctx.files.openForRead(request.path);
     if (!request.wantDigests) return { opened, lookup: undefined };
     try {
+      if (request.streamDigests === true && opened.size >= STREAM_MIN_SIZE) {
+        const known = await ctx.files.knownDigests(opened);
+        if (known === undefined) return { opened, lookup: undefined, streamed: true };
+      }
       const recheck = request.recheck === true ? request : undefined;
       return { opened, lookup: await ctx.files.lookupDigests(opened, recheck) };
     } catch (error) {
@@ -78,11 +101,12 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
   let opened: OpenedFile | undefined;
   try {
     let digests;
+    let streamed: boolean | undefined;
     try {
       let lookup;
-      ({ opened, lookup } = await openWithDigests(ctx, request));
+      ({ opened, lookup, streamed } = await openWithDigests(ctx, request));
       digests = lookup?.digests;
-      digestSource = lookup?.source;
+      digestSource = streamed === true ? 'streamed' : lookup?.source;
     } catch (error) {
       return await refuse(ctx, request.requestId, error, log);
     }
@@ -92,6 +116,7 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
     } catch (error) {
       return await refuse(ctx, request.requestId, error, log);
     }
+    if (streamed === true) return await serveStreamed(ctx, request, opened, length, log);
     const header = encodeFile({
       requestId: request.requestId,
       size: opened.size,
@@ -144,6 +169,78 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
     ctx.resumeIdleTimer();
     await opened?.close();
   }
+}
+
+/**
+ * A GET answered with its digests streamed after each chunk (PROTOCOL.md §4.13): the header
+ * goes out at once, the body is hashed as it is read, and a pass over the whole file fills the
+ * digest cache (unless the file changed meanwhile) so the next GET gets them in its header.
+ */
+async function serveStreamed(
+  ctx: RequestContext,
+  request: GetRequest,
+  opened: OpenedFile,
+  length: number,
+  log: (result: string, bytes: number, length?: number) => void,
+): Promise<void> {
+  const chunkSize = chunkSizeFor(opened.size);
+  const header = encodeFile({
+    requestId: request.requestId,
+    size: opened.size,
+    offset: request.offset,
+    length,
+    mtimeMs: opened.mtimeMs,
+    validator: opened.validator,
+    algorithm: DigestAlgorithm.SHA256_CHUNKS_STREAMED,
+    chunkSize,
+    root: ZERO_DIGEST,
+    firstChunk: Math.floor(request.offset / chunkSize),
+    chunkDigests: [],
+  });
+  ctx.resumeIdleTimer();
+  let whole;
+  try {
+    whole = await sendStreamed(
+      ctx.socket,
+      header,
+      {
+        requestId: request.requestId,
+        fd: opened.handle.fd,
+        size: opened.size,
+        chunkSize,
+        offset: request.offset,
+        length,
+      },
+      {
+        pool: ctx.buffers,
+        address: ctx.address,
+        onTaken: () => ctx.noteProgress(),
+        throttle: throttleFor(ctx),
+      },
+    );
+  } catch (error) {
+    const why =
+      error instanceof TruncatedFileError
+        ? 'truncated'
+        : ctx.socket.destroyed
+          ? ctx.result
+          : 'send-failed';
+    ctx.destroy(why === 'closed' ? 'send-failed' : why);
+    log(why, 0, length);
+    return;
+  }
+  ctx.countSent(length);
+  const changed = await ctx.files.hasChanged(opened);
+  if (whole !== undefined && !changed) await ctx.files.rememberDigests(opened, whole);
+  await writeTo(
+    ctx.socket,
+    encodeEnd({
+      requestId: request.requestId,
+      bytesSent: length,
+      status: changed ? EndStatus.CHANGED : EndStatus.OK,
+    }),
+  );
+  log(changed ? 'CHANGED' : 'OK', length, length);
 }
 
 /**

@@ -30,6 +30,7 @@ export async function serveStat(ctx: RequestContext, request: StatRequest): Prom
     const wantSha256 = request.wantSha256 === true;
     const info = await ctx.files.stat(request.path, {
       wantDigest: request.wantDigest || wantSha256,
+      wantSha256,
     });
     digest = info.digestSource;
     await writeTo(
