@@ -39,7 +39,6 @@ import type { Pin, ReceiveRing } from './receive/receive-ring.js';
 import { RequestQueue } from './request-queue.js';
 import { connectSocket } from './tcp-connect.js';
 import { tokenFor } from './credentials.js';
-import { secureSocket, usesTls } from './tls-options.js';
 import type { ConnectOptions, GetSink } from './connection-types.js';
 
 export type { ConnectOptions, GetSink } from './connection-types.js';
@@ -78,8 +77,6 @@ export class Connection {
       (bytes, pin) => this.onSocketData(bytes, pin),
       () => this.resumeSocket(),
     );
-    if (socket instanceof TLSSocket)
-      socket.on('data', (chunk: Buffer) => this.onSocketData(chunk, undefined));
     socket.on('end', () => this.onSocketEnd());
     socket.on('close', () => this.onSocketEnd());
     socket.on('error', (error) => this.fail(connectionLost(this.address, error.message, error)));
@@ -88,11 +85,8 @@ export class Connection {
 
   /** Connects (tcp-connect.ts), sends HELLO, and resolves once TCP is up (WELCOME is checked when it arrives). */
   static async open(address: ServerAddress, options: ConnectOptions): Promise<Connection> {
-    const { socket: tcp, ring } = await connectSocket(address, options);
-    tcp.setNoDelay(true);
-    // Over TLS the socket's reads go to OpenSSL, not into the ring: the TLS socket's 'data'
-    // chunks (fresh buffers, the sink's to keep) take its place (see the constructor).
-    const socket = usesTls(address) ? await secureSocket(tcp, address, options.timeoutMs) : tcp;
+    // Over TLS too the (decrypted) reads land in the ring: see tcp-connect.ts.
+    const { socket, ring } = await connectSocket(address, options);
     const connection = new Connection(socket, address, options, ring);
     socket.write(
       encodeHello({

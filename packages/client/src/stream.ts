@@ -280,6 +280,7 @@ async function streamOnce(
           const first = Math.floor(offset / h.chunkSize);
           held.push({ index: first, pieces: [], releases: [], bytes: 0 });
           digester = new ChunkDigester(h.chunkSize, first, onChunk, {
+            inline: true,
             onLow: resumeIfClear,
             onError: () => connection.close(),
           });

@@ -1,14 +1,18 @@
 /**
- * Opening the TCP socket of a Connection: every address the name resolves to is tried, IPv6
+ * Opening the socket of a Connection: every address the name resolves to is tried, IPv6
  * and IPv4 interleaved (happy eyeballs), with the receive ring given to the socket from the
- * start (Node takes `onread` only at creation), a connect timeout and abort.
+ * start (Node takes `onread` only at creation), a connect timeout and abort. A TLS connection
+ * is dialed as a TLS socket with the same options, so its decrypted bytes land in the ring
+ * too, and its handshake is awaited (tls-options.ts) before this resolves.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { ReceiveRing } from './receive/receive-ring.js';
 import { formatServer } from './remote.js';
 import type { ServerAddress } from './remote.js';
 import { abortError } from './retry.js';
+import { secureSocket, tlsConnectOptions, usesTls } from './tls-options.js';
 import { verbose } from './verbose-log.js';
 import type { ConnectOptions } from './connection-types.js';
 
@@ -20,7 +24,7 @@ function triedAddresses(error: NodeJS.ErrnoException): string {
   return ` (tried ${addresses.join(', ')})`;
 }
 
-/** A connected socket reading into its own receive ring. */
+/** A connected socket (TLS: handshake done and checked) reading into its own receive ring. */
 export function connectSocket(
   address: ServerAddress,
   options: ConnectOptions,
@@ -35,13 +39,17 @@ export function connectSocket(
     // Every address the name resolves to is tried, IPv6 and IPv4 interleaved, a new attempt
     // every 250 ms while the earlier ones are pending (happy eyeballs, RFC 8305, as curl does).
     const ring = new ReceiveRing();
-    const socket = net.connect({
+    const secure = usesTls(address);
+    const tcpOptions = {
       host: address.host,
       port: address.port,
       autoSelectFamily: true,
       autoSelectFamilyAttemptTimeout: 250,
       onread: ring.onread,
-    });
+    };
+    const socket = secure
+      ? tls.connect({ ...tcpOptions, ...tlsConnectOptions(address) })
+      : net.connect(tcpOptions);
     const cleanup = (): void => {
       clearTimeout(timer);
       socket.removeListener('error', onError);
@@ -85,7 +93,13 @@ export function connectSocket(
         });
         return `connected to ${to}${tried.length > 1 ? ` (tried ${tried.join(', ')})` : ''}`;
       });
-      resolve({ socket, ring });
+      socket.setNoDelay(true);
+      if (!secure) resolve({ socket, ring });
+      else
+        secureSocket(socket as tls.TLSSocket, address, options.timeoutMs).then(
+          (s) => resolve({ socket: s, ring }),
+          reject,
+        );
     });
   });
 }

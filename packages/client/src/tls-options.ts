@@ -1,15 +1,14 @@
 /**
  * ft over TLS, client side (docs/PROTOCOL.md §12): which servers get TLS (fts:// URLs, or all
  * with --tls), how their certificate is checked (system CAs or --cacert, host name, --pin),
- * and the TLS handshake on a connected TCP socket. One ftget process has one set of TLS
+ * and the TLS handshake of a dialed TLS socket. One ftget process has one set of TLS
  * settings (the command line's), so they are configured once, like the verbose log.
  */
 import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { Socket } from 'node:net';
-import { checkServerIdentity, connect } from 'node:tls';
-import type { TLSSocket } from 'node:tls';
+import { checkServerIdentity } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { alpnProtocols } from '@ft/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { formatServer } from './remote.js';
@@ -130,28 +129,38 @@ function verifyFailure(socket: TLSSocket, host: string): string | undefined {
 }
 
 /**
- * Runs the TLS handshake on a connected socket and checks the server; resolves with the TLS
- * socket. Failures are ClientErrors: FT_TLS_VERIFY (certificate), FT_TLS_MISMATCH (the server
- * does not speak TLS, or the handshake failed).
+ * The TLS options of a connection to `address`, for `tls.connect` next to the TCP options: the
+ * socket is dialed as a TLS socket (not wrapped around a connected one) because only then does
+ * Node take the `onread` option, and the decrypted bytes land in the receive ring with no
+ * buffer allocated per record.
+ */
+export function tlsConnectOptions(address: ServerAddress): ConnectionOptions {
+  return {
+    // SNI carries names only, never IP literals (RFC 6066).
+    ...(isIP(address.host) === 0 ? { servername: address.host } : {}),
+    ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+    ALPNProtocols: alpnProtocols(),
+    // Checked below, after the handshake, so that each failure gets its own message and code.
+    rejectUnauthorized: false,
+    session: sessions.get(formatServer(address)),
+  };
+}
+
+/**
+ * Waits for the TLS handshake of `secure` (dialed with tlsConnectOptions, its TCP connection
+ * just up) and checks the server; resolves with the socket. Must be called in the tick of the
+ * TCP 'connect' event (its error listener takes over there). Failures are ClientErrors:
+ * FT_TLS_VERIFY (certificate), FT_TLS_MISMATCH (the server does not speak TLS, or the
+ * handshake failed).
  */
 export function secureSocket(
-  socket: Socket,
+  secure: TLSSocket,
   address: ServerAddress,
   timeoutMs: number,
 ): Promise<TLSSocket> {
   const server = formatServer(address);
   const key = server;
   return new Promise((resolve, reject) => {
-    const secure = connect({
-      socket,
-      // SNI carries names only, never IP literals (RFC 6066).
-      ...(isIP(address.host) === 0 ? { servername: address.host } : {}),
-      ...(settings.ca === undefined ? {} : { ca: settings.ca }),
-      ALPNProtocols: alpnProtocols(),
-      // Checked below, after the handshake, so that each failure gets its own message and code.
-      rejectUnauthorized: false,
-      session: sessions.get(key),
-    });
     // Only a session of a verified handshake is kept: resuming it skips the certificate
     // (OpenSSL does not keep the peer's certificate in a resumed TLS 1.3 session, so there is
     // nothing to check again; only a server holding the ticket keys can resume it). TLS 1.3
@@ -208,8 +217,6 @@ export function secureSocket(
           `${server} closed the connection during the TLS handshake`,
         ),
       );
-    // Errors of the raw socket surface on the TLS socket; this only keeps them from crashing us.
-    socket.on('error', () => {});
     secure.once('error', onError);
     secure.once('close', onClose);
     secure.once('secureConnect', () => {

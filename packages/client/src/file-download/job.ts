@@ -111,6 +111,8 @@ export class DownloadJob {
   /** Digester options that tie its backpressure and failures to the connection. */
   digesterOptions(): DigesterOptions {
     return {
+      // One received stream: hashed on this thread as it arrives (see DigesterOptions.inline).
+      inline: true,
       onLow: () => this.resumeIfClear(),
       onError: () => this.connection?.close(),
     };

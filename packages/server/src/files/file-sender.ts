@@ -1,8 +1,8 @@
 /**
- * Streams a byte range of an open file to a socket. One buffer is in use per transfer: it is
- * read from disk, written to the socket, and goes back to the process's pool once the socket has
- * taken all of it, before the next read. The socket therefore throttles the disk reads, memory
- * per transfer is at most one buffer whatever the file size, memory per process is bounded by
+ * Streams a byte range of an open file to a socket. At most two buffers are in use per
+ * transfer: one being taken by the socket while the next is read from disk; each goes back to
+ * the process's pool once the socket has taken all of it. The socket therefore throttles the
+ * disk reads, memory per transfer is at most two buffers whatever the file size, memory per process is bounded by
  * the pool's budget, and file bytes are never copied into frames. A Throttle (the rate
  * limits) paces the reads, and so the sends, in small pieces.
  */
@@ -75,8 +75,8 @@ interface Waiter {
 
 /**
  * The read buffers of one process, shared by all its connections under a memory budget. A
- * transfer borrows one buffer at a time and gives it back once the socket has taken it, so a
- * stalled client holds at most one. No client address may hold more than its share of the
+ * transfer borrows at most two buffers at a time (one being sent, the next being read) and gives
+ * each back once the socket has taken it, so a stalled client holds at most two. No client address may hold more than its share of the
  * pool at once: the stalled downloads of one address can never take the buffers the others
  * need. When the budget is spent, or an address is at its share, transfers wait in turn (FIFO
  * among those allowed a buffer). Memory for reads therefore stays at most the budget, whatever
@@ -155,12 +155,14 @@ export class BufferPool {
 export const sharedBufferPool = new BufferPool();
 
 /**
- * Writes `header`, then bytes [offset, offset + length) of the file `fd`, to `socket`, one pool
- * buffer at a time: the next read waits until the socket has taken the previous buffer (the
- * kernel's send buffer keeps the connection busy meanwhile), so a socket that is not draining
- * holds one buffer, never data read ahead for it. The header and the first data buffer leave in
- * one write (cork). Resolves with the byte count once the socket has taken everything;
- * `onTaken` is told the bytes the socket has taken so far, after each buffer.
+ * Writes `header`, then bytes [offset, offset + length) of the file `fd`, to `socket`, in pool
+ * buffers. The read of the next buffer runs while the socket takes the current one (the
+ * thread-pool read and the socket write overlap instead of alternating), and no further read
+ * starts until the socket has taken a buffer: a socket that is not draining holds at most two
+ * buffers, never more data read ahead for it. Under a rate limit reads and writes alternate
+ * (one buffer), paced by the throttle. The header and the first data buffer leave in one
+ * write (cork). Resolves with the byte count once the socket has taken everything; `onTaken`
+ * is told the bytes the socket has taken so far, after each buffer.
  */
 export async function sendRange(
   socket: Socket,
@@ -178,24 +180,47 @@ export async function sendRange(
     return 0;
   }
   const end = offset + length;
-  let position = offset;
-  while (position < end) {
+  /** Reads the buffer at `at` (a pool buffer, released by the caller, or here on failure). */
+  const readAt = async (at: number): Promise<{ buffer: Buffer; bytesRead: number }> => {
     const buffer = await pool.acquire(address);
-    let bytesRead: number;
     try {
       // Under a rate limit, pieces of about 1/20 s keep the pace smooth.
-      const want = Math.min(buffer.length, end - position, throttle?.chunk ?? Infinity);
-      ({ bytesRead } = await readAsync(fd, buffer, 0, want, position));
-      if (bytesRead === 0) throw new TruncatedFileError(position);
+      const want = Math.min(buffer.length, end - at, throttle?.chunk ?? Infinity);
+      const { bytesRead } = await readAsync(fd, buffer, 0, want, at);
+      if (bytesRead === 0) throw new TruncatedFileError(at);
       if (throttle !== undefined) await throttle.consume(bytesRead);
-      const data = buffer.subarray(0, bytesRead);
-      // The buffer goes back to the pool once the socket is done with it, sent or failed.
-      await (position === offset ? writeAll(socket, [header, data]) : writeTo(socket, data));
-    } finally {
+      return { buffer, bytesRead };
+    } catch (error) {
       pool.release(buffer, address);
+      throw error;
     }
-    position += bytesRead;
-    onTaken(position - offset);
+  };
+  let position = offset;
+  let next: Promise<{ buffer: Buffer; bytesRead: number }> | undefined = readAt(position);
+  try {
+    while (next !== undefined) {
+      const { buffer, bytesRead } = await next;
+      next = undefined;
+      const at = position;
+      position += bytesRead;
+      try {
+        if (throttle === undefined && position < end) next = readAt(position);
+        const data = buffer.subarray(0, bytesRead);
+        // The buffer goes back to the pool once the socket is done with it, sent or failed.
+        await (at === offset ? writeAll(socket, [header, data]) : writeTo(socket, data));
+      } finally {
+        pool.release(buffer, address);
+      }
+      onTaken(position - offset);
+      if (next === undefined && position < end) next = readAt(position);
+    }
+  } finally {
+    // A failed write leaves the read ahead in flight: its buffer goes back once it is done.
+    if (next !== undefined)
+      next.then(
+        ({ buffer }) => pool.release(buffer, address),
+        () => {},
+      );
   }
   return length;
 }
