@@ -14,6 +14,8 @@ import { verifyCompleteFile } from '../complete-check.js';
 import { identityOf, readState, removeState, sameIdentity } from '../partial-state.js';
 import type { PartialState } from '../partial-state.js';
 import { ChunkLedger, hashLocalRange } from '../verify.js';
+import { hashThread, localHashThread } from '../hashing/hash-worker.js';
+import type { HashThread } from '../hashing/hash-worker.js';
 import type { DownloadResult } from '../download-types.js';
 import type { DownloadJob } from './job.js';
 import { runsOf } from './runs.js';
@@ -137,20 +139,34 @@ export async function openPartial(job: DownloadJob): Promise<void> {
 async function verifyAdopted(job: DownloadJob, ledger: ChunkLedger, limit: number): Promise<void> {
   const adopted: number[] = [];
   for (let i = 0; i < limit; i++) if (ledger.isVerified(i)) adopted.push(i);
+  // Two threads share the work, each about half of all there is to hash: localHashThread
+  // re-reads the partial while hashThread takes the bytes that arrive. A partial larger than
+  // what is left to fetch gives hashThread its last chunks too (a 99% resume re-hashes on both
+  // cores); a smaller one stays on localHashThread alone.
+  const arriving = ledger.count - limit;
+  const shared = Math.max(0, Math.floor((adopted.length - arriving) / 2));
+  const split = adopted.length - shared;
   let differing = 0;
-  for (const run of runsOf(adopted)) {
-    const digester = await hashLocalRange(
-      job.handle!,
-      ledger.chunkSize,
-      run.first,
-      (run.first + run.count) * ledger.chunkSize,
-      (index, digest) => {
-        if (ledger.record(index, digest) === 'bad') differing++;
-      },
-      job.o.signal,
-    );
-    digester.dispose();
-  }
+  const pass = async (chunks: number[], thread: HashThread): Promise<void> => {
+    for (const run of runsOf(chunks)) {
+      const digester = await hashLocalRange(
+        job.handle!,
+        ledger.chunkSize,
+        run.first,
+        (run.first + run.count) * ledger.chunkSize,
+        (index, digest) => {
+          if (ledger.record(index, digest) === 'bad') differing++;
+        },
+        job.o.signal,
+        { thread },
+      );
+      digester.dispose();
+    }
+  };
+  await Promise.all([
+    pass(adopted.slice(0, split), localHashThread),
+    pass(adopted.slice(split), hashThread),
+  ]);
   if (differing > 0) {
     job.warn(
       `${job.part}: ${differing} chunk(s) recorded as verified differ on disk; fetching them again`,

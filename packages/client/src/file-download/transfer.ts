@@ -11,6 +11,7 @@ import { ClientError, ClientErrorCode } from '../errors.js';
 import type { ChunkDigester } from '../hashing/chunk-digester.js';
 import { checkFileHeader } from '../response-checks.js';
 import { ChunkLedger, hashLocalRange } from '../verify.js';
+import { localHashThread } from '../hashing/hash-worker.js';
 import type { DownloadJob } from './job.js';
 import { UntrustedState, primeTail } from './local-partial.js';
 import { runsOf } from './runs.js';
@@ -135,6 +136,8 @@ async function learnVersionByStat(job: DownloadJob, connection: TransferConnecti
         whole * st.chunkSize,
         (index, digest) => ledger.record(index, digest),
         job.o.signal,
+        // Its own thread, beside the one that hashes the bytes arriving meanwhile.
+        { thread: localHashThread },
       ).then((digester) => digester.dispose()),
     );
   }

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { hashThread } from './hash-worker.js';
+import type { HashThread } from './hash-worker.js';
 
 /** Bytes per slab (one message to the hashing thread at most). */
 export const SLAB_SIZE = 1024 * 1024;
@@ -56,11 +57,14 @@ export interface DigesterOptions {
   onLow?: () => void;
   /** Called once when hashing fails or `onChunk` throws; later digests are not reported. */
   onError?: (error: Error) => void;
+  /** The thread that hashes (default: the process-wide one). */
+  thread?: HashThread;
 }
 
 /** Off-thread chunk hashing with bounded memory; see the module comment. */
 export class ChunkDigester {
-  private readonly stream = hashThread.newStream();
+  private readonly thread: HashThread;
+  private readonly stream: number;
   /** Slabs are never larger than a chunk: a slab carries bytes of one chunk only. */
   private readonly slabSize: number;
   private index: number;
@@ -94,6 +98,8 @@ export class ChunkDigester {
     }
     this.slabSize = Math.min(SLAB_SIZE, chunkSize);
     this.index = firstChunk;
+    this.thread = options.thread ?? hashThread;
+    this.stream = this.thread.newStream();
   }
 
   /** Bytes of the current, incomplete chunk taken so far. */
@@ -200,7 +206,7 @@ export class ChunkDigester {
     if (this.disposed) return;
     this.disposed = true;
     this.here = undefined;
-    hashThread.drop(this.stream);
+    this.thread.drop(this.stream);
     if (this.slab !== undefined) this.giveBack(this.slab.buffer as ArrayBuffer);
     this.slab = undefined;
     const releases = this.run?.releases ?? [];
@@ -216,7 +222,7 @@ export class ChunkDigester {
    */
   private hereTakes(): boolean {
     if (this.here !== undefined) return true;
-    if (this.filled > 0 || this.onThread > 0 || hashThread.started) return false;
+    if (this.filled > 0 || this.onThread > 0 || this.thread.started) return false;
     if (this.chunkSize > inlineLeft) return false;
     inlineLeft -= this.chunkSize;
     this.here = createHash('sha256');
@@ -279,7 +285,7 @@ export class ChunkDigester {
     this.inFlight++;
     this.onThread++;
     if (!final) this.chunkPosted = true;
-    hashThread.post(this.stream, view, final, (digest, buffer, error) => {
+    this.thread.post(this.stream, view, final, (digest, buffer, error) => {
       this.onThread--;
       if (buffer !== undefined) this.giveBack(buffer);
       else this.slabsHeld--;
@@ -296,7 +302,7 @@ export class ChunkDigester {
     this.onThread++;
     if (!final) this.chunkPosted = true;
     const view = new Uint8Array(run.buffer, run.start, run.end - run.start);
-    hashThread.post(this.stream, view, final, (digest, _buffer, error) => {
+    this.thread.post(this.stream, view, final, (digest, _buffer, error) => {
       this.onThread--;
       for (const release of run.releases) release();
       this.settle(index, digest, error);
