@@ -99,6 +99,20 @@ test('a bare partial with a corrupt whole chunk is caught through the root diges
   t.true(env.server.gets.length > 1, 'then the unverifiable prefix again');
 });
 
+test('a bare partial larger than the rest, corrupt in a late chunk (re-hashed on the other thread), is repaired', async (t) => {
+  // 35 whole chunks present, 6 to fetch: chunks 21–34 are re-hashed on the thread that also
+  // hashes the arriving bytes (rehashBeside); the damage is in chunk 33.
+  const env = await withFake(t, {});
+  const partial = Buffer.from(env.data.subarray(0, 35 * MiB + 5));
+  partial[33 * MiB + 1] = partial[33 * MiB + 1]! ^ 0x40;
+  await writeFile(env.part, partial);
+  const res = await env.get('--resume');
+  t.is(res.code, 0, res.stderr);
+  t.true((await readFile(env.out)).equals(env.data), 'byte-identical');
+  t.is(env.server.gets[0]?.offset, partial.length, 'the rest was fetched first');
+  t.true(env.server.gets.length > 1, 'then the unverifiable prefix again');
+});
+
 test('peak RSS of a 1 GiB download stays under the stated bound', async (t) => {
   const { root, dl, dir } = await servedFile(t, 'ftget-rss-', 0);
   // A sparse file: the server reads it fast, the client still receives, hashes and writes 1 GiB.

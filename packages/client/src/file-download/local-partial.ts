@@ -139,24 +139,40 @@ export async function openPartial(job: DownloadJob): Promise<void> {
 async function verifyAdopted(job: DownloadJob, ledger: ChunkLedger, limit: number): Promise<void> {
   const adopted: number[] = [];
   for (let i = 0; i < limit; i++) if (ledger.isVerified(i)) adopted.push(i);
-  // Two threads share the work, each about half of all there is to hash: localHashThread
-  // re-reads the partial while hashThread takes the bytes that arrive. A partial larger than
-  // what is left to fetch gives hashThread its last chunks too (a 99% resume re-hashes on both
-  // cores); a smaller one stays on localHashThread alone.
-  const arriving = ledger.count - limit;
-  const shared = Math.max(0, Math.floor((adopted.length - arriving) / 2));
-  const split = adopted.length - shared;
   let differing = 0;
-  const pass = async (chunks: number[], thread: HashThread): Promise<void> => {
-    for (const run of runsOf(chunks)) {
+  await rehashBeside(job, adopted, ledger.count - limit, (index, digest) => {
+    if (ledger.record(index, digest) === 'bad') differing++;
+  });
+  if (differing > 0) {
+    job.warn(
+      `${job.part}: ${differing} chunk(s) recorded as verified differ on disk; fetching them again`,
+    );
+  }
+}
+
+/**
+ * Re-hashes `chunks` of the partial from disk beside a transfer of `arriving` chunks, on two
+ * threads that share the work, each about half of all there is to hash: localHashThread
+ * re-reads the partial while hashThread takes the bytes that arrive. A partial larger than
+ * what is left to fetch gives hashThread its last chunks too (a 99% resume re-hashes on both
+ * cores); a smaller one stays on localHashThread alone.
+ */
+export async function rehashBeside(
+  job: DownloadJob,
+  chunks: number[],
+  arriving: number,
+  onChunk: (index: number, digest: Buffer) => void,
+): Promise<void> {
+  const shared = Math.max(0, Math.floor((chunks.length - arriving) / 2));
+  const split = chunks.length - shared;
+  const pass = async (part: number[], thread: HashThread): Promise<void> => {
+    for (const run of runsOf(part)) {
       const digester = await hashLocalRange(
         job.handle!,
-        ledger.chunkSize,
+        job.ledger!.chunkSize,
         run.first,
-        (run.first + run.count) * ledger.chunkSize,
-        (index, digest) => {
-          if (ledger.record(index, digest) === 'bad') differing++;
-        },
+        (run.first + run.count) * job.ledger!.chunkSize,
+        onChunk,
         job.o.signal,
         { thread },
       );
@@ -164,14 +180,9 @@ async function verifyAdopted(job: DownloadJob, ledger: ChunkLedger, limit: numbe
     }
   };
   await Promise.all([
-    pass(adopted.slice(0, split), localHashThread),
-    pass(adopted.slice(split), hashThread),
+    pass(chunks.slice(0, split), localHashThread),
+    pass(chunks.slice(split), hashThread),
   ]);
-  if (differing > 0) {
-    job.warn(
-      `${job.part}: ${differing} chunk(s) recorded as verified differ on disk; fetching them again`,
-    );
-  }
 }
 
 /**
