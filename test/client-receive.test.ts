@@ -91,3 +91,18 @@ test('a bare partial with a corrupt whole chunk is caught through the root diges
   t.is(env.server.gets[0]?.offset, partial.length, 'the rest was fetched first');
   t.true(env.server.gets.length > 1, 'then the unverifiable prefix again');
 });
+
+test("a bare partial larger than the rest, corrupt in both threads' shares of the re-hash, is repaired", async (t) => {
+  // 35 whole chunks present, 6 to fetch: chunks 0–20 are re-hashed on the second thread and
+  // 21–34 on the one that also hashes the arriving bytes (rehashBeside); damage in each share.
+  const env = await withFake(t, {});
+  const partial = Buffer.from(env.data.subarray(0, 35 * MiB + 5));
+  partial[33 * MiB + 1] = partial[33 * MiB + 1]! ^ 0x40;
+  partial[5 * MiB + 1] = partial[5 * MiB + 1]! ^ 0x40; // and chunk 5, on the second thread
+  await writeFile(env.part, partial);
+  const res = await env.get('--resume');
+  t.is(res.code, 0, res.stderr);
+  t.true((await readFile(env.out)).equals(env.data), 'byte-identical');
+  t.is(env.server.gets[0]?.offset, partial.length, 'the rest was fetched first');
+  t.true(env.server.gets.length > 1, 'then the unverifiable prefix again');
+});

@@ -89,10 +89,11 @@ async function identity(path: string) {
 }
 
 /**
- * Serves a fresh file, runs one download cut after 3 MiB (partial + state on the ext4 mount),
- * then damages chunk 1 of the partial behind the file system's back.
+ * Serves a fresh file, runs one download cut after `cutAfter` bytes (3 MiB: partial + state
+ * on the ext4 mount), then damages the partial at `flipAt` (in chunk 1) behind the file
+ * system's back.
  */
-async function damagedPartial(t: ExecutionContext) {
+async function damagedPartial(t: ExecutionContext, cutAfter = 3 * MiB + 1000, flipAt = FLIP_AT) {
   const base = await mkdtemp(join(tmpdir(), 'ftget-verify-partial-'));
   t.teardown(() => rm(base, { recursive: true, force: true }));
   const root = join(base, 'srv');
@@ -103,7 +104,7 @@ async function damagedPartial(t: ExecutionContext) {
   t.teardown(() => server.stop('SIGKILL'));
   const proxy = await startTcpProxy({
     target: { host: '127.0.0.1', port: server.port },
-    fault: (n) => (n === 0 ? { cutAfter: 3 * MiB + 1000 } : undefined),
+    fault: (n) => (n === 0 ? { cutAfter } : undefined),
   });
   t.teardown(() => proxy.close());
   const disk = await ext4Mount(t, base);
@@ -118,15 +119,19 @@ async function damagedPartial(t: ExecutionContext) {
   const part = join(dl, 'f.bin.part');
   t.true(existsSync(`${dl}/f.bin.part.json`));
   const before = await identity(part);
-  t.true(before.size > BigInt(2 * MiB), 'chunk 1 was written (and verified) before the cut');
+  const chunkEnd = (Math.floor(flipAt / MiB) + 1) * MiB;
+  t.true(
+    before.size > BigInt(chunkEnd),
+    'the damaged chunk was written (and verified) before the cut',
+  );
   const original = await readFile(part);
 
   disk.umount();
-  await flipInImage(disk.image, '/dl/f.bin.part', FLIP_AT);
+  await flipInImage(disk.image, '/dl/f.bin.part', flipAt);
   disk.mount();
   t.deepEqual(await identity(part), before, 'size, mtime, ctime and inode as the state recorded');
   const now = await readFile(part);
-  t.is(now[FLIP_AT], original[FLIP_AT]! ^ 0x20, 'the byte really changed on disk');
+  t.is(now[flipAt], original[flipAt]! ^ 0x20, 'the byte really changed on disk');
   return { data, dl, get, server, out: join(dl, 'f.bin') };
 }
 
@@ -143,6 +148,17 @@ test('--verify-partial (the default) re-hashes the adopted bytes and repairs the
   t.is(byDefault.code, 0, byDefault.stderr);
   t.regex(byDefault.stderr, /differ on disk/);
   t.is(sha(await readFile(again.out)), sha(again.data));
+});
+
+test('--verify-partial on a partial larger than the rest: a damaged late chunk (re-hashed on the second thread) is caught too', async (t) => {
+  // 5 of 6 chunks present, 1 to fetch: the re-hash is split, chunks 3 and 4 go to the thread
+  // that also hashes the arriving bytes (verifyAdopted); the damage is in chunk 4.
+  const flipAt = 4 * MiB + 12_345;
+  const env = await damagedPartial(t, 5 * MiB + 1000, flipAt);
+  const res = await env.get(env.server.port, '--resume');
+  t.is(res.code, 0, res.stderr);
+  t.regex(res.stderr, /1 chunk\(s\) recorded as verified differ on disk; fetching them again/);
+  t.is(sha(await readFile(env.out)), sha(env.data), 'the output is the server’s file');
 });
 
 test('--no-verify-partial trusts the state, as documented: the final check uses the recorded digests', async (t) => {

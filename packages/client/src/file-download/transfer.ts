@@ -18,9 +18,9 @@ import type { TransferConnection } from '../udp/transport.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import type { ChunkDigester } from '../hashing/chunk-digester.js';
 import { checkFileHeader } from '../response-checks.js';
-import { ChunkLedger, hashLocalRange } from '../verify.js';
+import { ChunkLedger } from '../verify.js';
 import type { DownloadJob } from './job.js';
-import { UntrustedState, primeTail } from './local-partial.js';
+import { UntrustedState, primeTail, rehashBeside } from './local-partial.js';
 import { runsOf } from './runs.js';
 import { adoptValidator, sameContent } from './same-content.js';
 
@@ -135,15 +135,11 @@ async function learnVersionByStat(job: DownloadJob, connection: TransferConnecti
   const whole = Math.floor(job.unprimedBytes / st.chunkSize);
   await primeTail(job, whole, job.unprimedBytes);
   if (whole > 0) {
+    const chunks = Array.from({ length: whole }, (_, i) => i);
     job.hashPartialBeside(
-      hashLocalRange(
-        job.handle!,
-        st.chunkSize,
-        0,
-        whole * st.chunkSize,
-        (index, digest) => ledger.record(index, digest),
-        job.o.signal,
-      ).then((digester) => digester.dispose()),
+      rehashBeside(job, chunks, ledger.count - whole, (index, digest) => {
+        ledger.record(index, digest);
+      }),
     );
   }
 }

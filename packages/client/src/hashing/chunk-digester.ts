@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { hashThread } from './hash-worker.js';
+import type { HashThread } from './hash-worker.js';
 
 /** Bytes per slab (one message to the hashing thread at most). */
 export const SLAB_SIZE = 1024 * 1024;
@@ -65,11 +66,14 @@ export interface DigesterOptions {
    * (a primed tail) still ends there, so digests stay in chunk order.
    */
   inline?: boolean;
+  /** The thread that hashes (default: the process-wide one). */
+  thread?: HashThread;
 }
 
 /** Off-thread chunk hashing with bounded memory; see the module comment. */
 export class ChunkDigester {
-  private readonly stream = hashThread.newStream();
+  private readonly thread: HashThread;
+  private readonly stream: number;
   /** Slabs are never larger than a chunk: a slab carries bytes of one chunk only. */
   private readonly slabSize: number;
   private index: number;
@@ -103,6 +107,8 @@ export class ChunkDigester {
     }
     this.slabSize = Math.min(SLAB_SIZE, chunkSize);
     this.index = firstChunk;
+    this.thread = options.thread ?? hashThread;
+    this.stream = this.thread.newStream();
   }
 
   /** Bytes of the current, incomplete chunk taken so far. */
@@ -209,7 +215,7 @@ export class ChunkDigester {
     if (this.disposed) return;
     this.disposed = true;
     this.here = undefined;
-    hashThread.drop(this.stream);
+    this.thread.drop(this.stream);
     if (this.slab !== undefined) this.giveBack(this.slab.buffer as ArrayBuffer);
     this.slab = undefined;
     const releases = this.run?.releases ?? [];
@@ -230,7 +236,7 @@ export class ChunkDigester {
       this.here = createHash('sha256');
       return true;
     }
-    if (hashThread.started || this.chunkSize > inlineLeft) return false;
+    if (this.thread.started || this.chunkSize > inlineLeft) return false;
     inlineLeft -= this.chunkSize;
     this.here = createHash('sha256');
     return true;
@@ -292,7 +298,7 @@ export class ChunkDigester {
     this.inFlight++;
     this.onThread++;
     if (!final) this.chunkPosted = true;
-    hashThread.post(this.stream, view, final, (digest, buffer, error) => {
+    this.thread.post(this.stream, view, final, (digest, buffer, error) => {
       this.onThread--;
       if (buffer !== undefined) this.giveBack(buffer);
       else this.slabsHeld--;
@@ -309,7 +315,7 @@ export class ChunkDigester {
     this.onThread++;
     if (!final) this.chunkPosted = true;
     const view = new Uint8Array(run.buffer, run.start, run.end - run.start);
-    hashThread.post(this.stream, view, final, (digest, _buffer, error) => {
+    this.thread.post(this.stream, view, final, (digest, _buffer, error) => {
       this.onThread--;
       for (const release of run.releases) release();
       this.settle(index, digest, error);

@@ -20,7 +20,7 @@ export type ReplyHandler = (
 
 const THREAD_URL = new URL('./hash-thread.js', import.meta.url);
 
-class HashThread {
+export class HashThread {
   private worker: Worker | undefined;
   private readonly waiting = new Map<number, ReplyHandler[]>();
   private outstanding = 0;
@@ -98,3 +98,10 @@ class HashThread {
 
 /** The process-wide hashing thread. */
 export const hashThread = new HashThread();
+
+/**
+ * A second one, started only to re-hash a partial from disk beside the transfer: the bytes
+ * arriving meanwhile keep `hashThread` to themselves, so the two passes run on two cores
+ * instead of one after the other.
+ */
+export const localHashThread = new HashThread();
