@@ -98,7 +98,7 @@ function publish(report, opts) {
   const dir =
     report.profileName === 'quick'
       ? path.join(RESULTS, 'quick')
-      : partial && opts.fromJson === undefined
+      : partial
         ? path.join(RESULTS, 'partial')
         : RESULTS;
   report.plotFile = 'loss.svg';
@@ -107,8 +107,13 @@ function publish(report, opts) {
   const chart = lossChart(report);
   if (chart !== undefined) writeFileSync(path.join(dir, 'loss.svg'), chart);
   else report.plotFile = undefined;
-  writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(path.join(dir, 'latest.md'), markdown(report) + '\n');
+  // Runs of different sections keep their own files, so that they can be merged later.
+  const base =
+    dir === path.join(RESULTS, 'partial')
+      ? `latest-${report.sections.map((x) => x.id).join('+') || 'none'}`
+      : 'latest';
+  writeFileSync(path.join(dir, `${base}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(path.join(dir, `${base}.md`), markdown(report) + '\n');
   if (opts.writeDocs && partial) {
     problems.push(
       '--write-docs needs a full run of every section: docs/BENCHMARKS.md left as it was',
@@ -120,14 +125,44 @@ function publish(report, opts) {
     else log('docs/BENCHMARKS.md results block updated');
   }
   process.stdout.write(consoleTables(report) + '\n');
-  log(`results: ${path.relative(process.cwd(), path.join(dir, 'latest.md'))}`);
+  log(`results: ${path.relative(process.cwd(), path.join(dir, `${base}.md`))}`);
   return problems;
+}
+
+/**
+ * One report from runs of different sections (each section comes whole from one run, with its
+ * peers measured in that same run): sections in the bench's order, a later file's section
+ * replacing an earlier one's; the notes say when each run started.
+ */
+function mergeReports(reports) {
+  if (reports.length === 1) return reports[0];
+  const byId = new Map();
+  for (const r of reports) for (const s of r.sections) byId.set(s.id, { s, at: r.startedAt });
+  const order = [...SECTIONS, 'tls-rps'];
+  const sections = [...byId.values()]
+    .sort((a, b) => order.indexOf(a.s.id) - order.indexOf(b.s.id))
+    .map((x) => x.s);
+  const when = [...byId.entries()].map(([id, x]) => `${id} ${x.at}`).join(', ');
+  const profiles = new Set(reports.map((r) => r.profileName));
+  return {
+    ...reports[0],
+    startedAt: reports.map((r) => r.startedAt).sort()[0],
+    profileName: profiles.size === 1 ? reports[0].profileName : 'mixed',
+    sections,
+    notes: [
+      `sections measured in ${reports.length} runs, each section with its peers in one run: ${when}`,
+      ...new Set(reports.flatMap((r) => r.notes)),
+    ],
+    targets: [],
+  };
 }
 
 async function main() {
   const opts = parseOptions();
   if (opts.fromJson !== undefined) {
-    const report = JSON.parse(readFileSync(opts.fromJson, 'utf8'));
+    const report = mergeReports(
+      opts.fromJson.split(',').map((f) => JSON.parse(readFileSync(f, 'utf8'))),
+    );
     const problems = publish(report, opts);
     for (const p of problems) log(p);
     process.exitCode = problems.length > 0 ? 1 : 0;

@@ -68,7 +68,8 @@ const HELP = `Usage: pnpm bench [--quick] [--only LIST] [--no-install] [--write-
   --tmp DIR      parent directory for the temporary data (default: the OS temp dir)
   --runs N       measured runs per row (default 5, quick 1)
   --from-json F  measure nothing: re-render the tables, plot and docs block from a saved
-                 latest.json (e.g. after changing the report format)
+                 latest.json (e.g. after changing the report format); F,G,… merges runs of
+                 different sections (bench/results/partial/latest-<sections>.json) into one
 `;
 
 export const SECTIONS = [
