@@ -210,9 +210,12 @@ test('forged datagrams (a flipped byte) are dropped and counted; the transfer st
   const r = await f.get(p.port, 'f.bin', ['--token', f.whole, '-o', 'out.bin', '-q']);
   t.is(r.code, 0, r.stderr);
   t.true((await readFile(join(f.dir, 'out.bin'))).equals(f.data));
-  // One more by hand, a byte of its ciphertext flipped, sent straight to the server.
+  // One more by hand, a byte of its ciphertext flipped, sent straight to the server. Its packet
+  // number is moved ahead of any the session used: a copy under the sample's own number would be
+  // dropped as a replay before its tag is checked whenever the original had arrived intact.
   const forged = Buffer.from(sample!);
   forged[SEALED_HEADER_SIZE + 3] = forged[SEALED_HEADER_SIZE + 3]! ^ 0x40;
+  forged.writeUInt32BE(1, SEALED_HEADER_SIZE - 8); // packet number 2^32 + its low half
   const raw = createSocket('udp4');
   t.teardown(() => raw.close());
   raw.send(forged, f.server.port, '127.0.0.1');
