@@ -27,6 +27,7 @@ const { values } = parseArgs({
     tools: { type: 'string', default: 'udpA,udpB,tcp,tftp' },
     cap: { type: 'string', default: '30' },
     dir: { type: 'string', default: '/dev/shm/ft-udp-ab' },
+    verbose: { type: 'boolean', default: false },
   },
 });
 const size = Number(values['size-mib']) * 1024 * 1024;
@@ -140,6 +141,10 @@ try {
         const key = `${loss}%\t${tool}`;
         if (!results.has(key)) results.set(key, []);
         results.get(key).push(row);
+        const end = tool.startsWith('udp') ? /udp-transfer-end [^\n]*/g : undefined;
+        const last = end === undefined ? undefined : server.stderr().match(end)?.at(-1);
+        if (values.verbose && last !== undefined)
+          console.log(`  ${last.replace(/ id=\S+ peer=\S+/, '')}`);
         console.log(
           `${loss}%\t${tool}\tround ${round}\t${mbps.toFixed(0)} MB/s\tclient ${row.clientCpuPerGiB.toFixed(2)} s/GiB\tserver ${row.serverCpuPerGiB.toFixed(2)} s/GiB${ok ? '' : `\tINCOMPLETE code=${r.code} ${r.timedOut ? 'cut' : ''} ${r.stderr.trim().split('\n').at(-1) ?? ''}`}`,
         );

@@ -126,14 +126,12 @@ export class UdpFileServer implements TransferHost {
     return this.socket.getSendQueueCount() > UdpDefaults.maxSendQueue;
   }
 
-  idle(): boolean {
-    return this.unfinished === 0;
-  }
-
+  /** See TransferHost.idleEpoch. */
+  idleEpoch = 0;
   /** Sends issued whose callback has not run yet (the kernel may not have their bytes). */
   private unfinished = 0;
   private readonly afterSend = (error: Error | null): void => {
-    this.unfinished--;
+    if (--this.unfinished === 0) this.idleEpoch++;
     // A failed send is a lost datagram: the engine recovers from it like from any other loss.
     if (error !== null && error !== undefined) this.stats.sendErrors++;
   };

@@ -27,8 +27,11 @@ export interface TransferHost {
   send(datagram: Buffer | Buffer[], port: number, address: string): void;
   /** True when the socket's send queue is long: stop and try again shortly. */
   congested(): boolean;
-  /** True when every send issued so far has completed: no payload view is still referenced. */
-  idle(): boolean;
+  /**
+   * Counts the moments at which every send issued so far had completed (no payload view was
+   * referenced by the socket any more): block memory retired before one may be reused.
+   */
+  readonly idleEpoch: number;
   files: FileService;
   ended(transfer: ServerTransfer, reason: string): void;
 }
@@ -88,7 +91,7 @@ export class ServerTransfer {
       setup.opened.size,
       a.offset,
       a.payloadSize,
-      () => host.idle(),
+      () => host.idleEpoch,
     );
     this.sender = new UdpSender(
       {
