@@ -37,9 +37,10 @@ const ACK_DELAY_MS = 2;
 /**
  * In-order segments per ACK, by segment size. With loopback's 65000-byte segments the 4 MiB
  * window holds 64 of them: an ACK every 16 (a quarter window, which is also when a window
- * update is due) keeps the sender clocked while halving the ACKs of the default 8, each of
- * which costs both processes a send, a receive and a wake-up (≈ 60-120 µs on loopback, measured:
- * 555 ACKs were ~7% of the client's CPU in a 256 MiB transfer). Small segments keep 8.
+ * update is due) halves the ACKs of the default 8, each of which costs both processes a send,
+ * a receive and a wake-up (555 ACKs were ~7% of the client's CPU in a 256 MiB transfer). The
+ * receiver goes back to 8 at the first hole: under loss the sender needs the ACK clock.
+ * Small segments keep 8.
  */
 function ackEveryFor(payloadSize: number, window: number): number {
   if (payloadSize < 16 * 1024) return 8;
