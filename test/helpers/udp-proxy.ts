@@ -42,6 +42,8 @@ export interface UdpProxyOptions {
   initialDrop?: { count: number; rate: number };
   /** Sees every datagram that arrives (before impairment). */
   observe?: (direction: Direction, datagram: Buffer) => void;
+  /** Datagrams for which this returns true are dropped (counted), e.g. to play an older peer. */
+  discard?: (direction: Direction, datagram: Buffer) => boolean;
 }
 
 export interface UdpProxy {
@@ -103,7 +105,7 @@ export async function startUdpProxy(options: UdpProxyOptions): Promise<UdpProxy>
     const rReorder = rnd();
     const rCorrupt = rnd();
     const rWhere = rnd();
-    if (performance.now() < holeUntil) {
+    if (performance.now() < holeUntil || options.discard?.(direction, msg) === true) {
       s.dropped++;
       return;
     }

@@ -7,6 +7,8 @@ import {
   EntryKind,
   FtError,
   UdpChecksumError,
+  UdpDataFlags,
+  UdpRequestFlags,
   UdpVersionError,
   WireError,
   datagramChecksum,
@@ -188,6 +190,46 @@ test('a corrupted DATA payload fails the checksum', (t) => {
   const d = dataDatagram();
   d[d.length - 1] = d[d.length - 1]! ^ 1;
   t.throws(() => decodeDatagram(d), { instanceOf: UdpChecksumError });
+});
+
+test('HEADER_CRC DATA: the CRC covers the 24-byte header only, so only the header is checked', (t) => {
+  const payload = Buffer.from('hello, datagram');
+  const head = encodeUdpDataHeader(0x0102_0304, 65_000, 99, payload, 'header');
+  t.is(head[3], UdpDataFlags.HEADER_CRC);
+  t.is(head.readUInt32BE(4), datagramChecksum(head));
+  const d = Buffer.concat([head, payload]);
+  const m = decodeDatagram(d);
+  if (m.type !== DatagramType.DATA) return t.fail();
+  t.true(m.headerCrc);
+  t.is(m.payload.toString(), 'hello, datagram');
+  // The payload is left to the chunk digests; a flipped header byte still fails the CRC.
+  const body = Buffer.from(d);
+  body[body.length - 1] = body[body.length - 1]! ^ 1;
+  t.notThrows(() => decodeDatagram(body));
+  const header = Buffer.from(d);
+  header[13] = header[13]! ^ 1;
+  t.throws(() => decodeDatagram(header), { instanceOf: UdpChecksumError });
+  // Whole-datagram DATA says so too.
+  const full = decodeDatagram(dataDatagram());
+  t.false(full.type === DatagramType.DATA && full.headerCrc);
+});
+
+test('REQUEST carries HEADER_CRC as flag 0x10; without it the field is absent', (t) => {
+  const base = {
+    nonce: 5,
+    path: 'a',
+    offset: 0,
+    wantDigests: true,
+    maxPayload: 65_000,
+    window: 1 << 20,
+    token: Buffer.alloc(0),
+  };
+  const asked = encodeUdpRequest({ ...base, headerCrc: true });
+  t.is(asked[3]! & UdpRequestFlags.HEADER_CRC, 0x10);
+  const m = decodeDatagram(asked);
+  t.true(m.type === DatagramType.REQUEST && m.headerCrc === true);
+  const plain = decodeDatagram(encodeUdpRequest(base));
+  t.true(plain.type === DatagramType.REQUEST && plain.headerCrc === undefined);
 });
 
 test('another datagram version is refused with UNSUPPORTED_VERSION', (t) => {

@@ -79,3 +79,30 @@ test('an ACK carries at most 32 ranges, including the one with the latest arriva
   t.deepEqual(ack.ranges.at(-1), { start: 2 * n * P, end: (2 * n + 1) * P });
   t.deepEqual(ack.ranges[0], { start: 2 * P, end: 3 * P });
 });
+
+test('an ackEvery above 8 holds while nothing is lost; from the first hole on it is 8', (t) => {
+  const r = new UdpReceiver({
+    start: 0,
+    end: 100 * P,
+    payloadSize: P,
+    window: 100 * P,
+    ackEvery: 16,
+  });
+  const urgentAfter = (from: number): number => {
+    for (let i = from; ; i++) {
+      r.onData(i * P, seg(i), i + 1);
+      if (r.ackUrgent) {
+        r.makeAck();
+        return i - from + 1;
+      }
+    }
+  };
+  t.is(urgentAfter(0), 16);
+  // A hole at 16: the segment above it is urgent; once the hole fills, every 8 again.
+  r.onData(17 * P, seg(17), 18);
+  t.true(r.ackUrgent);
+  r.makeAck();
+  r.onData(16 * P, seg(16), 17);
+  r.makeAck();
+  t.is(urgentAfter(18), 8);
+});

@@ -68,3 +68,26 @@ test('a file that shrank under the reader fails with FT_FILE_SHRANK', (t) => {
   const error = t.throws(() => reader.slice(98_400, 1200));
   t.is((error as NodeJS.ErrnoException).code, 'FT_FILE_SHRANK');
 });
+
+test('an evicted block is reused only once the host says no send can still reference it', (t) => {
+  const payload = 65_000;
+  const size = 12 * BLOCK_SIZE;
+  const f = file('reuse', size);
+  for (const reusable of [false, true]) {
+    // The epoch moves on after every read when sends complete, never when they do not.
+    let epoch = 0;
+    const reader = new BlockReader(f.fd, size, 0, payload, () => (reusable ? ++epoch : 0));
+    const first = reader.slice(0, payload);
+    const seen = new Set<ArrayBufferLike>([first.buffer]);
+    let reused = false;
+    for (let off = payload; off + payload <= size; off += payload) {
+      const s = reader.slice(off, payload);
+      t.true(s.equals(f.data.subarray(off, off + payload)), `at ${off}`);
+      if (seen.has(s.buffer) && s.byteOffset === 0 && off >= 5 * BLOCK_SIZE) reused = true;
+      seen.add(s.buffer);
+    }
+    t.is(reused, reusable);
+    // Without reuse, a view handed out long ago still holds the bytes it was cut from.
+    if (!reusable) t.true(first.equals(f.data.subarray(0, payload)));
+  }
+});

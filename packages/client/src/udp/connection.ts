@@ -85,6 +85,9 @@ export class UdpConnection {
       livenessMs: this.livenessMs,
       // The address-validation token of the last RETRY, sent with every later request.
       token: Buffer.alloc(0),
+      legacy: false,
+      loopback: isLoopback(ip),
+      headerCrcPaths: new Set(),
       // In an encrypted session the TLS connection that opened it carried the token.
       credential: this.secure ? undefined : tokenFor(address),
       send: (datagram) => this.send(datagram),

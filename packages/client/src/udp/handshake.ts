@@ -9,16 +9,27 @@ import type { StatResult, UdpMessage } from '@ft/protocol';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import type { Operation, UdpLink } from './link.js';
 
-/** A request that is resent with backoff until answered, and retried with a token on RETRY. */
-export function startRequest(link: UdpLink, nonce: number, build: (token: Buffer) => Buffer) {
+/**
+ * A request that is resent with backoff until answered, and retried with a token on RETRY.
+ * `build` gets `legacy` true once two sends went wholly unanswered: a server predating a
+ * REQUEST flag drops a datagram that sets it, so optional flags (HEADER_CRC) are left out from
+ * then on, for the rest of the connection.
+ */
+export function startRequest(
+  link: UdpLink,
+  nonce: number,
+  build: (token: Buffer, legacy: boolean) => Buffer,
+) {
   let sends = 0;
   let sentAt = 0;
   let retried = false;
+  let heard = false;
   const started = performance.now();
   const transmit = (now: number): void => {
+    if (!heard && sends >= 2) link.legacy = true;
     sends++;
     sentAt = now;
-    link.send(build(link.token));
+    link.send(build(link.token, link.legacy));
   };
   transmit(started);
   return {
@@ -29,6 +40,7 @@ export function startRequest(link: UdpLink, nonce: number, build: (token: Buffer
         return false;
       }
       const now = performance.now();
+      heard = true;
       if (sends === 1 && !retried) link.rtt.sample(now - sentAt);
       if (m.type === DatagramType.RETRY) {
         if (link.token.equals(m.token)) return false;

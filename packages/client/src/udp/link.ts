@@ -21,6 +21,16 @@ export interface UdpLink {
   readonly livenessMs: number;
   /** The address-validation token of the last RETRY (empty before one). */
   token: Buffer;
+  /** The server dropped REQUESTs with optional flags (it predates them): send none. */
+  legacy: boolean;
+  /** The server is on a loopback address: no wire between us that could corrupt a datagram. */
+  readonly loopback: boolean;
+  /**
+   * Paths fetched with HEADER_CRC DATA on this connection. Fetching one again means its chunk
+   * digests failed (a corrupting relay on loopback, such as the impairment tests' proxy): the
+   * refetch asks for whole-datagram CRCs, so corrupted datagrams are dropped and resent.
+   */
+  readonly headerCrcPaths: Set<string>;
   /** The access token for this server (--token, FTGET_TOKEN, tokens file), if any. Secret. */
   readonly credential: string | undefined;
   send(datagram: Buffer): void;

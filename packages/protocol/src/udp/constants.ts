@@ -38,8 +38,21 @@ export const UdpRequestFlags = {
   WANT_DIGESTS: 0x04,
   /** An access token (str16, after the path) follows: for a server with access control. */
   HAS_CREDENTIAL: 0x08,
+  /**
+   * The client takes DATA whose CRC covers only its 24-byte header (DATA flag HEADER_CRC): the
+   * payload is verified by the chunk digests, so the server sets it only with WANT_DIGESTS.
+   * A server predating the flag drops the REQUEST; the client then asks again without it.
+   */
+  HEADER_CRC: 0x10,
 } as const;
-export const UDP_REQUEST_FLAGS_MASK = 0x0f;
+export const UDP_REQUEST_FLAGS_MASK = 0x1f;
+
+/** DATA flags. */
+export const UdpDataFlags = {
+  /** The CRC covers bytes 0..3 and 8..23 (the header), not the payload. */
+  HEADER_CRC: 0x01,
+} as const;
+export const UDP_DATA_FLAGS_MASK = 0x01;
 
 /** STAT flags. */
 export const UdpStatFlags = {

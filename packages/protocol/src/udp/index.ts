@@ -9,6 +9,7 @@ export {
   UDP_MAGIC,
   UDP_VERSION,
   UdpLimits,
+  UdpDataFlags,
   UdpRequestFlags,
   UdpStatFlags,
   digestsPerDatagram,

@@ -12,6 +12,8 @@ export interface UdpRequest {
   length?: number | undefined;
   validator?: Buffer | undefined;
   wantDigests: boolean;
+  /** Flag HEADER_CRC: DATA may carry a CRC of its header only (with wantDigests). */
+  headerCrc?: boolean | undefined;
   /** Largest DATA payload the client wants. */
   maxPayload: number;
   /** Receive window the client offers, in bytes. */
@@ -111,6 +113,8 @@ export interface UdpData {
   tsval: number;
   /** A view into the received datagram (no copy). */
   payload: Buffer;
+  /** Flag HEADER_CRC: the CRC covered the header only; the payload is verified by digests. */
+  headerCrc: boolean;
 }
 
 export interface UdpDigests {

@@ -18,7 +18,11 @@ export interface ReceiverOptions {
   end: number;
   payloadSize: number;
   window: number;
-  /** Send an ACK at least every this many in-order segments (default 8). */
+  /**
+   * Send an ACK at least every this many in-order segments (default 8). Above 8 it holds only
+   * while the path has lost nothing: from the first hole on, 8 (a lossy path needs the ACK
+   * clock; measured at 5% loss, 16 gave ~25% less throughput than 8, with more probes and RTOs).
+   */
   ackEvery?: number;
 }
 
@@ -40,7 +44,7 @@ export class UdpReceiver {
   private readonly end: number;
   private readonly payload: number;
   private readonly window: number;
-  private readonly ackEvery: number;
+  private ackEvery: number;
   private released: number;
   private ready: Buffer[] = [];
   private readonly held = new Map<number, Buffer>();
@@ -131,6 +135,7 @@ export class UdpReceiver {
       }
       if (++this.unacked >= this.ackEvery || this.complete) this.urgent = true;
     } else {
+      if (this.ackEvery > 8) this.ackEvery = 8;
       this.held.set(offset, payload);
       this.heldRanges.add(offset, offset + len);
       this.urgent = true;

@@ -29,7 +29,7 @@ export function spawnChild(config: ChildConfig): ChildProcess {
  */
 export const CHILD_NODE_FLAGS_ENV = 'FTSERVE_CHILD_NODE_FLAGS';
 
-function childNodeFlags(): string[] {
+export function childNodeFlags(): string[] {
   return (process.env[CHILD_NODE_FLAGS_ENV] ?? '').split(/\s+/).filter((f) => f !== '');
 }
 

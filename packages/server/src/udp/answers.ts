@@ -67,6 +67,8 @@ export async function openTransfer(
         opened,
         chunkDigests: digests?.chunkDigests ?? [],
         sealed: ctx.sealed,
+        // Only where the chunk digests verify every payload byte (and never sealed: no CRC there).
+        headerCrc: m.headerCrc === true && digests !== undefined && !ctx.sealed,
         accept: {
           nonce: m.nonce,
           transferId: id,

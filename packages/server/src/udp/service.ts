@@ -118,15 +118,23 @@ export class UdpFileServer implements TransferHost {
     this.stats.bytesOut += Array.isArray(datagram)
       ? datagram.reduce((n, b) => n + b.length, 0)
       : datagram.length;
-    this.socket.send(datagram, port, address, (error) => {
-      // A failed send is a lost datagram: the engine recovers from it like from any other loss.
-      if (error !== null && error !== undefined) this.stats.sendErrors++;
-    });
+    this.unfinished++;
+    this.socket.send(datagram, port, address, this.afterSend);
   }
 
   congested(): boolean {
     return this.socket.getSendQueueCount() > UdpDefaults.maxSendQueue;
   }
+
+  /** See TransferHost.idleEpoch. */
+  idleEpoch = 0;
+  /** Sends issued whose callback has not run yet (the kernel may not have their bytes). */
+  private unfinished = 0;
+  private readonly afterSend = (error: Error | null): void => {
+    if (--this.unfinished === 0) this.idleEpoch++;
+    // A failed send is a lost datagram: the engine recovers from it like from any other loss.
+    if (error !== null && error !== undefined) this.stats.sendErrors++;
+  };
 
   ended(transfer: ServerTransfer, reason: string): void {
     if (this.byId.get(transfer.id) !== transfer) return;

@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import { hostPort } from '../net/peer.js';
 import type { ServerConfig } from '../config.js';
 import type { UdpService } from '../process/server.js';
-import { RestartBudget, exited } from '../process/spawn-child.js';
+import { RestartBudget, childNodeFlags, exited } from '../process/spawn-child.js';
 import { UDP_CONFIG_ENV, isFromUdpChild } from './ipc.js';
 import { UdpDefaults } from './config.js';
 import type { FromUdpChild, ToUdpChild, UdpChildConfig } from './ipc.js';
@@ -67,7 +67,8 @@ function livenessFromEnv(): number | undefined {
 
 function startChild(config: UdpChildConfig): { child: ChildProcess; ready: Promise<FromUdpChild> } {
   const child = fork(ENTRY, [], {
-    execArgv: [],
+    // FTSERVE_CHILD_NODE_FLAGS reaches the UDP service too (profiling it with --cpu-prof).
+    execArgv: childNodeFlags(),
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     env: { ...process.env, [UDP_CONFIG_ENV]: JSON.stringify(config) },
     serialization: 'json',

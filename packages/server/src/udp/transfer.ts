@@ -27,6 +27,11 @@ export interface TransferHost {
   send(datagram: Buffer | Buffer[], port: number, address: string): void;
   /** True when the socket's send queue is long: stop and try again shortly. */
   congested(): boolean;
+  /**
+   * Counts the moments at which every send issued so far had completed (no payload view was
+   * referenced by the socket any more): block memory retired before one may be reused.
+   */
+  readonly idleEpoch: number;
   files: FileService;
   ended(transfer: ServerTransfer, reason: string): void;
 }
@@ -45,6 +50,11 @@ export interface TransferSetup {
    * field is 0), which saves a pass over each payload on both ends.
    */
   sealed?: boolean;
+  /**
+   * The client asked for HEADER_CRC DATA and takes the chunk digests: the CRC covers the
+   * header only, the digests the payload (a pass over each payload fewer on both ends).
+   */
+  headerCrc?: boolean;
 }
 
 export class ServerTransfer {
@@ -81,6 +91,7 @@ export class ServerTransfer {
       setup.opened.size,
       a.offset,
       a.payloadSize,
+      () => host.idleEpoch,
     );
     this.sender = new UdpSender(
       {
@@ -228,7 +239,7 @@ export class ServerTransfer {
           action.offset,
           action.tsval,
           payload,
-          this.setup.sealed !== true,
+          this.setup.sealed === true ? false : this.setup.headerCrc === true ? 'header' : true,
         );
         this.host.send([header, payload], this.port, this.address);
         throttle?.take(payload.length, now);

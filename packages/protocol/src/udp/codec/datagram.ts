@@ -8,7 +8,15 @@
  */
 import { PayloadReader, typeNamer } from '../../bytes.js';
 import { FtError, ProtocolError, WireError } from '../../errors.js';
-import { DatagramType, UDP_HEADER_SIZE, UDP_MAGIC, UDP_VERSION, UdpLimits } from '../constants.js';
+import {
+  DATA_HEADER_SIZE,
+  DatagramType,
+  UDP_HEADER_SIZE,
+  UDP_MAGIC,
+  UDP_VERSION,
+  UdpDataFlags,
+  UdpLimits,
+} from '../constants.js';
 import type { UdpMessage } from '../messages.js';
 import { datagramChecksum } from '../checksum.js';
 import { decodeDigestRequest, decodeDigests } from './digests.js';
@@ -78,8 +86,18 @@ export function checkDatagramHeader(buf: Buffer, verifyChecksum = true): number 
       'FT_ERR_UNEXPECTED_FRAME',
       'a sealed datagram is opened with its session keys (udp/sealed.ts), not decoded',
     );
-  if (verifyChecksum && buf.readUInt32BE(4) !== datagramChecksum(buf)) throw new UdpChecksumError();
+  if (verifyChecksum && buf.readUInt32BE(4) !== datagramChecksum(checksummed(buf)))
+    throw new UdpChecksumError();
   return buf[2]!;
+}
+
+/** The bytes a datagram's CRC covers: all of it, or a HEADER_CRC DATA's header only. */
+function checksummed(buf: Buffer): Buffer {
+  return buf[2] === DatagramType.DATA &&
+    (buf[3]! & UdpDataFlags.HEADER_CRC) !== 0 &&
+    buf.length >= DATA_HEADER_SIZE
+    ? buf.subarray(0, DATA_HEADER_SIZE)
+    : buf;
 }
 
 /**

@@ -37,6 +37,7 @@ export function encodeUdpRequest(m: Omit<UdpRequest, 'type'>): Buffer {
   if (m.validator !== undefined) flags |= UdpRequestFlags.HAS_VALIDATOR;
   if (m.wantDigests) flags |= UdpRequestFlags.WANT_DIGESTS;
   if (c >= 0) flags |= UdpRequestFlags.HAS_CREDENTIAL;
+  if (m.headerCrc === true) flags |= UdpRequestFlags.HEADER_CRC;
   const size =
     4 + 8 + 8 + VALIDATOR_SIZE + 2 + 4 + 1 + m.token.length + 2 + n + (c < 0 ? 0 : 2 + c);
   const w = new DatagramWriter(DatagramType.REQUEST, flags, size)
@@ -78,6 +79,7 @@ export function decodeRequest(r: PayloadReader, flags: number): UdpRequest {
     length: flags & UdpRequestFlags.HAS_LENGTH ? length : undefined,
     validator: flags & UdpRequestFlags.HAS_VALIDATOR ? validator : undefined,
     wantDigests: (flags & UdpRequestFlags.WANT_DIGESTS) !== 0,
+    ...(flags & UdpRequestFlags.HEADER_CRC ? { headerCrc: true } : {}),
     maxPayload,
     window,
     token,

@@ -13,7 +13,9 @@ import {
   DatagramType,
   UDP_HEADER_SIZE,
   UDP_MAGIC,
+  UDP_DATA_FLAGS_MASK,
   UDP_VERSION,
+  UdpDataFlags,
   UdpLimits,
 } from '../constants.js';
 import type { ByteRange, UdpAck, UdpClose, UdpData, UdpFin } from '../messages.js';
@@ -93,13 +95,13 @@ export function encodeUdpDataHeader(
   offset: number,
   tsval: number,
   payload: Uint8Array,
-  checksum = true,
+  checksum: boolean | 'header' = true,
 ): Buffer {
   const head = Buffer.allocUnsafe(DATA_HEADER_SIZE);
   head[0] = UDP_MAGIC;
   head[1] = UDP_VERSION;
   head[2] = DatagramType.DATA;
-  head[3] = 0;
+  head[3] = checksum === 'header' ? UdpDataFlags.HEADER_CRC : 0;
   head.writeUInt32BE(transferId, 8);
   head.writeUInt32BE(Math.floor(offset / TWO_32), 12);
   head.writeUInt32BE(offset >>> 0, 16);
@@ -109,10 +111,11 @@ export function encodeUdpDataHeader(
     head.writeUInt32BE(0, 4);
     return head;
   }
-  return sealDatagram(head, payload);
+  // HEADER_CRC: the payload is left to the chunk digests (one pass over it fewer on each end).
+  return checksum === 'header' ? sealDatagram(head) : sealDatagram(head, payload);
 }
 export function decodeData(buf: Buffer, flags: number): UdpData {
-  checkFlags(flags, 0, 'DATA');
+  checkFlags(flags, UDP_DATA_FLAGS_MASK, 'DATA');
   const r = new PayloadReader(buf.subarray(UDP_HEADER_SIZE, DATA_HEADER_SIZE), 'DATA');
   const transferId = readTransferId(r, 'DATA');
   const offset = r.u64('offset');
@@ -122,7 +125,8 @@ export function decodeData(buf: Buffer, flags: number): UdpData {
     fail('DATA', `payload of ${payload.length} bytes`);
   if (offset + payload.length > MAX_U64) fail('DATA', 'offset + length exceeds 2^53-1');
   if (tsval === 0) fail('DATA', 'tsval 0');
-  return { type: DatagramType.DATA, transferId, offset, tsval, payload };
+  const headerCrc = (flags & UdpDataFlags.HEADER_CRC) !== 0;
+  return { type: DatagramType.DATA, transferId, offset, tsval, payload, headerCrc };
 }
 
 // FIN: transferId u32 status u8 end u64
