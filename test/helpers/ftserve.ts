@@ -65,6 +65,25 @@ export interface StartOptions {
 process.env['FTSERVE_LOG_FLUSH_MS'] ??= '0';
 
 export async function startFtserve(args: string[], options: StartOptions = {}): Promise<Ftserve> {
+  // With --port 0 the kernel picks a free TCP port, and the UDP service then binds the same
+  // number, which another test's UDP socket may hold at that moment: ftserve exits 3 and says
+  // so. That is a collision of the tests' ports, not what a test checks: pick again, a few times.
+  const anyPort = args.some((a, i) => (a === '--port' && args[i + 1] === '0') || a === '--port=0');
+  const udpOwnPort = args.some((a) => a === '--udp-port' || a.startsWith('--udp-port='));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(args, options);
+    } catch (error) {
+      const collided =
+        anyPort &&
+        !udpOwnPort &&
+        /cannot listen on UDP .*address already in use/.test(String(error));
+      if (!collided || attempt >= 5) throw error;
+    }
+  }
+}
+
+async function startOnce(args: string[], options: StartOptions): Promise<Ftserve> {
   const child = spawn(process.execPath, [FTSERVE_BIN, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env: options.env ?? process.env,
