@@ -1,6 +1,6 @@
 /**
- * The errors a TCP connection fails with, each naming the server: the connection was lost, or
- * the server broke the protocol (also: a WELCOME or an answer out of place). One place for their
+ * The errors a TCP connection fails with, each naming the server: the connection was lost or
+ * stalled, or the server broke the protocol (also: a WELCOME or an answer out of place). One place for their
  * wording, so every message reads alike.
  */
 import { MAX_PROTOCOL_VERSION, MIN_PROTOCOL_VERSION, frameTypeName } from '@ft/protocol';
@@ -19,6 +19,14 @@ export function connectionLost(
     ClientErrorCode.CONNECTION_LOST,
     `connection to ${formatServer(address)} lost: ${detail}`,
     cause === undefined ? {} : { cause },
+  );
+}
+
+/** STALLED: "no data from HOST:PORT for N s". */
+export function stalled(address: ServerAddress, timeoutMs: number): ClientError {
+  return new ClientError(
+    ClientErrorCode.STALLED,
+    `no data from ${formatServer(address)} for ${timeoutMs / 1000} s`,
   );
 }
 

@@ -29,10 +29,10 @@ import {
   badResponse,
   checkWelcomeVersion,
   connectionLost,
+  stalled,
   unexpectedFrame,
 } from './connection-errors.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import { formatServer } from './remote.js';
 import type { ServerAddress } from './remote.js';
 import { abortError } from './retry.js';
 import type { Pin, ReceiveRing } from './receive/receive-ring.js';
@@ -59,7 +59,6 @@ export class Connection {
   private version = 1;
   private welcomeWaiters: { resolve(version: number): void; reject(error: Error): void }[] = [];
   private paused = false;
-  /** FILE body bytes the decoder still expects: those may be passed on without a copy. */
   /** Reading is held back by the rate limit (independent of pause()). */
   private throttled: NodeJS.Timeout | undefined;
   private readonly stallTimer: NodeJS.Timeout;
@@ -364,12 +363,7 @@ export class Connection {
     )
       return;
     if (this.queue.length === 0 && !awaitingWelcome) return;
-    this.fail(
-      new ClientError(
-        ClientErrorCode.STALLED,
-        `no data from ${formatServer(this.address)} for ${this.options.timeoutMs / 1000} s`,
-      ),
-    );
+    this.fail(stalled(this.address, this.options.timeoutMs));
   }
 
   private onSocketEnd(): void {
