@@ -1,7 +1,7 @@
 /**
- * PathJail.openSync's two paths (PathJail's module comment): a single name directly under the
- * root is opened without realpath(3), anything else (or a name that is a symlink) is resolved
- * first. Both must give the same answers: what is served, what is missing, what is refused.
+ * PathJail.openSync's two paths (PathJail's module comment): a path of plain names under the
+ * root is opened without realpath(3) (its directories lstat'ed, its last name with O_NOFOLLOW);
+ * a path with a symlink anywhere is resolved first. Both must give the same answers: what is served, what is missing, what is refused.
  */
 import { execFileSync } from 'node:child_process';
 import {
@@ -34,6 +34,11 @@ test.before(() => {
   symlinkSync('nowhere', join(root, 'link-broken'));
   symlinkSync('../outside', join(root, 'dir-out'));
   execFileSync('mkfifo', [join(root, 'fifo')]);
+  mkdirSync(join(root, 'sub', 'deeper'));
+  writeFileSync(join(root, 'sub', 'deeper', 'leaf.txt'), 'leaf');
+  symlinkSync('sub', join(root, 'dir-in'));
+  symlinkSync('../../../outside/secret.txt', join(root, 'sub', 'deeper', 'leaf-out'));
+  symlinkSync('../../outside', join(root, 'sub', 'up-out'));
 });
 
 test.after.always(() => rmSync(base, { recursive: true, force: true }));
@@ -68,4 +73,16 @@ test('a name that is a symlink is resolved: inside is its target, outside is ref
   t.is(answer(jail, 'absent'), WireError.NOT_FOUND);
   t.is(answer(jail, 'file.txt/x'), WireError.NOT_FOUND);
   t.is(answer(jail, '../outside/secret.txt'), WireError.ACCESS_DENIED);
+});
+
+test('nested paths: plain names open in place; a symlinked directory or last name on the way is resolved and checked', (t) => {
+  const jail = new PathJail(root, { dotfiles: false });
+  t.is(answer(jail, 'sub/deeper/leaf.txt'), join(root, 'sub', 'deeper', 'leaf.txt'));
+  t.is(answer(jail, 'sub/deeper'), join(root, 'sub', 'deeper'));
+  t.is(answer(jail, 'dir-in/deeper/leaf.txt'), join(root, 'sub', 'deeper', 'leaf.txt'));
+  t.is(answer(jail, 'sub/deeper/leaf-out'), WireError.ACCESS_DENIED);
+  t.is(answer(jail, 'sub/up-out/secret.txt'), WireError.ACCESS_DENIED);
+  t.is(answer(jail, 'sub/absent/leaf.txt'), WireError.NOT_FOUND);
+  t.is(answer(jail, 'sub/deeper/absent'), WireError.NOT_FOUND);
+  t.is(answer(jail, 'file.txt/deeper/x'), WireError.NOT_FOUND);
 });

@@ -4,7 +4,7 @@
  * request, a new connection per 4 KiB file, for several ftserve builds and nginx, interleaved
  * run by run so that every build sees the same minutes of a shared machine.
  *   node bench/scenarios/perf9-rps.mjs [--ft label=/path/to/repo ...] [--nginx]
- *     [--concurrency 1,50,200] [--seconds 3] [--rounds 3] [--files 1000]
+ *     [--concurrency 1,50,200] [--seconds 3] [--rounds 3] [--files 1000] [--subdir D]
  *     [--env label=VAR=VALUE ...] [--big N [--big-mib 64]] [-- ftserve flags]
  * --env sets an environment variable for one ftserve only (e.g. FTSERVE_CHILD_NODE_FLAGS).
  * --big N replaces the requests/s runs with N concurrent downloads of one --big-mib file (BUSY
@@ -55,6 +55,7 @@ function options(argv) {
     else if (args[i] === '--seconds') o.seconds = Number(v);
     else if (args[i] === '--rounds') o.rounds = Number(v);
     else if (args[i] === '--files') o.files = Number(v);
+    else if (args[i] === '--subdir') o.subdir = v;
     else if (args[i] === '--big') o.big = Number(v);
     else if (args[i] === '--udp') {
       o.udp = true;
@@ -198,7 +199,12 @@ async function main() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ft-perf9-rps-'));
   const root = path.join(dir, 'data');
   mkdirSync(root);
-  const names = Array.from({ length: o.files }, (_, i) => `f${String(i).padStart(4, '0')}.bin`);
+  // --subdir D: the files live in D/ under the root, as in the bench's rps section (small/).
+  if (o.subdir !== undefined) mkdirSync(path.join(root, o.subdir));
+  const names = Array.from(
+    { length: o.files },
+    (_, i) => `${o.subdir === undefined ? '' : o.subdir + '/'}f${String(i).padStart(4, '0')}.bin`,
+  );
   for (const n of names) writeRandomFile(path.join(root, n), 4096);
   if (o.big > 0) writeRandomFile(path.join(root, 'big.bin'), o.bigMib * 2 ** 20);
   const cleanup = () => {

@@ -5,7 +5,14 @@
  * Opening uses O_NOFOLLOW and the opened descriptor's real path is checked again, so a symlink
  * swapped in between the check and the open cannot lead outside either.
  */
-import { closeSync, constants as fsConstants, openSync, readlinkSync, realpathSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  realpathSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { sep } from 'node:path';
@@ -132,8 +139,8 @@ export class PathJail {
    */
   openSync(path: string): { fd: number; real: string } {
     const parts = parseRequestPath(path, this.options);
-    if (parts.length === 1) {
-      const fast = this.openNameSync(parts[0]!, path);
+    if (parts.length > 0) {
+      const fast = this.openPlainSync(parts, path);
       if (fast !== undefined) return fast;
     }
     const real = this.resolveSync(path);
@@ -153,18 +160,32 @@ export class PathJail {
   }
 
   /**
-   * openSync() of a single name directly under the root, without realpath(3) (which costs one
-   * failing readlink per component of the root's path, 4% of a worker's CPU per request). The
-   * root is already real and the name has passed parseRequestPath, so the only symlink the
-   * kernel could follow is the final component, and O_NOFOLLOW refuses that: nothing outside
-   * the root is ever opened. A symlink named by the request (ELOOP) is left to the slow path,
-   * which resolves it and checks where it leads. undefined means "take the slow path"; every
+   * openSync() of a path made of plain names under the root, without realpath(3) (which costs
+   * one failing readlink per component of the root's path and of the request's, 4% of a
+   * worker's CPU per request). The root is already real and every name has passed
+   * parseRequestPath; each directory on the way is lstat'ed and must be a directory, not a
+   * symlink, and O_NOFOLLOW refuses a symlink in the last place, so the kernel follows no link
+   * at all: nothing outside the root is opened. (A directory swapped for a symlink between the
+   * lstat and the open is the same race as between the slow path's realpath and its open, and
+   * the /proc check below catches both.) A symlink anywhere, or a directory missing on the way,
+   * is left to the slow path (undefined), which resolves it and checks where it leads; every
    * other error is what the slow path would answer (its realpath fails with the same ENOENT,
-   * or succeeds and its open fails with the same errno). The descriptor is still checked
-   * through /proc as on the slow path.
+   * or succeeds and its open fails with the same errno).
    */
-  private openNameSync(name: string, path: string): { fd: number; real: string } | undefined {
-    const joined = this.root + (this.root.endsWith(sep) ? '' : sep) + name;
+  private openPlainSync(parts: string[], path: string): { fd: number; real: string } | undefined {
+    let joined = this.root.endsWith(sep) ? this.root : this.root + sep;
+    for (let i = 0; i < parts.length - 1; i++) {
+      joined += parts[i]!;
+      let st;
+      try {
+        st = lstatSync(joined, { throwIfNoEntry: false });
+      } catch {
+        return undefined; // EACCES and the like: the slow path says which error it is
+      }
+      if (st === undefined || !st.isDirectory()) return undefined;
+      joined += sep;
+    }
+    joined += parts.at(-1)!;
     let fd: number;
     try {
       fd = openSync(joined, OPEN_FLAGS);
