@@ -61,7 +61,9 @@ for (const cutAt of [3 * MiB + 1000, 2 * MiB + 93]) {
     t.is(cut.code, 3, cut.stderr);
     const present = (await stat(join(dl, 'f.bin.part'))).size;
     t.true(present > 0 && present < SIZE);
-    t.true(await waitFor(() => transfers(server).length === 1, 10_000), 'the cut transfer logged');
+    const logged = await waitFor(() => transfers(server).length === 1, 10_000);
+    if (!logged) t.log(server.stderr());
+    t.true(logged, 'the cut transfer logged');
 
     const resumed = await get(server.port, '--resume', '--json');
     t.is(resumed.code, 0, resumed.stderr);

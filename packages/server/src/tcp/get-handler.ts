@@ -156,15 +156,7 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
     }
     ctx.countSent(sent);
     const changed = await ctx.files.hasChanged(opened);
-    await writeTo(
-      ctx.socket,
-      encodeEnd({
-        requestId: request.requestId,
-        bytesSent: sent,
-        status: changed ? EndStatus.CHANGED : EndStatus.OK,
-      }),
-    );
-    log(changed ? 'CHANGED' : 'OK', sent, length);
+    await sendEnd(ctx, request.requestId, sent, length, changed, log);
   } finally {
     ctx.resumeIdleTimer();
     await opened?.close();
@@ -232,15 +224,35 @@ async function serveStreamed(
   ctx.countSent(length);
   const changed = await ctx.files.hasChanged(opened);
   if (whole !== undefined && !changed) await ctx.files.rememberDigests(opened, whole);
-  await writeTo(
-    ctx.socket,
-    encodeEnd({
-      requestId: request.requestId,
-      bytesSent: length,
-      status: changed ? EndStatus.CHANGED : EndStatus.OK,
-    }),
-  );
-  log(changed ? 'CHANGED' : 'OK', length, length);
+  await sendEnd(ctx, request.requestId, length, length, changed, log);
+}
+
+/**
+ * The END after a body the socket took whole, and the transfer's log line. The peer may be gone
+ * by then (the body fitted in the kernel's buffers before a cut reached us): the END then fails,
+ * the connection is cut, and the transfer is still logged, with what failed.
+ */
+async function sendEnd(
+  ctx: RequestContext,
+  requestId: number,
+  sent: number,
+  length: number,
+  changed: boolean,
+  log: (result: string, bytes: number, length?: number) => void,
+): Promise<void> {
+  const end = encodeEnd({
+    requestId,
+    bytesSent: sent,
+    status: changed ? EndStatus.CHANGED : EndStatus.OK,
+  });
+  try {
+    await writeTo(ctx.socket, end);
+  } catch {
+    ctx.destroy('send-failed');
+    log(ctx.result === 'closed' ? 'send-failed' : ctx.result, sent, length);
+    return;
+  }
+  log(changed ? 'CHANGED' : 'OK', sent, length);
 }
 
 /**
