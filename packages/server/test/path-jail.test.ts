@@ -114,13 +114,16 @@ test('contains() does not mistake a sibling with the same prefix for the root', 
  * then replaced before the open, as a racing local user would do.
  */
 class SwappingJail extends PathJail {
+  private swapped = false;
   constructor(private readonly swap: () => void) {
     super(root, { dotfiles: false });
   }
-  override resolveSync(path: string): string {
-    const real = super.resolveSync(path);
+  // Once, after the checks of whichever way the jail opens (the resolving one, or the one for
+  // plain names that lstats directories and opens with O_NOFOLLOW): a path may take both.
+  protected override beforeOpen(): void {
+    if (this.swapped) return;
+    this.swapped = true;
     this.swap();
-    return real;
   }
 }
 

@@ -120,6 +120,7 @@ export class PathJail {
     const real = this.resolveSync(path);
     let handle: FileHandle;
     try {
+      this.beforeOpen();
       handle = await open(real, OPEN_FLAGS);
     } catch (error) {
       throw fromErrno(error, path);
@@ -146,6 +147,7 @@ export class PathJail {
     const real = this.resolveSync(path);
     let fd: number;
     try {
+      this.beforeOpen();
       fd = openSync(real, OPEN_FLAGS);
     } catch (error) {
       throw fromErrno(error, path);
@@ -188,6 +190,7 @@ export class PathJail {
     joined += parts.at(-1)!;
     let fd: number;
     try {
+      this.beforeOpen();
       fd = openSync(joined, OPEN_FLAGS);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ELOOP') return undefined;
@@ -200,6 +203,12 @@ export class PathJail {
       throw error;
     }
   }
+
+  /**
+   * Runs right before each open, after every check: where the window between a check and the
+   * open lies. Nothing here; the tests override it to swap a file or directory in that window.
+   */
+  protected beforeOpen(): void {}
 
   /**
    * Where the kernel says the descriptor points (Linux /proc); skipped where /proc is missing.
