@@ -30,6 +30,7 @@ import {
   versionAnswer,
 } from './peer-answers.js';
 import type { UdpErrorFields } from './peer-answers.js';
+import { UdpSendSide } from './send-side.js';
 import { UdpSessions } from './sessions.js';
 import type { UdpSession } from './sessions.js';
 import type { UdpSessionGrant } from './session-grant.js';
@@ -48,6 +49,7 @@ export class UdpFileServer implements TransferHost {
   private readonly maxWindow: number;
   private readonly gate: AddressGate | undefined;
   private readonly admission: UdpAdmission;
+  private readonly out: UdpSendSide;
   /** Encrypted sessions (a server with TLS); undefined: plaintext UDP only. */
   private readonly sessions: UdpSessions | undefined;
   /** Transfers opened in an encrypted session → that session. */
@@ -71,6 +73,7 @@ export class UdpFileServer implements TransferHost {
     this.sessions = options.sessions
       ? new UdpSessions(options.maxSessions ?? UdpDefaults.maxSessions)
       : undefined;
+    this.out = new UdpSendSide(socket, this.stats, this.sessions);
     this.admission = new UdpAdmission(
       this.tokens,
       options.access,
@@ -103,38 +106,17 @@ export class UdpFileServer implements TransferHost {
   }
 
   send(datagram: Buffer | Buffer[], port: number, address: string): void {
-    if (this.closed) return;
-    // Everything to the client of an encrypted session is sealed (its plaintext form never leaves).
-    const session = this.sessions?.forPeer(peerKey(address, port));
-    if (session !== undefined) {
-      try {
-        datagram = session.channel.seal(datagram);
-      } catch {
-        // The session sealed its limit: the transfer stalls and ends; the client opens a new one.
-        this.stats.sendErrors++;
-        return;
-      }
-    }
-    this.stats.bytesOut += Array.isArray(datagram)
-      ? datagram.reduce((n, b) => n + b.length, 0)
-      : datagram.length;
-    this.unfinished++;
-    this.socket.send(datagram, port, address, this.afterSend);
+    if (!this.closed) this.out.send(datagram, port, address);
   }
 
   congested(): boolean {
-    return this.socket.getSendQueueCount() > UdpDefaults.maxSendQueue;
+    return this.out.congested();
   }
 
   /** See TransferHost.idleEpoch. */
-  idleEpoch = 0;
-  /** Sends issued whose callback has not run yet (the kernel may not have their bytes). */
-  private unfinished = 0;
-  private readonly afterSend = (error: Error | null): void => {
-    if (--this.unfinished === 0) this.idleEpoch++;
-    // A failed send is a lost datagram: the engine recovers from it like from any other loss.
-    if (error !== null && error !== undefined) this.stats.sendErrors++;
-  };
+  get idleEpoch(): number {
+    return this.out.idleEpoch;
+  }
 
   ended(transfer: ServerTransfer, reason: string): void {
     if (this.byId.get(transfer.id) !== transfer) return;
