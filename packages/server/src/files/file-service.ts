@@ -223,25 +223,34 @@ export class FileService {
   }
 
   private async cachedOrComputed(opened: OpenedFile): Promise<DigestLookup> {
-    return this.cache.get(opened.validator, opened.size, async () => {
-      let digests: FileDigests;
-      try {
-        digests = await hashFile(opened.handle.fd, opened.size);
-      } catch (error) {
-        throw refuse(
-          WireError.INTERNAL,
-          FILE_CHANGED,
-          `cannot hash ${opened.realPath}: ${String(error)}`,
-        );
-      }
-      if (await this.hasChanged(opened)) {
-        throw new FtError(FILE_CHANGED, 'the file changed while it was being hashed', {
-          wireCode: WireError.INTERNAL,
-          retryAfterMs: 1000,
-        });
-      }
-      return digests;
-    });
+    return this.cache.get(opened.validator, opened.size, () => this.hashChecked(opened, hashFile));
+  }
+
+  /**
+   * One hashing pass over an open file, refused (INTERNAL, retry in a second) if it fails or the
+   * file changed meanwhile: what was hashed then is not the version the validator names.
+   */
+  private async hashChecked<T>(
+    opened: OpenedFile,
+    hash: (fd: number, size: number) => Promise<T>,
+  ): Promise<T> {
+    let result: T;
+    try {
+      result = await hash(opened.handle.fd, opened.size);
+    } catch (error) {
+      throw refuse(
+        WireError.INTERNAL,
+        FILE_CHANGED,
+        `cannot hash ${opened.realPath}: ${String(error)}`,
+      );
+    }
+    if (await this.hasChanged(opened)) {
+      throw new FtError(FILE_CHANGED, 'the file changed while it was being hashed', {
+        wireCode: WireError.INTERNAL,
+        retryAfterMs: 1000,
+      });
+    }
+    return result;
   }
 
   /** Kind, size, mtime and validator of a path; the root digest too if asked and it is a file. */
@@ -264,23 +273,7 @@ export class FileService {
       if (options.wantSha256 === true && d.sha256.equals(SHA256_UNKNOWN)) {
         // Digests from a streamed send (PROTOCOL.md §4.13) come without it: one pass now, kept
         // in the cached entry (the store's copy keeps zeros; another process hashes it again).
-        let sha256: Buffer;
-        try {
-          sha256 = await hashWhole(opened.handle.fd, opened.size);
-        } catch (error) {
-          throw refuse(
-            WireError.INTERNAL,
-            FILE_CHANGED,
-            `cannot hash ${opened.realPath}: ${String(error)}`,
-          );
-        }
-        if (await this.hasChanged(opened)) {
-          throw new FtError(FILE_CHANGED, 'the file changed while it was being hashed', {
-            wireCode: WireError.INTERNAL,
-            retryAfterMs: 1000,
-          });
-        }
-        d.sha256 = sha256;
+        d.sha256 = await this.hashChecked(opened, hashWhole);
       }
       return {
         kind: EntryKind.FILE,

@@ -143,15 +143,7 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
         throttleFor(ctx),
       );
     } catch (error) {
-      // The announced bytes cannot all be sent: the client must see a short body, not a lie.
-      const why =
-        error instanceof TruncatedFileError
-          ? 'truncated'
-          : ctx.socket.destroyed
-            ? ctx.result
-            : 'send-failed';
-      ctx.destroy(why === 'closed' ? 'send-failed' : why);
-      log(why, sent, length);
+      cutShort(ctx, error, sent, length, log);
       return;
     }
     ctx.countSent(sent);
@@ -211,20 +203,35 @@ async function serveStreamed(
       },
     );
   } catch (error) {
-    const why =
-      error instanceof TruncatedFileError
-        ? 'truncated'
-        : ctx.socket.destroyed
-          ? ctx.result
-          : 'send-failed';
-    ctx.destroy(why === 'closed' ? 'send-failed' : why);
-    log(why, 0, length);
+    cutShort(ctx, error, 0, length, log);
     return;
   }
   ctx.countSent(length);
   const changed = await ctx.files.hasChanged(opened);
   if (whole !== undefined && !changed) await ctx.files.rememberDigests(opened, whole);
   await sendEnd(ctx, request.requestId, length, length, changed, log);
+}
+
+/**
+ * A body that could not be sent whole (the file ended early, or the socket failed): the
+ * announced bytes cannot all arrive, so the client must see a short body, not a lie — the
+ * connection is cut, and the transfer logged with why.
+ */
+function cutShort(
+  ctx: RequestContext,
+  error: unknown,
+  sent: number,
+  length: number,
+  log: (result: string, bytes: number, length?: number) => void,
+): void {
+  const why =
+    error instanceof TruncatedFileError
+      ? 'truncated'
+      : ctx.socket.destroyed
+        ? ctx.result
+        : 'send-failed';
+  ctx.destroy(why === 'closed' ? 'send-failed' : why);
+  log(why, sent, length);
 }
 
 /**
