@@ -31,22 +31,36 @@ export const SHA256_UNKNOWN: Buffer = Buffer.alloc(32);
 /** The plain SHA-256 of `size` bytes of an open file, in one read pass. */
 export async function hashWhole(fd: number, size: number): Promise<Buffer> {
   const whole = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(size, 1)));
-  let position = 0;
-  while (position < size) {
+  await readRange(fd, size, 0, size, (bytes) => whole.update(bytes));
+  return whole.digest();
+}
+
+/**
+ * Reads bytes [from, end) of an open file of `size` bytes through one bounded buffer, handing
+ * each read to `onBytes` (valid only during the call). Throws if the file is shorter.
+ */
+async function readRange(
+  fd: number,
+  size: number,
+  from: number,
+  end: number,
+  onBytes: (bytes: Buffer) => void,
+): Promise<void> {
+  const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(end - from, 1)));
+  let position = from;
+  while (position < end) {
     const { bytesRead } = await readAsync(
       fd,
       buffer,
       0,
-      Math.min(buffer.length, size - position),
+      Math.min(buffer.length, end - position),
       position,
     );
     if (bytesRead === 0)
       throw new Error(`file shrank while hashing (${position} of ${size} bytes)`);
-    whole.update(buffer.subarray(0, bytesRead));
+    onBytes(buffer.subarray(0, bytesRead));
     position += bytesRead;
   }
-  return whole.digest();
 }
 
 /** Bytes one cached entry is charged: its digests plus a fixed overhead for the bookkeeping. */
@@ -82,22 +96,10 @@ export async function hashChunks(
   const chunkDigests: Buffer[] = [];
   const hasher = new ChunkHasher(chunkSize, first, (_i, digest) => chunkDigests.push(digest));
   const end = Math.min(size, (first + count) * chunkSize);
-  let position = Math.min(size, first * chunkSize);
-  const buffer = Buffer.allocUnsafe(Math.min(READ_SIZE, Math.max(end - position, 1)));
-  while (position < end) {
-    const { bytesRead } = await readAsync(
-      fd,
-      buffer,
-      0,
-      Math.min(buffer.length, end - position),
-      position,
-    );
-    if (bytesRead === 0)
-      throw new Error(`file shrank while hashing (${position} of ${size} bytes)`);
-    hasher.update(buffer.subarray(0, bytesRead));
-    whole?.update(buffer.subarray(0, bytesRead));
-    position += bytesRead;
-  }
+  await readRange(fd, size, Math.min(size, first * chunkSize), end, (bytes) => {
+    hasher.update(bytes);
+    whole?.update(bytes);
+  });
   hasher.finish();
   return chunkDigests;
 }

@@ -118,12 +118,7 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
     }
     if (streamed === true) return await serveStreamed(ctx, request, opened, length, log);
     const header = encodeFile({
-      requestId: request.requestId,
-      size: opened.size,
-      offset: request.offset,
-      length,
-      mtimeMs: opened.mtimeMs,
-      validator: opened.validator,
+      ...fileFields(request, opened, length),
       ...digestFieldsFor(digests, request.offset, length),
     });
     ctx.resumeIdleTimer();
@@ -155,6 +150,18 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
   }
 }
 
+/** The FILE header's fields that say which bytes of which version follow (all but the digests). */
+function fileFields(request: GetRequest, opened: OpenedFile, length: number) {
+  return {
+    requestId: request.requestId,
+    size: opened.size,
+    offset: request.offset,
+    length,
+    mtimeMs: opened.mtimeMs,
+    validator: opened.validator,
+  };
+}
+
 /**
  * A GET answered with its digests streamed after each chunk (PROTOCOL.md §4.13): the header
  * goes out at once, the body is hashed as it is read, and a pass over the whole file fills the
@@ -169,12 +176,7 @@ async function serveStreamed(
 ): Promise<void> {
   const chunkSize = chunkSizeFor(opened.size);
   const header = encodeFile({
-    requestId: request.requestId,
-    size: opened.size,
-    offset: request.offset,
-    length,
-    mtimeMs: opened.mtimeMs,
-    validator: opened.validator,
+    ...fileFields(request, opened, length),
     algorithm: DigestAlgorithm.SHA256_CHUNKS_STREAMED,
     chunkSize,
     root: ZERO_DIGEST,
