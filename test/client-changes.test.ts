@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { runFtget } from './helpers/ftget.js';
+import { runFtget, statOn } from './helpers/ftget.js';
 import { startFtserve } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
@@ -49,14 +49,7 @@ async function partialOf(t: ExecutionContext) {
   // root from the FILE header: a touched remote can then be recognised as the same content
   // (§7.1). A partial made with streamed digests (protocol v3) knows no root until every
   // chunk's digest has arrived; first-byte.test.ts covers it.
-  const primed = await runFtget([
-    'stat',
-    name,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(server.port),
-  ]);
+  const primed = await statOn(server.port, name);
   t.is(primed.code, 0, primed.stderr);
   const cut = await runFtget(
     [

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { rootDigest } from '@ft/protocol';
-import { runFtget } from './helpers/ftget.js';
+import { runFtget, statOn } from './helpers/ftget.js';
 import { startFtserve } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
@@ -86,14 +86,7 @@ for (const [what, damage, why] of damages) {
     // The server hashes the file first (ftget stat), so the partial's state holds every chunk
     // digest and the root from the FILE header: these cases damage such a state. A partial
     // made with streamed digests (protocol v3) is covered in first-byte.test.ts.
-    const primed = await runFtget([
-      'stat',
-      name,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(server.port),
-    ]);
+    const primed = await statOn(server.port, name);
     t.is(primed.code, 0, primed.stderr);
     const cut = await get(proxy.port, '--retries', '0');
     t.is(cut.code, 3, cut.stderr);

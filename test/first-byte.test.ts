@@ -27,6 +27,10 @@ let base: string;
 let root: string;
 let counter = 0;
 
+/** `ftget get NAME -o -` against 127.0.0.1:`port`. */
+const toStdout = (port: number, name: string) =>
+  runFtget(['get', name, '-o', '-', '--host', '127.0.0.1', '--port', String(port)]);
+
 test.before(async () => {
   base = await mkdtemp(join(tmpdir(), 'ft-first-byte-'));
   root = join(base, 'srv');
@@ -289,16 +293,7 @@ test('a partial left by a streamed download records only chunks whose digest arr
 
 test('-o - (stdout) of a never-seen file streams the digests too, byte for byte', async (t) => {
   const { name, data } = await freshFile(3 * MiB + 1);
-  const res = await runFtget([
-    'get',
-    name,
-    '-o',
-    '-',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(server.port),
-  ]);
+  const res = await toStdout(server.port, name);
   t.is(res.code, 0, res.stderr);
   t.true(res.stdout.equals(data));
   t.regex(server.stderr(), new RegExp(`transfer .*path=${name} .*digest=streamed result=OK`));
@@ -312,16 +307,7 @@ test('-o - stops before a chunk whose bytes do not match its streamed digest (ex
     fault: () => ({ flipAt: 2 * MiB + 4096 }),
   });
   t.teardown(() => proxy.close());
-  const res = await runFtget([
-    'get',
-    name,
-    '-o',
-    '-',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(proxy.port),
-  ]);
+  const res = await toStdout(proxy.port, name);
   t.is(res.code, 6, res.stderr);
   t.regex(res.stderr, /chunk 2 .*does not match its digest/);
   // Only the verified chunks before it reached stdout: nothing unverified was ever written.

@@ -61,6 +61,14 @@ export function runFtget(
   return spawnFtget(args, options).result;
 }
 
+/**
+ * `ftget stat NAME` against 127.0.0.1:`port`: the server hashes the file and keeps its digests,
+ * so the GETs that follow get them in the FILE header rather than streamed (protocol v3).
+ */
+export function statOn(port: number, name: string): Promise<FtgetResult> {
+  return runFtget(['stat', name, '--host', '127.0.0.1', '--port', String(port)]);
+}
+
 /** Kills a child if it is still running (for t.teardown). */
 export function killIfRunning(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
