@@ -217,7 +217,6 @@ function issue15Targets(report, add) {
     ['50% present', 'ftget --resume (partial + state)', 1.2, 'curl'],
     ['50% present', 'ftget --resume (bare .part, no state)', 1.6, 'curl'],
     ['99% present', 'ftget --resume (partial + state)', 2.5, 'node'],
-    ['99% present', 'ftget --resume --no-verify-partial (partial + state)', 2.5, 'node'],
   ]) {
     const mine = find(report, 'resume', label, group);
     const theirs = against === 'node' ? node : find(report, 'resume', 'curl -C -', group);

@@ -89,11 +89,11 @@ export async function run(ctx) {
           return present;
         };
         rows.push(await ftRow('ftget --resume (partial + state)', interrupted));
-        // The default re-hashes the present part from disk (--verify-partial); this row trusts
-        // the state for it, as curl -C - trusts its partial.
+        // The default trusts the state for the present part, as curl -C - trusts its partial;
+        // this row re-hashes it from disk beside the fetch.
         rows.push(
-          await ftRow('ftget --resume --no-verify-partial (partial + state)', interrupted, [
-            '--no-verify-partial',
+          await ftRow('ftget --resume --verify-partial (partial + state)', interrupted, [
+            '--verify-partial',
           ]),
         );
         rows.push(

@@ -33,8 +33,8 @@ export interface DownloadOptions {
   noRestart?: boolean;
   /**
    * Re-hash from disk the chunks an untouched partial's state vouches for, beside fetching the
-   * rest; chunks that differ are fetched again (default true; false trusts the state for them:
-   * ftget --no-verify-partial).
+   * rest; chunks that differ are fetched again (ftget --verify-partial). Default false: the
+   * state is trusted for them while the partial's size, mtime, ctime and inode are as recorded.
    */
   verifyPartial?: boolean;
   signal?: AbortSignal;

@@ -41,7 +41,7 @@ export interface GetFlags {
   resume: boolean;
   force: boolean;
   restart: boolean;
-  /** --no-verify-partial: trust the state file for the partial's adopted bytes. */
+  /** --verify-partial: re-hash the partial's adopted bytes instead of trusting the state file. */
   verifyPartial?: boolean;
   recursive: boolean;
   /** -r: follow symlinks (each directory once) instead of recreating or skipping them. */
@@ -251,7 +251,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           resume: flags.resume,
           force: flags.force || decision?.replace === true,
           noRestart: !flags.restart,
-          ...(flags.verifyPartial === false ? { verifyPartial: false } : {}),
+          ...(flags.verifyPartial === true ? { verifyPartial: true } : {}),
           signal: interrupts.signal,
           ...(flags.retries === undefined ? {} : { retries: flags.retries }),
           retryMaxWaitMs: flags.retryMaxWaitMs,

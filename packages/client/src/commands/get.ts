@@ -104,8 +104,8 @@ ${exitCodeHelp}`;
     }),
     'verify-partial': Flags.boolean({
       description:
-        'with --resume, re-hash from disk the bytes the partial already holds, beside fetching the rest, and fetch again chunks that differ (--no-verify-partial: trust the state file for them)',
-      default: true,
+        'with --resume, re-hash from disk the bytes a partial with a state file already holds, beside fetching the rest, and fetch again chunks that differ (default: trust the state file while the partial is exactly as it recorded)',
+      default: false,
       allowNo: true,
     }),
     recursive: Flags.boolean({

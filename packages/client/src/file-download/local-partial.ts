@@ -2,7 +2,7 @@
  * What is already on disk before any byte is fetched: the rules for an existing output or
  * partial (--resume / --force), opening OUTPUT.part without clobbering it, and re-verifying
  * the bytes it holds: when the state file vouches for the rest, the incomplete tail chunk at
- * once and the vouched-for chunks beside the transfer (--verify-partial, the default); every
+ * once and, with --verify-partial, the vouched-for chunks beside the transfer; every
  * chunk at once when the partial was touched since the state was written. A state that
  * contradicts the partial or the server is dropped (distrustState).
  */
@@ -100,8 +100,8 @@ export async function openPartial(job: DownloadJob): Promise<void> {
   job.mtimeMs = state.mtimeMs;
   job.stateAdopted = true;
   const untouched = sameIdentity(await identityOf(handle), state.partial);
-  // Our own last write is on record: re-read the incomplete tail chunk now and (unless
-  // --no-verify-partial) the chunks it vouches for beside the transfer. Otherwise something
+  // Our own last write is on record: re-read the incomplete tail chunk now and (with
+  // --verify-partial) the chunks it vouches for beside the transfer. Otherwise something
   // changed the partial (or we died after writing more than we recorded): re-verify every
   // chunk in one read pass and refetch only the bad ones.
   if (usesSources(o)) {
@@ -109,7 +109,7 @@ export async function openPartial(job: DownloadJob): Promise<void> {
     // the state vouches for are re-hashed beside the transfer and the rest fetched; touched,
     // every chunk is checked now, in one read pass.
     if (untouched) {
-      if (o.verifyPartial !== false)
+      if (o.verifyPartial === true)
         job.checkPartialBeside(verifyAdopted(job, ledger, ledger.count));
       return;
     }
@@ -126,7 +126,7 @@ export async function openPartial(job: DownloadJob): Promise<void> {
     // bad) are re-read one by one: bad ones are then refetched, the others are kept.
     await rehashChunks(job, ledger.unverifiedBelow(fromChunk));
     // --verify-partial: the state vouches for what we wrote, not for what the disk holds now.
-    if (o.verifyPartial !== false) job.checkPartialBeside(verifyAdopted(job, ledger, fromChunk));
+    if (o.verifyPartial === true) job.checkPartialBeside(verifyAdopted(job, ledger, fromChunk));
   }
   await primeTail(job, fromChunk, present);
 }
