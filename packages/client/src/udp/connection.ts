@@ -59,10 +59,7 @@ export class UdpConnection {
   private session: ClientSession | undefined;
   private readonly onAbort = (): void => this.fail(abortError());
   /** GET state shared with pause/resume/close. */
-  private readonly flow = new ReceiveFlow(
-    (datagram) => this.send(datagram),
-    () => this.options.throttle,
-  );
+  private readonly flow: ReceiveFlow;
   /** What the handshake and transfer operations use of this connection. */
   private readonly link: UdpLink;
 
@@ -74,6 +71,12 @@ export class UdpConnection {
   ) {
     this.server = formatServer(address);
     this.secure = usesTls(address);
+    // A sealed session's payloads are decrypted copies: only plaintext ones are Node's buffers.
+    this.flow = new ReceiveFlow(
+      (datagram) => this.send(datagram),
+      () => this.options.throttle,
+      !this.secure,
+    );
     this.payloadSize =
       envInt(UDP_PAYLOAD_ENV, UdpLimits.MIN_PAYLOAD, UdpLimits.MAX_PAYLOAD) ??
       (isLoopback(ip) ? UdpLimits.LOOPBACK_PAYLOAD : UdpLimits.DEFAULT_PAYLOAD);

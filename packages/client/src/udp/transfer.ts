@@ -22,6 +22,7 @@ import type { GetSink } from '../connection.js';
 import { checkRangeAnswer } from '../response-checks.js';
 import { startRequest } from './handshake.js';
 import type { Operation, UdpLink } from './link.js';
+import { canFreeEarly, deliverThenFree, ownsItsMemory } from './datagram-memory.js';
 
 /** Receive window we offer, in bytes (memory bound per transfer). */
 export const UDP_WINDOW = 4 * 1024 * 1024;
@@ -57,11 +58,17 @@ export class ReceiveFlow {
   /** --limit-rate: delivered bytes whose window release waits for the rate limit. */
   private held = 0;
   private heldTimer: NodeJS.Timeout | undefined;
+  /** Payloads in datagrams of their own are freed once the sink is done with them (datagram-memory.ts). */
+  private readonly freeEarly: boolean;
 
   constructor(
     private readonly send: (datagram: Buffer) => void,
     private readonly throttle: () => Throttle | undefined = () => undefined,
-  ) {}
+    /** Payloads arrive in Node's own datagram buffers (not decrypted copies of a sealed session). */
+    ownBuffers = false,
+  ) {
+    this.freeEarly = ownBuffers && canFreeEarly();
+  }
 
   /** Backpressure: stop opening the window until resume(). */
   pause(): void {
@@ -82,9 +89,12 @@ export class ReceiveFlow {
   deliver(sink: GetSink): void {
     const r = this.receiver!;
     for (const chunk of r.takeReady()) {
-      sink.onData(chunk);
-      if (this.paused) this.unreleased += chunk.length;
-      else this.releaseWithin(r, chunk.length);
+      // Taken first: the chunk may be empty (freed) once the sink returns.
+      const bytes = chunk.length;
+      if (this.freeEarly && ownsItsMemory(chunk)) deliverThenFree(chunk, sink.onData.bind(sink));
+      else sink.onData(chunk);
+      if (this.paused) this.unreleased += bytes;
+      else this.releaseWithin(r, bytes);
     }
   }
 
