@@ -24,7 +24,7 @@ import { statOperation } from './handshake.js';
 import { ClientSession } from './session.js';
 import { usesTls } from '../tls-options.js';
 import type { Operation, UdpLink } from './link.js';
-import { ReceiveFlow, getOperation } from './transfer.js';
+import { ReceiveFlow, getOperation, windowFor } from './transfer.js';
 
 /** Environment overrides (tests and benchmarks): liveness limit and payload size. */
 export const UDP_LIVENESS_ENV = 'FT_UDP_LIVENESS_MS';
@@ -42,6 +42,15 @@ function envInt(name: string, min: number, max: number): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   const v = Number(raw);
   return Number.isSafeInteger(v) && v >= min && v <= max ? v : undefined;
+}
+
+/** The receive buffer the kernel granted the socket (0 where it cannot tell). */
+function receiveBuffer(socket: Socket): number {
+  try {
+    return socket.getRecvBufferSize();
+  } catch {
+    return 0;
+  }
 }
 
 export class UdpConnection {
@@ -85,6 +94,7 @@ export class UdpConnection {
       server: this.server,
       rtt: this.rtt,
       payloadSize: this.payloadSize,
+      window: windowFor(receiveBuffer(socket), this.payloadSize),
       livenessMs: this.livenessMs,
       // The address-validation token of the last RETRY, sent with every later request.
       token: Buffer.alloc(0),
