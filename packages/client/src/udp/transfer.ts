@@ -19,6 +19,7 @@ import {
 } from '@ft/protocol';
 import type { End, FileHeader, GetRequest, Throttle, UdpAccept } from '@ft/protocol';
 import type { GetSink } from '../connection.js';
+import type { Pin } from '../receive/receive-ring.js';
 import { checkRangeAnswer } from '../response-checks.js';
 import { startRequest } from './handshake.js';
 import type { Operation, UdpLink } from './link.js';
@@ -106,10 +107,11 @@ export class ReceiveFlow {
   /** Hands the bytes ready in order to the sink; the window reopens for them unless paused. */
   deliver(sink: GetSink): void {
     const r = this.receiver!;
+    const onData = (chunk: Buffer, pin?: Pin): void => sink.onData(chunk, pin);
     for (const chunk of r.takeReady()) {
       // Taken first: the chunk may be empty (freed) once the sink returns.
       const bytes = chunk.length;
-      if (this.freeEarly && ownsItsMemory(chunk)) deliverThenFree(chunk, sink.onData.bind(sink));
+      if (this.freeEarly && ownsItsMemory(chunk)) deliverThenFree(chunk, onData);
       else sink.onData(chunk);
       if (this.paused) this.unreleased += bytes;
       else this.releaseWithin(r, bytes);
