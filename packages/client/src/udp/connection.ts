@@ -24,7 +24,7 @@ import { statOperation } from './handshake.js';
 import { ClientSession } from './session.js';
 import { usesTls } from '../tls-options.js';
 import type { Operation, UdpLink } from './link.js';
-import { ReceiveFlow, getOperation } from './transfer.js';
+import { ReceiveFlow, getOperation, windowFor } from './transfer.js';
 
 /** Environment overrides (tests and benchmarks): liveness limit and payload size. */
 export const UDP_LIVENESS_ENV = 'FT_UDP_LIVENESS_MS';
@@ -44,6 +44,15 @@ function envInt(name: string, min: number, max: number): number | undefined {
   return Number.isSafeInteger(v) && v >= min && v <= max ? v : undefined;
 }
 
+/** The receive buffer the kernel granted the socket (0 where it cannot tell). */
+function receiveBuffer(socket: Socket): number {
+  try {
+    return socket.getRecvBufferSize();
+  } catch {
+    return 0;
+  }
+}
+
 export class UdpConnection {
   private op: Operation | undefined;
   private failure: Error | undefined;
@@ -59,10 +68,7 @@ export class UdpConnection {
   private session: ClientSession | undefined;
   private readonly onAbort = (): void => this.fail(abortError());
   /** GET state shared with pause/resume/close. */
-  private readonly flow = new ReceiveFlow(
-    (datagram) => this.send(datagram),
-    () => this.options.throttle,
-  );
+  private readonly flow: ReceiveFlow;
   /** What the handshake and transfer operations use of this connection. */
   private readonly link: UdpLink;
 
@@ -74,6 +80,12 @@ export class UdpConnection {
   ) {
     this.server = formatServer(address);
     this.secure = usesTls(address);
+    // A sealed session's payloads are decrypted copies: only plaintext ones are Node's buffers.
+    this.flow = new ReceiveFlow(
+      (datagram) => this.send(datagram),
+      () => this.options.throttle,
+      !this.secure,
+    );
     this.payloadSize =
       envInt(UDP_PAYLOAD_ENV, UdpLimits.MIN_PAYLOAD, UdpLimits.MAX_PAYLOAD) ??
       (isLoopback(ip) ? UdpLimits.LOOPBACK_PAYLOAD : UdpLimits.DEFAULT_PAYLOAD);
@@ -82,6 +94,7 @@ export class UdpConnection {
       server: this.server,
       rtt: this.rtt,
       payloadSize: this.payloadSize,
+      window: windowFor(receiveBuffer(socket), this.payloadSize),
       livenessMs: this.livenessMs,
       // The address-validation token of the last RETRY, sent with every later request.
       token: Buffer.alloc(0),

@@ -17,6 +17,8 @@ export interface UdpLink {
   readonly rtt: RttEstimator;
   /** Largest DATA payload we ask for. */
   readonly payloadSize: number;
+  /** Receive window we offer (sized to the socket's receive buffer: transfer.ts windowFor). */
+  readonly window: number;
   /** Fail after this long without a datagram from the server. */
   readonly livenessMs: number;
   /** The address-validation token of the last RETRY (empty before one). */

@@ -19,12 +19,32 @@ import {
 } from '@ft/protocol';
 import type { End, FileHeader, GetRequest, Throttle, UdpAccept } from '@ft/protocol';
 import type { GetSink } from '../connection.js';
+import type { Pin } from '../receive/receive-ring.js';
 import { checkRangeAnswer } from '../response-checks.js';
 import { startRequest } from './handshake.js';
 import type { Operation, UdpLink } from './link.js';
+import { canFreeEarly, deliverThenFree, ownsItsMemory } from './datagram-memory.js';
 
-/** Receive window we offer, in bytes (memory bound per transfer). */
-export const UDP_WINDOW = 4 * 1024 * 1024;
+/** Largest receive window we offer, in bytes (memory bound per transfer). */
+export const UDP_WINDOW = 6 * 1024 * 1024;
+/** Kernel bookkeeping per queued datagram beyond its payload (skb truesize; ~1 KiB on Linux). */
+const DATAGRAM_OVERHEAD = 1280;
+
+/**
+ * The receive window for a socket whose kernel receive buffer is `granted` bytes (what
+ * getRecvBufferSize() reports, which Linux caps by net.core.rmem_max): a full window must
+ * queue there while the main thread is busy, or the kernel drops the excess and the sender
+ * takes it for congestion. So: the payloads of 90% of the datagrams that fit, at most
+ * UDP_WINDOW, at least two datagrams. 64 KiB datagrams into the 8 MiB granted for a 4 MiB
+ * request (rmem_max 4 MiB) give the whole 6 MiB; a default rmem_max (208 KiB, granted 416 KiB)
+ * gives 5 datagrams instead of a 4 MiB window the kernel would mostly drop.
+ */
+export function windowFor(granted: number, payloadSize: number): number {
+  // Unknown (the platform would not say): what was offered before the window was sized.
+  if (!(granted > 0)) return 4 * 1024 * 1024;
+  const fit = Math.floor((0.9 * granted) / (payloadSize + DATAGRAM_OVERHEAD));
+  return Math.max(2 * payloadSize, Math.min(UDP_WINDOW, fit * payloadSize));
+}
 /** DIGEST_REQUESTs in flight at once. */
 const DIGEST_PIPELINE = 8;
 /**
@@ -57,11 +77,17 @@ export class ReceiveFlow {
   /** --limit-rate: delivered bytes whose window release waits for the rate limit. */
   private held = 0;
   private heldTimer: NodeJS.Timeout | undefined;
+  /** Payloads in datagrams of their own are freed once the sink is done with them (datagram-memory.ts). */
+  private readonly freeEarly: boolean;
 
   constructor(
     private readonly send: (datagram: Buffer) => void,
     private readonly throttle: () => Throttle | undefined = () => undefined,
-  ) {}
+    /** Payloads arrive in Node's own datagram buffers (not decrypted copies of a sealed session). */
+    ownBuffers = false,
+  ) {
+    this.freeEarly = ownBuffers && canFreeEarly();
+  }
 
   /** Backpressure: stop opening the window until resume(). */
   pause(): void {
@@ -81,10 +107,14 @@ export class ReceiveFlow {
   /** Hands the bytes ready in order to the sink; the window reopens for them unless paused. */
   deliver(sink: GetSink): void {
     const r = this.receiver!;
+    const onData = (chunk: Buffer, pin?: Pin): void => sink.onData(chunk, pin);
     for (const chunk of r.takeReady()) {
-      sink.onData(chunk);
-      if (this.paused) this.unreleased += chunk.length;
-      else this.releaseWithin(r, chunk.length);
+      // Taken first: the chunk may be empty (freed) once the sink returns.
+      const bytes = chunk.length;
+      if (this.freeEarly && ownsItsMemory(chunk)) deliverThenFree(chunk, onData);
+      else sink.onData(chunk);
+      if (this.paused) this.unreleased += bytes;
+      else this.releaseWithin(r, bytes);
     }
   }
 
@@ -166,7 +196,7 @@ export function getOperation(
       // The chunk digests verify every payload byte: the DATA CRC may cover the header only.
       headerCrc: headerCrc && !legacy,
       maxPayload: link.payloadSize,
-      window: UDP_WINDOW,
+      window: link.window,
       token,
       credential: link.credential,
     }),
@@ -233,7 +263,7 @@ export function getOperation(
       validator: request.validator,
       known: undefined,
     });
-    if (m.payloadSize > link.payloadSize || m.window > UDP_WINDOW)
+    if (m.payloadSize > link.payloadSize || m.window > link.window)
       throw link.bad('ACCEPT grants more than was asked for');
     if (request.wantDigests && m.length > 0 && m.algorithm !== DigestAlgorithm.SHA256_CHUNKS)
       throw link.bad('ACCEPT without the chunk digests that were asked for');

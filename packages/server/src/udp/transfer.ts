@@ -100,6 +100,8 @@ export class ServerTransfer {
         payloadSize: a.payloadSize,
         window: a.window,
         livenessMs,
+        // A second tail-loss probe before the RTO: see SenderOptions.tailProbes.
+        tailProbes: 2,
       },
       performance.now(),
     );

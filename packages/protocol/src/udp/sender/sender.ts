@@ -8,7 +8,8 @@
  * lost when three later segments were SACKed (fast retransmit) or when a segment sent more than
  * a reordering window after it was delivered (RACK-style, which also catches lost
  * retransmissions). When the tail of a flight is lost nothing after it can be SACKed, so after
- * 2·SRTT without progress one tail-loss probe goes out (RACK-TLP) and its ACK exposes the holes;
+ * 2·SRTT without progress one tail-loss probe goes out (RACK-TLP; `tailProbes` allows more,
+ * each a probe timeout after the last) and its ACK exposes the holes;
  * only if that fails too does the RTO (RFC 6298, exponential backoff) resend everything unSACKed.
  * The sender never sends a segment that does not fit wholly below the receiver's windowEnd.
  * An ACK that tells nothing new changes nothing, so duplicate ACKs never cause a duplicate burst.
@@ -63,10 +64,11 @@ export class UdpSender {
   private windowEnd: number;
   private lastHeard: number;
   private rtoAt = Infinity;
-  /** Tail-loss probe timer; a probe is due (`tlpDue`) or outstanding (`tlpOut`). */
+  /** Tail-loss probe timer; a probe is due (`tlpDue`); probes sent since data was last delivered (`tlpSent`). */
   private ptoAt = Infinity;
   private tlpDue = false;
-  private tlpOut = false;
+  private tlpSent = 0;
+  private readonly tailProbes: number;
   private controlSends = 0;
   private controlSentAt = 0;
   private controlDue = 0;
@@ -84,6 +86,7 @@ export class UdpSender {
     this.pacer = new Pacer(this.payload, this.cc, this.rtt, now);
     this.livenessMs = options.livenessMs;
     this.pacing = options.pacing ?? true;
+    this.tailProbes = Math.max(1, options.tailProbes ?? 1);
     this.windowEnd = this.start;
     this.lastHeard = now;
   }
@@ -248,11 +251,11 @@ export class UdpSender {
    * of the flight (or its ACKs) may be lost, and with nothing sent after it no SACK would ever
    * reveal it; only the RTO would, after 100+ ms and a collapse to one segment. One probe per
    * flight (RACK-TLP, RFC 8985 section 7): its ACK lets the time-based loss detection find the
-   * holes.
+   * holes. With `tailProbes` above 1, that many per flight, each a probe timeout apart.
    */
   private onPto(): void {
     this.ptoAt = Infinity;
-    if (this.board.una < this.board.nxt && !this.tlpOut) this.tlpDue = true;
+    if (this.board.una < this.board.nxt && this.tlpSent < this.tailProbes) this.tlpDue = true;
   }
 
   /** The probe, sent regardless of cwnd and pacing: new data if the window allows, else the last unSACKed segment. */
@@ -267,10 +270,13 @@ export class UdpSender {
       if (seg < 0) return undefined;
       this.stats.retransmits++;
     }
-    this.tlpOut = true;
+    this.tlpSent++;
     this.stats.probes++;
     this.rtoAt = now + this.rtt.rto;
-    return this.emit(seg, now, retransmit);
+    const action = this.emit(seg, now, retransmit);
+    // Another probe, a probe timeout later, if this one (or its ACK) is lost too.
+    if (this.tlpSent < this.tailProbes) this.ptoAt = now + this.pto();
+    return action;
   }
 
   private emit(seg: number, now: number, retransmit: boolean): SenderAction {
@@ -279,7 +285,7 @@ export class UdpSender {
     this.board.markSent(seg, now);
     this.stats.segmentsSent++;
     if (this.rtoAt === Infinity) this.rtoAt = now + this.rtt.rto;
-    if (!retransmit && !this.tlpOut) this.ptoAt = now + this.pto();
+    if (!retransmit && this.tlpSent === 0) this.ptoAt = now + this.pto();
     if (this.pacing) this.pacer.spend(length);
     return { kind: 'data', offset, length, tsval: tsvalAt(now), retransmit };
   }
@@ -339,7 +345,7 @@ export class UdpSender {
         if (sample < 60_000_000) this.rtt.sample(sample / 1000);
       } else if (karnSample !== undefined) this.rtt.sample(karnSample);
       this.rtoAt = una < nxt ? now + this.rtt.rto : Infinity;
-      this.tlpOut = false;
+      this.tlpSent = 0;
       this.ptoAt = una < nxt ? now + this.pto() : Infinity;
       if (spurious) this.onSpurious();
       this.detectLosses(rackXmit);
@@ -380,7 +386,7 @@ export class UdpSender {
     this.rtoAt = now + this.rtt.rto;
     this.ptoAt = Infinity;
     this.tlpDue = false;
-    this.tlpOut = false;
+    this.tlpSent = 0;
     if (this.board.una === this.board.nxt) {
       // Window-limited with nothing outstanding: probe instead of collapsing cwnd.
       if (this.board.nxt > 0) this.probe = true;

@@ -26,6 +26,12 @@ export interface SenderOptions extends RttOptions {
   livenessMs: number;
   /** Pace sends (default true). */
   pacing?: boolean;
+  /**
+   * Tail-loss probes per flight before the RTO may fire (default 1, as RFC 8985). Each after a
+   * probe timeout of its own; a second one saves the RTO (100+ ms and a collapse to one
+   * segment) whenever the first probe or its ACK is lost, which random loss makes common.
+   */
+  tailProbes?: number;
 }
 
 export type SenderPhase = 'accept' | 'data' | 'fin' | 'done' | 'failed';
