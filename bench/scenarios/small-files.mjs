@@ -4,12 +4,12 @@
  * concurrent clients: our load generator (ft and HTTP) against both ft process models and
  * nginx, plus ApacheBench against nginx as the usual reference.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { runTimed } from '../lib/proc.mjs';
-import { CorruptError, checkExit, clientFigures, emptyDir, measureRow } from '../lib/measure.mjs';
+import { CorruptError, checkExit, clientFigures, measureRow } from '../lib/measure.mjs';
 
 const LOAD_GEN = fileURLToPath(new URL('../lib/load-gen.mjs', import.meta.url));
 
@@ -27,13 +27,46 @@ function treeBytes(dir) {
   return { files, bytes };
 }
 
+/**
+ * A new, empty output directory for each run, all removed after the section. Emptying one
+ * directory between runs is not fair here: this VM's ext4 has no journal, and then creating a
+ * file skips, one at a time, every inode of its group deleted in the last 60–300 s
+ * (`recently_deleted()`), so each run paid for the files the runs before it deleted, and the
+ * row measured the order of its tools (docs/BENCHMARKS.md, "Many small files").
+ */
+function freshOutputs(fixtures) {
+  const parent = path.join(fixtures.dir, 'small-out');
+  mkdirSync(parent, { recursive: true });
+  let n = 0;
+  return {
+    next() {
+      const dir = path.join(parent, `run-${++n}`);
+      mkdirSync(dir);
+      return dir;
+    },
+    removeAll() {
+      rmSync(parent, { recursive: true, force: true });
+    },
+  };
+}
+
 export async function runBatch(ctx) {
+  const outputs = freshOutputs(ctx.fixtures);
+  try {
+    return await measureBatch(ctx, outputs);
+  } finally {
+    outputs.removeAll();
+  }
+}
+
+async function measureBatch(ctx, outputs) {
   const { bins, fixtures, profile } = ctx;
   const names = fixtures.smallNames;
   const total = names.length * profile.smallSize;
   const rows = [];
+  let out = '';
   const check = (name) => {
-    const t = treeBytes(fixtures.out);
+    const t = treeBytes(out);
     if (t.files !== names.length || t.bytes !== total)
       throw new CorruptError(
         `${name}: got ${t.files} files / ${t.bytes} B, expected ${names.length} / ${total}`,
@@ -49,16 +82,9 @@ export async function runBatch(ctx) {
         ctx,
         { label: `curl, ${names.length} URLs`, tool: 'peer', metric: 'MBps' },
         async () => {
-          emptyDir(fixtures.out);
+          out = outputs.next();
           const urls = names.map((n) => `http://127.0.0.1:${nginx.port}/${n}`);
-          const argv = [
-            bins.curl,
-            '-sS',
-            '--remote-name-all',
-            '--output-dir',
-            fixtures.out,
-            ...urls,
-          ];
+          const argv = [bins.curl, '-sS', '--remote-name-all', '--output-dir', out, ...urls];
           const r = await runTimed(argv, { scratch: fixtures.scratch, timeoutMs });
           checkExit('curl', r);
           check('curl');
@@ -79,8 +105,8 @@ export async function runBatch(ctx) {
         ctx,
         { label: `${label}, one ftget`, tool: 'ft', metric: 'MBps' },
         async () => {
-          emptyDir(fixtures.out);
-          const r = await runTimed(ctx.ftget(['get', ...names, '-o', fixtures.out], server), {
+          out = outputs.next();
+          const r = await runTimed(ctx.ftget(['get', ...names, '-o', out], server), {
             scratch: fixtures.scratch,
             timeoutMs,
           });
