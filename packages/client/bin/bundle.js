@@ -1,9 +1,10 @@
-// Loads dist/src/ftget-bundle.cjs (scripts/bundle-cli.mjs) when it matches the build it was
-// made from, with V8's code cache for it: compiling the 1 MB bundle cost about as much CPU as
+// Loads dist/src/ftget-bundle.cjs, or for a plain `ftget get` first the lean one,
+// dist/src/ftget-lean.cjs (scripts/bundle-cli.mjs), when they match the build they were made
+// from, each with V8's code cache for it: compiling the 1 MB bundle cost about as much CPU as
 // running it, and the cache (made at build time) skips most of that. V8 checks the cache
 // against its own version and flags and ignores one that does not fit; the cache file is
-// written with the bundle, and the manifest last, so a bundle is never paired with a stale
-// cache (the build deletes the manifest first).
+// written with the bundle, and the manifest (for both bundles) last, so a bundle is never
+// paired with a stale cache (the build deletes the manifest first).
 import { readFileSync, statSync } from 'node:fs';
 import { Module, createRequire } from 'node:module';
 import path from 'node:path';
@@ -13,6 +14,9 @@ import vm from 'node:vm';
 export const BUNDLE = 'dist/src/ftget-bundle.cjs';
 export const CODE_CACHE = 'dist/src/ftget-bundle.cache';
 export const MANIFEST = 'dist/src/ftget-bundle.json';
+/** The lean `get` (src/cli/lean-get.ts, without oclif's Config) and its code cache. */
+export const LEAN_BUNDLE = 'dist/src/ftget-lean.cjs';
+export const LEAN_CODE_CACHE = 'dist/src/ftget-lean.cache';
 
 /**
  * Whether the bundle matches the modules beside it. In a build: the manifest's build stamps
@@ -37,14 +41,17 @@ export function bundleIsFresh(root) {
 }
 
 /** What a packed manifest records (see bundleIsFresh), relative to the package root. */
-export const PACKED_FILES = [BUNDLE, 'dist/src/cli/main.js'];
+export const PACKED_FILES = [BUNDLE, LEAN_BUNDLE, 'dist/src/cli/main.js'];
 
-/** Runs the bundle as the CommonJS module it is and returns it with its exports. */
-export function loadBundle(root) {
-  const file = path.join(root, BUNDLE);
+/**
+ * Runs a bundle (default the full one; or LEAN_BUNDLE with LEAN_CODE_CACHE) as the CommonJS
+ * module it is and returns it with its exports.
+ */
+export function loadBundle(root, bundle = BUNDLE, codeCache = CODE_CACHE) {
+  const file = path.join(root, bundle);
   let cachedData;
   try {
-    cachedData = readFileSync(path.join(root, CODE_CACHE));
+    cachedData = readFileSync(path.join(root, codeCache));
   } catch {
     // no cache: V8 compiles from source
   }
@@ -57,7 +64,8 @@ export function loadBundle(root) {
   mod.filename = file;
   const require = createRequire(file);
   mod.paths = require.resolve.paths('x') ?? [];
-  // oclif requires the bundle for its COMMANDS: it must get this instance, not a second copy.
+  // oclif requires the bundle for its COMMANDS: it must get this instance, not a second copy
+  // (and tests find a loaded bundle here).
   require.cache[file] = mod;
   script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, path.dirname(file));
   mod.loaded = true;

@@ -11,11 +11,23 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
 } else {
   // Everything else runs from the one-file bundle while it matches the build it was made from,
   // else from the compiled modules: the same code; the bundle only skips loading ~750 files
-  // through the ESM loader (see bundle.js).
+  // through the ESM loader (see bundle.js). A plain `ftget get` is first offered to the lean
+  // bundle (src/cli/lean-get.ts: get's own parser and run without oclif's Config), which
+  // takes it or, having done nothing, leaves it to oclif.
   const { fileURLToPath } = await import('node:url');
-  const { BUNDLE, bundleIsFresh, loadBundle } = await import('./bundle.js');
+  const { BUNDLE, LEAN_BUNDLE, LEAN_CODE_CACHE, bundleIsFresh, loadBundle } =
+    await import('./bundle.js');
   const root = fileURLToPath(new URL('..', import.meta.url));
   const fresh = bundleIsFresh(root);
-  const { main } = fresh ? loadBundle(root).exports : await import('../dist/src/cli/main.js');
-  await main(argv, { root, commandsTarget: fresh ? `./${BUNDLE}` : './dist/src/cli/commands.js' });
+  const lean =
+    fresh && argv[0] === 'get'
+      ? await loadBundle(root, LEAN_BUNDLE, LEAN_CODE_CACHE).exports.leanGet(argv)
+      : false;
+  if (!lean) {
+    const { main } = fresh ? loadBundle(root).exports : await import('../dist/src/cli/main.js');
+    await main(argv, {
+      root,
+      commandsTarget: fresh ? `./${BUNDLE}` : './dist/src/cli/commands.js',
+    });
+  }
 }
