@@ -19,6 +19,9 @@
  * loading and set-up cost more than a small download. @oclif/core/command is replaced there by
  * an empty class (get's command class extends it; the lean path never runs a Command), and
  * the build refuses a lean bundle that still holds oclif's Config. One manifest covers both.
+ * The lean bundle is minified (whitespace and syntax, not names: error classes are told apart
+ * by name): ~2 ms less to read and compile. It never prints a stack (DEBUG goes to the full
+ * path), so its one long line costs no one.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -48,9 +51,10 @@ const STAMPS = [
 /** The only module that reads import.meta.url: the hash thread's file is found beside it. */
 const META_URL_USER = path.join(SRC, 'hashing', 'hash-worker.js');
 
-/** esbuild options shared by both bundles. */
-function bundle(entry, outfile, plugins) {
+/** esbuild options shared by both bundles (`extra`: one bundle's own). */
+function bundle(entry, outfile, plugins, extra = {}) {
   return build({
+    ...extra,
     entryPoints: [entry],
     outfile,
     bundle: true,
@@ -139,9 +143,12 @@ try {
   rmSync(path.join(ROOT, LEAN_CODE_CACHE), { force: true });
   const full = await bundle(path.join(SRC, 'cli', 'main.js'), BUNDLE, []);
   checkMetaUsers(full);
-  const lean = await bundle(path.join(SRC, 'cli', 'lean-get.js'), path.join(ROOT, LEAN_BUNDLE), [
-    stubOclif,
-  ]);
+  const lean = await bundle(
+    path.join(SRC, 'cli', 'lean-get.js'),
+    path.join(ROOT, LEAN_BUNDLE),
+    [stubOclif],
+    { minifyWhitespace: true, minifySyntax: true },
+  );
   checkMetaUsers(lean);
   const oclifConfig = Object.keys(lean.metafile.inputs).filter((f) =>
     /@oclif\/core\/lib\/(config\/(config|plugin|index)|main|execute|command)\.js$/.test(f),
