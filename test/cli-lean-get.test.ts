@@ -347,7 +347,7 @@ test('a stale bundle: ftget runs from the modules, the lean bundle unused', asyn
   const root = await mkdtemp(join(tmpdir(), 'ftget-lean-stale-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   await mkdir(join(root, 'bin'));
-  for (const f of ['run.js', 'bundle.js'])
+  for (const f of ['run.js', 'bundle.js', 'package.json'])
     await copyFile(join(CLIENT, 'bin', f), join(root, 'bin', f));
   await copyFile(join(CLIENT, 'package.json'), join(root, 'package.json'));
   await symlink(join(CLIENT, 'node_modules'), join(root, 'node_modules'));

@@ -5,18 +5,23 @@
 // against its own version and flags and ignores one that does not fit; the cache file is
 // written with the bundle, and the manifest (for both bundles) last, so a bundle is never
 // paired with a stale cache (the build deletes the manifest first).
-import { readFileSync, statSync } from 'node:fs';
-import { Module, createRequire } from 'node:module';
-import path from 'node:path';
-import vm from 'node:vm';
+// CommonJS, as is run.js (bin/package.json): ES module loading costs ftget ~5 ms per start; the
+// build scripts and tests import the names below from it as ES modules do from CommonJS.
+/* global require, exports */
+/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS on purpose */
+'use strict';
+const { readFileSync, statSync } = require('node:fs');
+const { Module, createRequire } = require('node:module');
+const path = require('node:path');
+const vm = require('node:vm');
 
 /** The bundle, its code cache and manifest, relative to the package root. */
-export const BUNDLE = 'dist/src/ftget-bundle.cjs';
-export const CODE_CACHE = 'dist/src/ftget-bundle.cache';
-export const MANIFEST = 'dist/src/ftget-bundle.json';
+const BUNDLE = 'dist/src/ftget-bundle.cjs';
+const CODE_CACHE = 'dist/src/ftget-bundle.cache';
+const MANIFEST = 'dist/src/ftget-bundle.json';
 /** The lean `get` (src/cli/lean-get.ts, without oclif's Config) and its code cache. */
-export const LEAN_BUNDLE = 'dist/src/ftget-lean.cjs';
-export const LEAN_CODE_CACHE = 'dist/src/ftget-lean.cache';
+const LEAN_BUNDLE = 'dist/src/ftget-lean.cjs';
+const LEAN_CODE_CACHE = 'dist/src/ftget-lean.cache';
 
 /**
  * Whether the bundle matches the modules beside it. In a build: the manifest's build stamps
@@ -25,7 +30,7 @@ export const LEAN_CODE_CACHE = 'dist/src/ftget-lean.cache';
  * stamps are replaced by `packed`: the byte sizes of the bundle and of the modules' entry
  * point as packed (npm does not keep mtimes; sizes catch a file replaced by hand).
  */
-export function bundleIsFresh(root) {
+function bundleIsFresh(root) {
   try {
     const { stamps, packed } = JSON.parse(readFileSync(path.join(root, MANIFEST), 'utf8'));
     if (packed !== undefined)
@@ -41,13 +46,13 @@ export function bundleIsFresh(root) {
 }
 
 /** What a packed manifest records (see bundleIsFresh), relative to the package root. */
-export const PACKED_FILES = [BUNDLE, LEAN_BUNDLE, 'dist/src/cli/main.js'];
+const PACKED_FILES = [BUNDLE, LEAN_BUNDLE, 'dist/src/cli/main.js'];
 
 /**
  * Runs a bundle (default the full one; or LEAN_BUNDLE with LEAN_CODE_CACHE) as the CommonJS
  * module it is and returns it with its exports.
  */
-export function loadBundle(root, bundle = BUNDLE, codeCache = CODE_CACHE) {
+function loadBundle(root, bundle = BUNDLE, codeCache = CODE_CACHE) {
   const file = path.join(root, bundle);
   let cachedData;
   try {
@@ -71,3 +76,12 @@ export function loadBundle(root, bundle = BUNDLE, codeCache = CODE_CACHE) {
   mod.loaded = true;
   return { exports: mod.exports, script };
 }
+
+exports.BUNDLE = BUNDLE;
+exports.CODE_CACHE = CODE_CACHE;
+exports.MANIFEST = MANIFEST;
+exports.LEAN_BUNDLE = LEAN_BUNDLE;
+exports.LEAN_CODE_CACHE = LEAN_CODE_CACHE;
+exports.PACKED_FILES = PACKED_FILES;
+exports.bundleIsFresh = bundleIsFresh;
+exports.loadBundle = loadBundle;
