@@ -17,8 +17,9 @@
  * A second bundle, dist/src/ftget-lean.cjs, holds the lean `get` (src/cli/lean-get.ts): get's
  * flags, oclif's parser and the download, but not oclif's Command, Config and execute, whose
  * loading and set-up cost more than a small download. @oclif/core/command is replaced there by
- * an empty class (get's command class extends it; the lean path never runs a Command), and
- * the build refuses a lean bundle that still holds oclif's Config. One manifest covers both.
+ * an empty class (get's command class extends it; the lean path never runs a Command), oclif's
+ * help system and error handler by modules that refuse to run (STUBS), and the build refuses
+ * a lean bundle that still holds oclif's Config. One manifest covers both.
  * The lean bundle is minified (whitespace and syntax, not names: error classes are told apart
  * by name): ~2 ms less to read and compile. It never prints a stack (DEBUG goes to the full
  * path), so its one long line costs no one.

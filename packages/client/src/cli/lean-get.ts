@@ -10,12 +10,13 @@
  * not take (--help, an error while parsing, several REMOTEs, tree, parallel, mirror, UDP or
  * list-file runs, any flag outside LEAN_FLAGS) returns false and bin/run.js runs the full
  * oclif path, so such runs behave exactly as before. Bundled alone as
- * dist/src/ftget-lean.cjs (scripts/bundle-cli.mjs), where oclif's Command class is replaced
- * by a stub: nothing on this path calls it.
+ * dist/src/ftget-lean.cjs (scripts/bundle-cli.mjs), where oclif's Command class, help system
+ * and error handler are replaced by stubs: nothing on this path calls them.
  */
 import { ExitError } from '@oclif/core/errors';
 import { parse } from '@oclif/core/parser';
 import Get, { runParsedGet } from '../commands/get.js';
+import type { ParsedGetFlags } from '../commands/get.js';
 import { extractExpectedChecksum } from './expected-checksum.js';
 
 /** Flags (by name) a lean run may carry: one file from one source over TCP or TLS. */
@@ -84,7 +85,7 @@ export async function leanGet(argv: readonly string[]): Promise<boolean> {
   if (parsed.raw.some((t) => t.type === 'flag' && !LEAN_FLAGS.has(t.flag))) return false;
   let code: number;
   try {
-    code = await runParsedGet(remotes, parsed.flags as never, raw, usageErrorOfGet);
+    code = await runParsedGet(remotes, parsed.flags as ParsedGetFlags, raw, usageErrorOfGet);
   } catch (error) {
     code = await exitCodeOf(error);
   }
