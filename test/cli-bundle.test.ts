@@ -31,7 +31,7 @@ async function preload(t: { teardown(fn: () => unknown): void }): Promise<string
   await writeFile(
     file,
     "process.on('exit', () => process.stderr.write(`bundle loaded: ${Object.keys(require.cache)" +
-      ".some((k) => k.endsWith('ftget-bundle.cjs'))}\\n`));\n",
+      '.some((k) => /ftget-(bundle|lean)\\.cjs$/.test(k))}\\n`));\n',
   );
   return file;
 }

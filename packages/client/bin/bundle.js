@@ -1,18 +1,27 @@
-// Loads dist/src/ftget-bundle.cjs (scripts/bundle-cli.mjs) when it matches the build it was
-// made from, with V8's code cache for it: compiling the 1 MB bundle cost about as much CPU as
+// Loads dist/src/ftget-bundle.cjs, or for a plain `ftget get` first the lean one,
+// dist/src/ftget-lean.cjs (scripts/bundle-cli.mjs), when they match the build they were made
+// from, each with V8's code cache for it: compiling the 1 MB bundle cost about as much CPU as
 // running it, and the cache (made at build time) skips most of that. V8 checks the cache
 // against its own version and flags and ignores one that does not fit; the cache file is
-// written with the bundle, and the manifest last, so a bundle is never paired with a stale
-// cache (the build deletes the manifest first).
-import { readFileSync, statSync } from 'node:fs';
-import { Module, createRequire } from 'node:module';
-import path from 'node:path';
-import vm from 'node:vm';
+// written with the bundle, and the manifest (for both bundles) last, so a bundle is never
+// paired with a stale cache (the build deletes the manifest first).
+// CommonJS, as is run.js (bin/package.json): ES module loading costs ftget ~5 ms per start; the
+// build scripts and tests import the names below from it as ES modules do from CommonJS.
+/* global require, exports */
+/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS on purpose */
+'use strict';
+const { readFileSync, statSync } = require('node:fs');
+const { Module, createRequire } = require('node:module');
+const path = require('node:path');
+const vm = require('node:vm');
 
 /** The bundle, its code cache and manifest, relative to the package root. */
-export const BUNDLE = 'dist/src/ftget-bundle.cjs';
-export const CODE_CACHE = 'dist/src/ftget-bundle.cache';
-export const MANIFEST = 'dist/src/ftget-bundle.json';
+const BUNDLE = 'dist/src/ftget-bundle.cjs';
+const CODE_CACHE = 'dist/src/ftget-bundle.cache';
+const MANIFEST = 'dist/src/ftget-bundle.json';
+/** The lean `get` (src/cli/lean-get.ts, without oclif's Config) and its code cache. */
+const LEAN_BUNDLE = 'dist/src/ftget-lean.cjs';
+const LEAN_CODE_CACHE = 'dist/src/ftget-lean.cache';
 
 /**
  * Whether the bundle matches the modules beside it. In a build: the manifest's build stamps
@@ -21,7 +30,7 @@ export const MANIFEST = 'dist/src/ftget-bundle.json';
  * stamps are replaced by `packed`: the byte sizes of the bundle and of the modules' entry
  * point as packed (npm does not keep mtimes; sizes catch a file replaced by hand).
  */
-export function bundleIsFresh(root) {
+function bundleIsFresh(root) {
   try {
     const { stamps, packed } = JSON.parse(readFileSync(path.join(root, MANIFEST), 'utf8'));
     if (packed !== undefined)
@@ -37,14 +46,17 @@ export function bundleIsFresh(root) {
 }
 
 /** What a packed manifest records (see bundleIsFresh), relative to the package root. */
-export const PACKED_FILES = [BUNDLE, 'dist/src/cli/main.js'];
+const PACKED_FILES = [BUNDLE, LEAN_BUNDLE, 'dist/src/cli/main.js'];
 
-/** Runs the bundle as the CommonJS module it is and returns it with its exports. */
-export function loadBundle(root) {
-  const file = path.join(root, BUNDLE);
+/**
+ * Runs a bundle (default the full one; or LEAN_BUNDLE with LEAN_CODE_CACHE) as the CommonJS
+ * module it is and returns it with its exports.
+ */
+function loadBundle(root, bundle = BUNDLE, codeCache = CODE_CACHE) {
+  const file = path.join(root, bundle);
   let cachedData;
   try {
-    cachedData = readFileSync(path.join(root, CODE_CACHE));
+    cachedData = readFileSync(path.join(root, codeCache));
   } catch {
     // no cache: V8 compiles from source
   }
@@ -57,9 +69,19 @@ export function loadBundle(root) {
   mod.filename = file;
   const require = createRequire(file);
   mod.paths = require.resolve.paths('x') ?? [];
-  // oclif requires the bundle for its COMMANDS: it must get this instance, not a second copy.
+  // oclif requires the bundle for its COMMANDS: it must get this instance, not a second copy
+  // (and tests find a loaded bundle here).
   require.cache[file] = mod;
   script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, path.dirname(file));
   mod.loaded = true;
   return { exports: mod.exports, script };
 }
+
+exports.BUNDLE = BUNDLE;
+exports.CODE_CACHE = CODE_CACHE;
+exports.MANIFEST = MANIFEST;
+exports.LEAN_BUNDLE = LEAN_BUNDLE;
+exports.LEAN_CODE_CACHE = LEAN_CODE_CACHE;
+exports.PACKED_FILES = PACKED_FILES;
+exports.bundleIsFresh = bundleIsFresh;
+exports.loadBundle = loadBundle;

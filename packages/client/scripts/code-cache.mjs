@@ -5,7 +5,8 @@
  * the bytecode of every function such a run compiled (oclif's config and parser, our flags,
  * the connection and retry code), not only the modules' top level, which saves ~25 ms of CPU
  * per `ftget get`. Run by scripts/bundle-cli.mjs, in a child process of its own (the run sets
- * process-wide state and ends the process). Usage: code-cache.mjs PACKAGE_ROOT.
+ * process-wide state and ends the process). Usage: code-cache.mjs PACKAGE_ROOT full|lean (the
+ * lean bundle, src/cli/lean-get.ts, is trained on the same command line).
  */
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -13,8 +14,8 @@ import path from 'node:path';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 
-const root = process.argv[2];
-const { BUNDLE, CODE_CACHE, loadBundle } = await import(
+const [root, which] = process.argv.slice(2);
+const { BUNDLE, CODE_CACHE, LEAN_BUNDLE, LEAN_CODE_CACHE, loadBundle } = await import(
   pathToFileURL(path.join(root, 'bin', 'bundle.js')).href
 );
 // A port that was free a moment ago: the connection is refused, and no retry is made.
@@ -24,18 +25,20 @@ const port = await new Promise((resolve) => {
     server.close(() => resolve(free));
   });
 });
-const { exports, script } = loadBundle(root);
-// The failed get ends the process (oclif exits with ftget's code 3): write the cache on exit.
+const [bundle, codeCache] =
+  which === 'lean' ? [LEAN_BUNDLE, LEAN_CODE_CACHE] : [BUNDLE, CODE_CACHE];
+const { exports, script } = loadBundle(root, bundle, codeCache);
+// The failed get ends the process (exit code 3): write the cache on exit.
 process.on('exit', () => {
-  writeFileSync(path.join(root, CODE_CACHE), script.createCachedData());
+  writeFileSync(path.join(root, codeCache), script.createCachedData());
   process.exitCode = 0;
 });
-await exports.main(
-  ['get', 'training.bin', '-o', 'training.bin', '-q', '--retries', '0'].concat([
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-  ]),
-  { root, commandsTarget: `./${BUNDLE}` },
-);
+const argv = ['get', 'training.bin', '-o', 'training.bin', '-q', '--retries', '0'].concat([
+  '--host',
+  '127.0.0.1',
+  '--port',
+  String(port),
+]);
+if (which === 'lean') {
+  if (!(await exports.leanGet(argv))) throw new Error('the lean path refused the training run');
+} else await exports.main(argv, { root, commandsTarget: `./${BUNDLE}` });

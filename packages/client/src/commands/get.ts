@@ -1,5 +1,6 @@
 import * as Args from '@oclif/core/args';
 import * as Flags from '@oclif/core/flags';
+import type { Interfaces } from '@oclif/core';
 import { FtgetCommand } from '../cli/base-command.js';
 import { EXIT_CODE_MEANINGS } from '../exit-codes.js';
 import type { ProgressMode } from '../cli/progress-bars.js';
@@ -236,48 +237,73 @@ ${exitCodeHelp}`;
       this.exit(reportError(error));
     }
     const { argv, flags } = await this.parse(Get, raw.argv);
-    const tlsExit = (await import('../cli/tls-setup.js')).setupTls(flags);
-    if (tlsExit !== undefined) this.exit(tlsExit);
-    // REMOTE is optional only for -i, which supplies the REMOTEs.
-    if (argv.length === 0 && flags['list-file'] === undefined) this.usageError('missing REMOTE');
-    await this.setCredentials(flags.token);
-    const { runGet } = await import('../cli/run-get.js');
-    (await import('../cli/stdout-pipe.js')).watchStdout();
-    const code = await runGet(argv as string[], {
-      expectedSha256: raw.expected,
-      listFile: flags['list-file'],
-      limitRate: flags['limit-rate'],
-      parallel: flags.parallel,
-      connections: flags.connections,
-      mirrors: flags.mirror ?? [],
-      output: flags.output,
-      outputDir: flags['output-dir'],
-      remoteName: flags['remote-name'],
-      createDirs: flags['create-dirs'],
-      resume: flags.resume,
-      force: flags.force,
-      restart: flags.restart,
-      verifyPartial: flags['verify-partial'],
-      recursive: flags.recursive,
-      followLinks: flags['follow-links'],
-      maxDepth: flags['max-depth'],
-      preserveMtime: flags['preserve-mtime'],
-      checksum: flags.checksum,
-      update: flags.update,
-      delete: flags.delete,
-      filters: filterRulesFrom(raw.argv),
-      host: flags.host,
-      port: flags.port,
-      retries: flags.retries,
-      retryMaxWaitMs: toMs(flags['retry-max-wait']),
-      retryMaxTimeMs: toMs(flags['retry-max-time']),
-      stallTimeoutMs: toMs(flags['stall-timeout']),
-      quiet: flags.quiet,
-      udp: flags.udp,
-      json: flags.json,
-      progress: flags.progress as ProgressMode | undefined,
-      verbose: flags.verbose,
-    });
+    const code = await runParsedGet(argv as string[], flags, raw, (message) =>
+      this.usageError(message),
+    );
     if (code !== 0) this.exit(code);
   }
+}
+
+/** The flags of `ftget get` as oclif parses them. */
+export type ParsedGetFlags = Interfaces.InferredFlags<typeof Get.flags>;
+
+/**
+ * Everything `ftget get` does once its command line is parsed: TLS, credentials, the
+ * download. Shared by Get.run and the lean path (cli/lean-get.ts, which parses with the same
+ * oclif parser and these same flag definitions), so the two cannot drift. Returns the exit
+ * code; `usageError` ends the run with exit 2.
+ */
+export async function runParsedGet(
+  argv: string[],
+  flags: ParsedGetFlags,
+  raw: { argv: string[]; expected: string | undefined },
+  usageError: (message: string) => never,
+): Promise<number> {
+  const tlsExit = (await import('../cli/tls-setup.js')).setupTls(flags);
+  if (tlsExit !== undefined) return tlsExit;
+  // REMOTE is optional only for -i, which supplies the REMOTEs.
+  if (argv.length === 0 && flags['list-file'] === undefined) usageError('missing REMOTE');
+  // As FtgetCommand.setCredentials: an unsafe or malformed tokens file ends the run.
+  try {
+    (await import('../credentials.js')).configureCredentials(flags.token);
+  } catch (error) {
+    return (await import('../cli/report.js')).reportError(error);
+  }
+  const { runGet } = await import('../cli/run-get.js');
+  (await import('../cli/stdout-pipe.js')).watchStdout();
+  return runGet(argv, {
+    expectedSha256: raw.expected,
+    listFile: flags['list-file'],
+    limitRate: flags['limit-rate'],
+    parallel: flags.parallel,
+    connections: flags.connections,
+    mirrors: flags.mirror ?? [],
+    output: flags.output,
+    outputDir: flags['output-dir'],
+    remoteName: flags['remote-name'],
+    createDirs: flags['create-dirs'],
+    resume: flags.resume,
+    force: flags.force,
+    restart: flags.restart,
+    verifyPartial: flags['verify-partial'],
+    recursive: flags.recursive,
+    followLinks: flags['follow-links'],
+    maxDepth: flags['max-depth'],
+    preserveMtime: flags['preserve-mtime'],
+    checksum: flags.checksum,
+    update: flags.update,
+    delete: flags.delete,
+    filters: filterRulesFrom(raw.argv),
+    host: flags.host,
+    port: flags.port,
+    retries: flags.retries,
+    retryMaxWaitMs: toMs(flags['retry-max-wait']),
+    retryMaxTimeMs: toMs(flags['retry-max-time']),
+    stallTimeoutMs: toMs(flags['stall-timeout']),
+    quiet: flags.quiet,
+    udp: flags.udp,
+    json: flags.json,
+    progress: flags.progress as ProgressMode | undefined,
+    verbose: flags.verbose,
+  });
 }
