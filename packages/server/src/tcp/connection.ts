@@ -391,6 +391,15 @@ export class Connection implements RequestContext, Stallable {
     this.closing = true;
     this.stopReading = true;
     this.deadlines.stop();
+    // The client has ended and the kernel holds everything we wrote (the usual end of a
+    // one-request connection): closing the descriptor sends our FIN after that data, so the
+    // shutdown, the stream's finish and the linger timer would add nothing. Nothing unread
+    // waits (we read to the client's EOF), so the close resets nothing. Not over TLS, whose
+    // end() also sends close_notify.
+    if (this.peerEnded && this.socket.writableLength === 0 && !('encrypted' in this.socket)) {
+      this.socket.destroy();
+      return;
+    }
     this.socket.end();
     this.socket.resume();
     const timer = setTimeout(() => this.socket.destroy(), LINGER_MS);
