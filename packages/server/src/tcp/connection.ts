@@ -23,6 +23,7 @@ import type { RequestContext } from './request-context.js';
 import { serveList, serveStat } from './stat-list-handlers.js';
 import { Deadlines } from './deadlines.js';
 import { answerHello } from './handshake.js';
+import { readWaiting } from './first-read.js';
 import { sharedStallWatch } from './stall-watch.js';
 import { authorize } from '../access/request-auth.js';
 import { serveUdpSession } from './udp-session-handler.js';
@@ -114,6 +115,9 @@ export class Connection implements RequestContext, Stallable {
     });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
+    // HELLO and a pipelined request are usually waiting already: answer them without a turn.
+    const waiting = readWaiting(socket);
+    if (waiting !== undefined) this.onData(waiting);
     // Handed-over sockets arrive paused (pauseOnConnect in the accepting process).
     socket.resume();
   }
