@@ -140,6 +140,60 @@ for (const halfClose of [false, true]) {
   });
 }
 
+test('HELLO and more pipelined GETs than the first read takes (over 16 KiB in one write) are all answered, in order', async (t) => {
+  const { root } = await tree(t);
+  const server = await serveRoot(t, root, ['--no-udp', '--workers', '1', '--host', '127.0.0.1']);
+  const COUNT = 400;
+  const bytes = Buffer.concat([
+    encodeHello({ minVersion: MIN_PROTOCOL_VERSION, maxVersion: MAX_PROTOCOL_VERSION, name: 't' }),
+    ...Array.from({ length: COUNT }, (_, i) =>
+      encodeGet({ requestId: i + 1, path: 'small/./f.bin', offset: i, wantDigests: false }),
+    ),
+  ]);
+  t.true(bytes.length > 16 * 1024);
+  const ends: number[] = [];
+  const files: { id: number; offset: number; length: number }[] = [];
+  let body = 0;
+  let bad: string | undefined;
+  await new Promise<void>((resolve) => {
+    const decoder = new FrameDecoder({ accept: 'responses' });
+    const socket = connect({ host: '127.0.0.1', port: server.port }, () => socket.end(bytes));
+    socket.setTimeout(20_000, () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const e of decoder.push(chunk)) {
+          if (e.kind === 'data') body += e.chunk.length;
+          else if (e.message.type === FrameType.FILE)
+            files.push({
+              id: e.message.requestId,
+              offset: e.message.offset,
+              length: e.message.length,
+            });
+          else if (e.message.type === FrameType.END) ends.push(e.message.requestId);
+          else if (e.message.type !== FrameType.WELCOME) bad = `frame ${e.message.type}`;
+        }
+      } catch (error) {
+        bad = String(error);
+      }
+    });
+    socket.on('error', (error) => (bad = String(error)));
+    socket.on('close', () => resolve());
+  });
+  t.is(bad, undefined);
+  t.deepEqual(
+    ends,
+    Array.from({ length: COUNT }, (_, i) => i + 1),
+  );
+  t.deepEqual(
+    files,
+    Array.from({ length: COUNT }, (_, i) => ({ id: i + 1, offset: i, length: SIZE - i })),
+  );
+  t.is(
+    body,
+    files.reduce((n, f) => n + f.length, 0),
+  );
+});
+
 test('the validator cached per path is the one validatorOf gives, and changes with any change it sees', async (t) => {
   const { root } = await tree(t);
   const file = join(root, 'small', 'f.bin');
