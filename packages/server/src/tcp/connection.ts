@@ -395,11 +395,9 @@ export class Connection implements RequestContext, Stallable {
     this.closing = true;
     this.stopReading = true;
     this.deadlines.stop();
-    // The client has ended and the kernel holds everything we wrote (the usual end of a
-    // one-request connection): closing the descriptor sends our FIN after that data, so the
-    // shutdown, the stream's finish and the linger timer would add nothing. Nothing unread
-    // waits (we read to the client's EOF), so the close resets nothing. Not over TLS, whose
-    // end() also sends close_notify.
+    // Client ended, and the kernel holds all we wrote: close(2) sends our FIN after it (and
+    // resets nothing: we read to the EOF), so shutdown, finish and linger would add nothing.
+    // Not over TLS, whose end() also sends close_notify.
     if (this.peerEnded && this.socket.writableLength === 0 && !('encrypted' in this.socket)) {
       this.socket.destroy();
       return;
