@@ -3,6 +3,11 @@
  * `node load-gen.mjs '<json>'`. Each of `concurrency` workers opens a new TCP connection per
  * request, sends one request, reads the whole response, checks its length, closes, repeats.
  *   proto ft:   HELLO + GET pipelined (built on @ft/protocol), read WELCOME, FILE, body, END.
+ *     A GET without digests (the rps case) sends bytes encoded once per path, as an HTTP load
+ *     generator keeps its request text, and its answer is checked by a lean reader (leanAnswer):
+ *     magic and version of WELCOME, FILE for request 1 with no digests, exactly FILE's length of
+ *     body, END OK for request 1 with that many bytes. Anything else (an ERROR, a split
+ *     header, another frame) goes through the full FrameDecoder, so errors read as before.
  *   proto http: one HTTP/1.1 GET with "Connection: close", read the header and Content-Length bytes.
  * mode rps: run for durationS; mode once: every worker does one request of paths[worker]
  * (retrying BUSY answers after the server's retryAfterMs, as ftget would).
@@ -74,17 +79,92 @@ function markFirstByte(t0) {
     firstByteMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
 }
 
+/** HELLO + GET of each path, encoded once (a GET without digests: the lean case). */
+const requestBytes = new Map();
+function leanRequest(path) {
+  let bytes = requestBytes.get(path);
+  if (bytes === undefined) {
+    bytes = Buffer.concat([
+      encodeHello({
+        minVersion: MIN_PROTOCOL_VERSION,
+        maxVersion: MAX_PROTOCOL_VERSION,
+        name: 'ft-bench',
+      }),
+      encodeGet({ requestId: 1, path, offset: 0, wantDigests: false }),
+    ]);
+    requestBytes.set(path, bytes);
+  }
+  return bytes;
+}
+
+const HEADER = 6;
+const u64 = (b, at) => b.readUInt32BE(at) * 2 ** 32 + b.readUInt32BE(at + 4);
+
+/**
+ * Reads the expected answer to a lean GET from `buf` (everything received so far), checking
+ * what an HTTP client checks of its status line and Content-Length, and more: {need: true} while
+ * incomplete, {body, length, done} as far as it got, or {other: true} when the bytes are not the
+ * expected WELCOME, FILE (no digests), body, END OK sequence (the caller then decodes them fully).
+ */
+function leanAnswer(buf) {
+  if (buf.length < HEADER) return { need: true };
+  const welcome = buf.readUInt32BE(2);
+  if (buf[0] !== FrameType.WELCOME || buf[1] !== 0 || welcome < 12 || welcome > 100)
+    return { other: true };
+  const file = HEADER + welcome;
+  if (buf.length < file + HEADER) return { need: true };
+  if (buf.readUInt32BE(HEADER) !== 0x8946540a) return { other: true };
+  const version = buf.readUInt16BE(HEADER + 4);
+  if (version < MIN_PROTOCOL_VERSION || version > MAX_PROTOCOL_VERSION) return { other: true };
+  if (buf[file] !== FrameType.FILE || buf[file + 1] !== 0 || buf.readUInt32BE(file + 2) !== 97)
+    return { other: true };
+  const p = file + HEADER;
+  if (buf.length < p + 97) return { need: true };
+  const length = u64(buf, p + 20);
+  // requestId 1, algorithm NONE, no digests.
+  if (buf.readUInt32BE(p) !== 1 || buf[p + 52] !== 0 || buf.readUInt32BE(p + 93) !== 0)
+    return { other: true };
+  const body = p + 97;
+  const end = body + length;
+  const got = Math.min(buf.length, end) - body;
+  if (buf.length < end + HEADER + 13) return { need: true, body: got, length };
+  const e = end + HEADER;
+  const ok =
+    buf[end] === FrameType.END &&
+    buf[end + 1] === 0 &&
+    buf.readUInt32BE(end + 2) === 13 &&
+    buf.readUInt32BE(e) === 1 &&
+    u64(buf, e + 4) === length &&
+    buf[e + 12] === 0 &&
+    buf.length === e + 13;
+  return ok ? { done: true, body: got, length } : { other: true };
+}
+
 function ftRequest(path, slot) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     let first = true;
     const { socket, ready } = open(slot);
-    const decoder = new FrameDecoder({ accept: 'responses' });
+    // The lean reader while the answer looks as expected (a GET without digests); the full
+    // decoder from the first byte otherwise, or from the start once the lean reader gives up.
+    const lean = cfg.wantDigests !== true && cfg.streamDigests !== true;
+    let decoder = lean ? undefined : new FrameDecoder({ accept: 'responses' });
+    let pending = Buffer.alloc(0);
     let expected = -1;
     let got = 0;
-    const fail = (error) => {
+    let settled = false;
+    const finish = (error, value) => {
+      settled = true;
       socket.destroy();
-      reject(error);
+      if (error === undefined) resolve(value);
+      else reject(error);
+    };
+    const fail = (error) => finish(error);
+    const firstBody = () => {
+      if (!first) return false;
+      first = false;
+      markFirstByte(t0);
+      return cfg.firstByteOnly === true;
     };
     socket.setTimeout(REQUEST_TIMEOUT_MS, () => fail(new Error('timeout')));
     const get = () =>
@@ -96,6 +176,7 @@ function ftRequest(path, slot) {
         ...(cfg.streamDigests === true ? { streamDigests: true } : {}),
       });
     socket.once(ready, () => {
+      if (lean) return socket.write(leanRequest(path));
       const hello = encodeHello({
         minVersion: MIN_PROTOCOL_VERSION,
         maxVersion: MAX_PROTOCOL_VERSION,
@@ -104,7 +185,7 @@ function ftRequest(path, slot) {
       // STREAM_DIGESTS may only follow a WELCOME of version 3 or more, as ftget does.
       socket.write(cfg.streamDigests === true ? hello : Buffer.concat([hello, get()]));
     });
-    socket.on('data', (chunk) => {
+    const full = (chunk) => {
       let events;
       try {
         events = decoder.push(chunk);
@@ -114,14 +195,8 @@ function ftRequest(path, slot) {
       }
       for (const e of events) {
         if (e.kind === 'data') {
-          if (first) markFirstByte(t0);
-          first = false;
           got += e.chunk.length;
-          if (cfg.firstByteOnly === true) {
-            socket.destroy();
-            resolve(got);
-            return;
-          }
+          if (firstBody()) return finish(undefined, got);
         } else if (e.message.type === FrameType.WELCOME && cfg.streamDigests === true) {
           if (e.message.version < 3) return fail(new Error(`WELCOME version ${e.message.version}`));
           socket.write(get());
@@ -130,18 +205,29 @@ function ftRequest(path, slot) {
           const err = new Error(`ERROR code ${e.message.code}`);
           err.kind = e.message.code === WireError.BUSY ? 'BUSY' : `ft-error-${e.message.code}`;
           err.retryAfterMs = e.message.retryAfterMs;
-          fail(err);
-          return;
+          return fail(err);
         } else if (e.message.type === FrameType.END) {
-          socket.destroy();
-          if (got !== expected) reject(new Error(`short body ${got}/${expected}`));
-          else resolve(got);
-          return;
+          if (got !== expected) return fail(new Error(`short body ${got}/${expected}`));
+          return finish(undefined, got);
         }
       }
+    };
+    socket.on('data', (chunk) => {
+      if (settled) return;
+      if (decoder !== undefined) return full(chunk);
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      const a = leanAnswer(pending);
+      if (a.other === true) {
+        decoder = new FrameDecoder({ accept: 'responses' });
+        const all = pending;
+        pending = Buffer.alloc(0);
+        return full(all);
+      }
+      if (a.body > 0 && firstBody()) return finish(undefined, a.body);
+      if (a.done === true) finish(undefined, a.body);
     });
-    socket.once('error', fail);
-    socket.once('close', () => reject(new Error('closed early')));
+    socket.once('error', (error) => settled || fail(error));
+    socket.once('close', () => settled || fail(new Error('closed early')));
   });
 }
 

@@ -21,6 +21,7 @@ import { DigestCache, SHA256_UNKNOWN, hashChunks, hashFile, hashWhole } from './
 import type { DigestLookup, FileDigests } from './digest-cache.js';
 import { DigestStore } from './digest-store.js';
 import { PathJail, parseRequestPath } from './path-jail.js';
+import { ValidatorCache } from './validator-cache.js';
 
 export type { DigestLookup, FileDigests } from './digest-cache.js';
 
@@ -98,6 +99,7 @@ export class FileService {
   readonly jail: PathJail;
   private readonly cache: DigestCache;
   private readonly maxListEntries: number;
+  private readonly validators = new ValidatorCache();
 
   constructor(private readonly options: FileServiceOptions) {
     this.jail = new PathJail(options.root, { dotfiles: options.dotfiles });
@@ -132,7 +134,7 @@ export class FileService {
       handle: { fd },
       size: Number(st.size),
       mtimeMs: msOf(st),
-      validator: validatorOf(st),
+      validator: this.validators.of(real, st),
       realPath: real,
       identity: { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs },
       close: async () => {

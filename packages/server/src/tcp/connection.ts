@@ -23,6 +23,7 @@ import type { RequestContext } from './request-context.js';
 import { serveList, serveStat } from './stat-list-handlers.js';
 import { Deadlines } from './deadlines.js';
 import { answerHello } from './handshake.js';
+import { readWaiting } from './first-read.js';
 import { sharedStallWatch } from './stall-watch.js';
 import { authorize } from '../access/request-auth.js';
 import { serveUdpSession } from './udp-session-handler.js';
@@ -114,6 +115,9 @@ export class Connection implements RequestContext, Stallable {
     });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
+    // HELLO and a pipelined request are usually waiting already: answer them without a turn.
+    const waiting = readWaiting(socket);
+    if (waiting !== undefined) this.onData(waiting);
     // Handed-over sockets arrive paused (pauseOnConnect in the accepting process).
     socket.resume();
   }
@@ -391,6 +395,13 @@ export class Connection implements RequestContext, Stallable {
     this.closing = true;
     this.stopReading = true;
     this.deadlines.stop();
+    // Client ended, and the kernel holds all we wrote: close(2) sends our FIN after it (and
+    // resets nothing: we read to the EOF), so shutdown, finish and linger would add nothing.
+    // Not over TLS, whose end() also sends close_notify.
+    if (this.peerEnded && this.socket.writableLength === 0 && !('encrypted' in this.socket)) {
+      this.socket.destroy();
+      return;
+    }
     this.socket.end();
     this.socket.resume();
     const timer = setTimeout(() => this.socket.destroy(), LINGER_MS);

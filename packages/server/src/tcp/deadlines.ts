@@ -15,6 +15,8 @@ export class Deadlines {
   private idle: NodeJS.Timeout | undefined;
   private frame: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The idle clock is paused (its timer, if any, is ignored until resumeIdle). */
+  private paused = true;
   /** Bumped by every change of each clock: a decision pending from an older one is void. */
   private idleRound = 0;
   private frameRound = 0;
@@ -30,14 +32,17 @@ export class Deadlines {
 
   /** True while the idle clock is paused (the server itself is busy: opening, hashing). */
   get idlePaused(): boolean {
-    return this.idle === undefined;
+    return this.paused;
   }
 
-  /** Stops the idle clock until resumeIdle(). */
+  /**
+   * Stops the idle clock until resumeIdle(). The timer is kept (a paused clock ignores it when
+   * it fires, and resumeIdle re-arms it): every GET pauses and resumes once, and refreshing one
+   * timer costs less than clearing it and making another.
+   */
   pauseIdle(): void {
     this.idleRound++;
-    clearTimeout(this.idle);
-    this.idle = undefined;
+    this.paused = true;
   }
 
   /** Starts the idle clock afresh. */
@@ -45,18 +50,20 @@ export class Deadlines {
     if (this.stopped) return;
     this.lastProgressAt = performance.now();
     this.idleRound++;
+    this.paused = false;
     if (this.idle === undefined) this.idle = setTimeout(() => this.idleRanOut(), this.idleMs);
     else this.idle.refresh();
   }
 
   /** The client sent something: the idle clock starts again (unless paused). */
   touch(): void {
-    if (this.stopped || this.idle === undefined) return;
+    if (this.stopped || this.paused || this.idle === undefined) return;
     this.idleRound++;
     this.idle.refresh();
   }
 
   private idleRanOut(): void {
+    if (this.paused || this.stopped) return;
     const round = this.idleRound;
     setImmediate(() => {
       if (round === this.idleRound && !this.stopped) this.onIdle();
@@ -99,6 +106,8 @@ export class Deadlines {
   stop(): void {
     this.stopped = true;
     this.pauseIdle();
+    clearTimeout(this.idle);
+    this.idle = undefined;
     this.endFrame();
   }
 }

@@ -35,16 +35,21 @@ export class StallWatch {
     this.timer ??= setInterval(() => this.check(), CHECK_EVERY_MS).unref();
   }
 
+  /**
+   * The interval stops at the first check that finds nobody watched, not here: with one client
+   * at a time the set empties after every connection, and an interval per connection cost more
+   * than the check.
+   */
   delete(connection: Stallable): void {
     this.watched.delete(connection);
-    if (this.watched.size === 0 && this.timer !== undefined) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
   }
 
   /** Cuts the longest-stalled connections beyond the allowance; returns how many. */
   check(now = performance.now()): number {
+    if (this.watched.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
     const stalled: { c: Stallable; since: number }[] = [];
     for (const c of this.watched) {
       const since = c.stalledSince();
