@@ -5,7 +5,8 @@
  * child's V8 and libuv threads) and its private memory then (smaps_rollup), for
  *   - bare: a forked Node that opens the IPC channel and says ready (the floor of any Node child);
  *   - child: ftserve's one-shot child (the bundle, with the config a --fork-per-connection
- *     server gives it), optionally with extra Node flags (--flags "...").
+ *     server gives it, and the Node flags and environment spawn-child.ts gives one-shot
+ *     children), optionally with extra Node flags after those (--flags "...").
  * Forks alternate bare/child one at a time, so both see the same minutes of a shared machine.
  *   node bench/scenarios/perf9-child-start.mjs [--n 20] [--flags "--max-semi-space-size=1"]
  *     [--flags-b "..."]   (a third member: the child again, with these flags instead)
@@ -18,7 +19,9 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const BUNDLE = path.join(REPO, 'packages/server/dist/src/process/child-bundle.cjs');
+const PROCESS_DIR = path.join(REPO, 'packages/server/dist/src/process');
+const BUNDLE = path.join(PROCESS_DIR, 'child-bundle.cjs');
+const { ROLE_NODE_FLAGS, childEnv } = await import(path.join(PROCESS_DIR, 'spawn-child.js'));
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -92,11 +95,12 @@ function startOne(script, env, execArgv) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const results = { bare: [], child: [], ...(flagsB === undefined ? {} : { childB: [] }) };
 try {
-  const env = { ...process.env, FTSERVE_CHILD_CONFIG: JSON.stringify(childConfig()) };
+  const env = childEnv(childConfig());
+  const own = ROLE_NODE_FLAGS.oneshot;
   for (let i = 0; i < n; i++) {
     results.bare.push(await startOne(bare, process.env, []));
-    results.child.push(await startOne(BUNDLE, env, flags));
-    if (flagsB !== undefined) results.childB.push(await startOne(BUNDLE, env, flagsB));
+    results.child.push(await startOne(BUNDLE, env, [...own, ...flags]));
+    if (flagsB !== undefined) results.childB.push(await startOne(BUNDLE, env, [...own, ...flagsB]));
   }
   for (const [k, rs] of Object.entries(results))
     process.stdout.write(
