@@ -16,17 +16,14 @@ import {
 import type { DecoderEvent, Request } from '@ft/protocol';
 import type { FileService } from '../files/file-service.js';
 import { sharedBufferPool } from '../files/file-sender.js';
-import { serveGet } from './get-handler.js';
 import type { Logger } from '../logger.js';
 import { clientOf } from '../net/peer.js';
 import type { RequestContext } from './request-context.js';
-import { serveList, serveStat } from './stat-list-handlers.js';
 import { Deadlines } from './deadlines.js';
 import { answerHello } from './handshake.js';
 import { readWaiting } from './first-read.js';
+import { routeRequest } from './route-request.js';
 import { sharedStallWatch } from './stall-watch.js';
-import { authorize } from '../access/request-auth.js';
-import { serveUdpSession } from './udp-session-handler.js';
 import type { Stallable } from './stall-watch.js';
 import type { ConnectionOptions } from './connection-options.js';
 
@@ -360,23 +357,7 @@ export class Connection implements RequestContext, Stallable {
         return;
       }
     }
-    const credentials = this.options.credentials;
-    if (request.type === FrameType.UDP_SESSION)
-      return await serveUdpSession(this, request, {
-        grant: this.options.udpSessions,
-        credentials,
-        token: this.token,
-      });
-    if (credentials !== undefined && !(await authorize(this, credentials, this.token, request)))
-      return;
-    switch (request.type) {
-      case FrameType.GET:
-        return await serveGet(this, request);
-      case FrameType.STAT:
-        return await serveStat(this, request);
-      case FrameType.LIST:
-        return await serveList(this, request);
-    }
+    await routeRequest(this, request, this.options, this.token);
   }
 
   /** Sends a connection-level ERROR (requestId 0) and closes. */
