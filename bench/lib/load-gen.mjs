@@ -98,6 +98,8 @@ function leanRequest(path) {
 }
 
 const HEADER = 6;
+/** Most bytes of one answer the lean reader holds (see ftRequest). */
+const LEAN_MAX_BYTES = 256 * 1024;
 const u64 = (b, at) => b.readUInt32BE(at) * 2 ** 32 + b.readUInt32BE(at + 4);
 
 /**
@@ -217,7 +219,10 @@ function ftRequest(path, slot) {
       if (decoder !== undefined) return full(chunk);
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
       const a = leanAnswer(pending);
-      if (a.other === true) {
+      // The lean reader keeps the whole answer: past LEAN_MAX_BYTES (a large file: the
+      // concurrent and ttfb sections) the full decoder takes over, or every read would copy
+      // all that came before it.
+      if (a.other === true || (a.done !== true && pending.length > LEAN_MAX_BYTES)) {
         decoder = new FrameDecoder({ accept: 'responses' });
         const all = pending;
         pending = Buffer.alloc(0);
