@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -209,6 +209,20 @@ export async function waitForPort(
   return false;
 }
 
+/**
+ * Polls until haproxy's stats socket exists; false once `exited()` or after `ms`. The port alone
+ * does not show that haproxy started: between freePort() and haproxy's bind another test may
+ * take that port, and then the connect reaches it while haproxy exits with "cannot bind".
+ */
+async function waitForFile(file: string, exited: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline && !exited()) {
+    if (existsSync(file)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
 /** Runs haproxy until the test ends (it is SIGKILLed at teardown if stop() was not called). */
 export async function startHaproxy(t: ExecutionContext, options: HaproxyOptions): Promise<Haproxy> {
   const bin = ensureHaproxy();
@@ -219,6 +233,8 @@ export async function startHaproxy(t: ExecutionContext, options: HaproxyOptions)
     const port = await freePort();
     const config = haproxyConfig(options, port, statsSocket);
     await writeFile(configPath, config);
+    // A socket left by an attempt before (SIGKILLed) must not pass for this one's.
+    rmSync(statsSocket, { force: true });
     const child = spawn(bin, ['-db', '-f', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
@@ -232,7 +248,7 @@ export async function startHaproxy(t: ExecutionContext, options: HaproxyOptions)
       }
     };
     t.teardown(stop);
-    if (await waitForPort(port, gone, 20_000)) {
+    if ((await waitForPort(port, gone, 20_000)) && (await waitForFile(statsSocket, gone, 20_000))) {
       const stats: Haproxy['stats'] = async () => {
         const csv = await adminCommand(statsSocket, 'show stat');
         const lines = csv.split('\n').filter((l) => l.trim() !== '');
