@@ -239,6 +239,10 @@ test('--inetd serves a signed link on the connection it is handed', async (t) =>
     '--create-dirs',
   ]);
   t.is(denied.code, 10);
+  // The child may log the refusal after ftget has its answer and exits: wait for the line
+  // (bounded), then check it.
+  for (let i = 0; i < 200 && !/why="other path"/.test(log); i++)
+    await new Promise((r) => setTimeout(r, 50));
   t.regex(log, /why="other path" link=[0-9a-f]{8}@/);
   fx.noSignature(t, log, 'the --inetd log');
 });
