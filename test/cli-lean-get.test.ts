@@ -6,8 +6,6 @@
  * outside: a preload records at exit which bundles the process loaded, into a file, so that
  * the output compared stays the user's.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import {
   copyFile,
   mkdir,
@@ -122,27 +120,7 @@ async function spawnFtgetWith(
   dir: string,
   env: NodeJS.ProcessEnv,
 ): Promise<FtgetResult> {
-  const e = { ...env };
-  delete e['FTGET_HOST'];
-  delete e['FTGET_PORT'];
-  const child = spawn(process.execPath, [script, ...args], {
-    cwd: dir,
-    env: e,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out: Buffer[] = [];
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  const [code, signal] = await once(child, 'close');
-  clearTimeout(timer);
-  return {
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-    stdout: Buffer.concat(out),
-    stderr,
-  };
+  return spawnFtget(args, { cwd: dir, env, script }).result;
 }
 
 /** The figures of a summary line ("… in 0.012 s (21.3 MiB/s)") vary from run to run. */

@@ -26,13 +26,19 @@ export interface FtgetRun {
 
 export function spawnFtget(
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: {
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    /** Another entry script in place of bin/run.js (same process, same collection). */
+    script?: string;
+  } = {},
 ): FtgetRun {
   const env = { ...(options.env ?? process.env) };
   delete env['FTGET_HOST'];
   delete env['FTGET_PORT'];
   Object.assign(env, options.env ?? {});
-  const child = spawn(process.execPath, [FTGET_BIN, ...args], {
+  const child = spawn(process.execPath, [options.script ?? FTGET_BIN, ...args], {
     cwd: options.cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
