@@ -66,7 +66,7 @@ function bundle(entry, outfile, plugins, extra = {}) {
     logLevel: 'warning',
     plugins,
     // oclif requires typescript only to transpile sources (main.js turns that off).
-    external: ['typescript'],
+    external: ['typescript', 'koffi'],
     // import.meta.url of the hash worker's module, so that the thread's file is found.
     define: { 'import.meta.url': '__ftgetHashWorkerUrl' },
     banner: {

@@ -36,6 +36,8 @@ try {
     metafile: true,
     logLevel: 'warning',
     absWorkingDir: PROCESS_DIR,
+    // koffi finds its native binary beside its own files: it is loaded from node_modules.
+    external: ['koffi'],
   });
   const inputs = {};
   for (const input of Object.keys(result.metafile.inputs).sort())
