@@ -76,14 +76,20 @@ function bundle(entry, outfile, plugins, extra = {}) {
   });
 }
 
-/** The define above gives every module the hash worker's URL: refuse a second user. */
+/**
+ * The define above gives every module the hash worker's URL: refuse another user, but for
+ * syncfs.js, which only resolves the package koffi from it (any file of dist/src finds the same
+ * one). It cannot `import()` koffi: V8 drops the dynamic-import callback of a script compiled
+ * from a code cache ("A dynamic import callback was not specified").
+ */
+const META_URL_ALSO = path.join(SRC, 'syncfs.js');
 function checkMetaUsers(result) {
   const metaUsers = Object.keys(result.metafile.inputs)
     .filter((file) => !file.startsWith('ftget-stub:'))
     .map((file) => path.resolve(ROOT, file))
     .filter((file) => !file.includes(`${path.sep}node_modules${path.sep}`))
     .filter((file) => /import\.meta/.test(readFileSync(file, 'utf8')));
-  if (metaUsers.some((file) => file !== META_URL_USER))
+  if (metaUsers.some((file) => file !== META_URL_USER && file !== META_URL_ALSO))
     throw new Error(`import.meta is read by ${metaUsers.join(', ')}: only hash-worker.js may`);
 }
 

@@ -83,6 +83,12 @@ export interface DownloadOptions {
    * one GET, verified in memory, no lock or partial state). ftget sets it for batches.
    */
   smallFile?: boolean;
+  /**
+   * Small-file path, batched: called once the file's bytes are verified and written to its
+   * temp file, before the batch's flush and rename (the download is still running). The
+   * caller may start the next download then: this one no longer uses the connection.
+   */
+  onWritten?: () => void;
   /** Give the output the remote version's modification time (ftget's default; not for '-'). */
   preserveMtime?: boolean;
   /** Where '-' writes (default process.stdout). */

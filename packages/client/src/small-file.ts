@@ -1,9 +1,10 @@
 /**
  * The small-file path of a batch (`ftget get A B C… -o DIR`, `get -r`): a file of at most
  * SMALL_FILE_BYTES arrives whole in one GET, is verified in memory, and is written once, into a
- * file of its own that goes to the output name only after it is fsynced. It skips what only a
+ * file of its own that goes to the output name only once it is on disk. It skips what only a
  * file that streams to disk needs: the lock, OUTPUT.part and its state, the write queue and
- * the hashing thread, about twenty file-system calls of ~22 per file.
+ * the hashing thread, about twenty file-system calls of ~22 per file; and, batched, its own
+ * fsync.
  *
  * The GET asks for [0, SMALL_FILE_BYTES) with the digests: a file that turns out larger (the
  * FILE header gives its size) is left to the full path (file-download/), which fetches it
@@ -17,10 +18,11 @@
  * `OUTPUT.part.<pid>.<n>.tmp`, created O_EXCL, a name no other process uses (the pid is ours
  * while we live), so no other process ever writes into our file and we never write into
  * anyone's. The file holds bytes already verified against the server's digests before it is
- * created; it is fsynced, then renamed to OUTPUT, atomically. Should another ftget download
- * the same OUTPUT at the same time, each renames a complete, verified file of its own into
- * place and the last rename wins: the same end state as two runs one after the other. A kill
- * at any point leaves either no output or the verified one, plus at worst the `.tmp` file.
+ * created; it is made durable (by the batch's one syncfs, small-batch.ts, or by its own fsync
+ * where that cannot be trusted), then renamed to OUTPUT, atomically. Should another ftget
+ * download the same OUTPUT at the same time, each renames a complete, verified file of its own
+ * into place and the last rename wins: the same end state as two runs one after the other. A
+ * kill at any point leaves either no output or the verified one, plus at worst the `.tmp` file.
  * An existing OUTPUT.part, state or lock sends the file to the full path, which owns them.
  */
 import { closeSync, fsync, futimesSync, lstatSync, openSync, renameSync, rmSync } from 'node:fs';
@@ -36,6 +38,8 @@ import { checkFileHeader } from './response-checks.js';
 import { isRetryable } from './errors.js';
 import { abortError } from './retry.js';
 import { ChunkLedger } from './verify.js';
+import { batchOf } from './small-batch.js';
+import type { SmallBatch } from './small-batch.js';
 
 /** Largest file taken whole in one GET and held in memory (one per file in flight). */
 export const SMALL_FILE_BYTES = 64 * 1024;
@@ -64,6 +68,25 @@ function present(path: string): boolean {
  * (a larger file, local partial state, or any failure it handles better: see the module comment).
  */
 export async function downloadSmall(o: DownloadOptions): Promise<DownloadResult | undefined> {
+  const batch = batchOf(o.session!);
+  batch.startReceiving();
+  let receiving = true;
+  const received = (): void => {
+    if (receiving) batch.received();
+    receiving = false;
+  };
+  try {
+    return await fetchAndCommit(o, batch, received);
+  } finally {
+    received();
+  }
+}
+
+async function fetchAndCommit(
+  o: DownloadOptions,
+  batch: SmallBatch,
+  received: () => void,
+): Promise<DownloadResult | undefined> {
   const started = performance.now();
   const session = o.session!;
   // Existing partial state, a lock, or an output we may not replace: the full path decides.
@@ -118,9 +141,14 @@ export async function downloadSmall(o: DownloadOptions): Promise<DownloadResult 
     ledger.record(i, sha256(body!.subarray(offset, offset + length)));
   }
   if (ledger.unverifiedBelow(ledger.count).length > 0 || !ledger.rootMatches()) return undefined;
+  if (batch.batched) await batch.room();
   o.signal?.throwIfAborted();
-  await commit(o, body!, h.mtimeMs);
-  session.syncDirectoryLater(dirname(o.output));
+  // No await from here to the batch's add(): the flush's descriptor is opened before the write.
+  if (batch.batched) batch.prepare(dirname(o.output));
+  const temp = writeTemp(o, body!, h.mtimeMs);
+  // A batch may hold many files until its flush: their bytes are in the page cache, not here.
+  body = undefined;
+  await commit(o, temp, batch, received);
   o.onProgress?.({ path: o.output, bytes: h.size, total: h.size, resumedFrom: 0 });
   return {
     path: o.output,
@@ -134,28 +162,62 @@ export async function downloadSmall(o: DownloadOptions): Promise<DownloadResult 
   };
 }
 
+/** A temp file of ours holding a file's verified bytes, not yet fsynced (`fd` still open). */
+interface Temp {
+  path: string;
+  fd: number;
+}
+
 /**
- * Writes the verified bytes into a new file of ours, fsyncs it, and renames it to the output:
- * only then does the output name see it. The fsync runs in the thread pool beside the other
- * files' work; the small calls around it are synchronous (microseconds each for one write of
- * at most SMALL_FILE_BYTES into the page cache, and no promise or thread hop per call).
+ * Writes the verified bytes into a new file of ours (created O_EXCL). The calls are synchronous:
+ * microseconds each for one write of at most SMALL_FILE_BYTES into the page cache, and no
+ * promise or thread hop per call. On failure the file is removed.
  */
-async function commit(o: DownloadOptions, bytes: Buffer, mtimeMs: number): Promise<void> {
-  const temp = `${partPathFor(o.output)}.${process.pid}.${++tempCount}.tmp`;
-  const fd = openSync(temp, 'wx', 0o644);
-  let open = true;
+function writeTemp(o: DownloadOptions, bytes: Buffer, mtimeMs: number): Temp {
+  const path = `${partPathFor(o.output)}.${process.pid}.${++tempCount}.tmp`;
+  const fd = openSync(path, 'wx', 0o644);
   try {
     for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at, at);
     if (o.preserveMtime === true) futimesSync(fd, new Date(), new Date(mtimeMs));
+  } catch (error) {
+    closeSync(fd);
+    rmSync(path, { force: true });
+    throw error;
+  }
+  return { path, fd };
+}
+
+/**
+ * Makes the temp file durable and renames it to the output: only then does the output name
+ * see it. Batched (small-batch.ts): it joins the batch unsynced, the download's slot is given
+ * back (`onWritten`: the next file's GET goes out) and the rename waits for the batch's flush.
+ * Otherwise it is fsynced by itself, in the thread pool beside the other files' work.
+ */
+async function commit(
+  o: DownloadOptions,
+  temp: Temp,
+  batch: SmallBatch,
+  received: () => void,
+): Promise<void> {
+  if (batch.batched) {
+    const committed = batch.add(temp.fd, temp.path, o.output, o.signal);
+    received();
+    o.onWritten?.();
+    await committed;
+    return;
+  }
+  let open = true;
+  try {
     await new Promise<void>((resolve, reject) =>
-      fsync(fd, (error) => (error === null ? resolve() : reject(error))),
+      fsync(temp.fd, (error) => (error === null ? resolve() : reject(error))),
     );
     open = false;
-    closeSync(fd);
-    renameSync(temp, o.output);
+    closeSync(temp.fd);
+    renameSync(temp.path, o.output);
+    o.session!.syncDirectoryLater(dirname(o.output));
   } catch (error) {
-    if (open) closeSync(fd);
-    rmSync(temp, { force: true });
+    if (open) closeSync(temp.fd);
+    rmSync(temp.path, { force: true });
     throw error;
   }
 }

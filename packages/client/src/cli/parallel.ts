@@ -7,21 +7,34 @@
 /**
  * Runs `run` on every item with at most `limit` running at once; items start in list order.
  * `run` returns false to stop starting new items (an interrupt); running ones still finish.
+ * A run may give its place back early by calling `leave` (a small file waiting only for its
+ * batch's flush, small-batch.ts): the next item starts then, and the run is still awaited
+ * before runAtMost resolves. How many may wait that way is bounded by the caller.
  */
 export async function runAtMost<T>(
   items: readonly T[],
   limit: number,
-  run: (item: T, index: number) => Promise<boolean>,
+  run: (item: T, index: number, leave: () => void) => Promise<boolean>,
 ): Promise<void> {
   let next = 0;
   let stopped = false;
+  const leftEarly = new Set<Promise<void>>();
   const worker = async (): Promise<void> => {
     while (!stopped && next < items.length) {
       const index = next++;
-      if (!(await run(items[index]!, index))) stopped = true;
+      let leave = (): void => {};
+      const left = new Promise<'left'>((resolve) => (leave = () => resolve('left')));
+      const done = run(items[index]!, index, leave).then((go) => {
+        if (!go) stopped = true;
+      });
+      if ((await Promise.race([done, left])) === 'left') {
+        leftEarly.add(done);
+        void done.finally(() => leftEarly.delete(done));
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  while (leftEarly.size > 0) await Promise.all([...leftEarly]);
 }
 
 /**

@@ -232,7 +232,11 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
     const inOrder = new InOrder();
     // One job; false stops the run (interrupted). Several run at once (pipelined, --parallel);
     // what each prints waits for the jobs before it (InOrder).
-    const runJob = async (job: (typeof plan.jobs)[number], index: number): Promise<boolean> => {
+    const runJob = async (
+      job: (typeof plan.jobs)[number],
+      index: number,
+      leave: () => void,
+    ): Promise<boolean> => {
       const jobServer = formatServer(job.remote);
       server = jobServer;
       report.startFile(job.output);
@@ -272,6 +276,7 @@ export async function runGet(remotes: string[], flags: GetFlags): Promise<ExitCo
           onRetry: (notice) => report.retried(job.output, notice),
           onWarning: report.onWarning,
           smallFile: plan.jobs.length > 1,
+          onWritten: leave,
         });
         if (expected !== undefined && result.alreadyComplete)
           await checkExpectedChecksum(result.path, expected, result.path, interrupts.signal);
