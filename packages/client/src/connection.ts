@@ -59,6 +59,8 @@ export class Connection {
   private version = 1;
   private welcomeWaiters: { resolve(version: number): void; reject(error: Error): void }[] = [];
   private paused = false;
+  /** Writes are held until the end of this turn (see request()). */
+  private corked = false;
   /** Reading is held back by the rate limit (independent of pause()). */
   private throttled: NodeJS.Timeout | undefined;
   private readonly stallTimer: NodeJS.Timeout;
@@ -267,6 +269,16 @@ export class Connection {
       // An idle connection's stall clock starts now, not at its last byte.
       if (this.queue.length === 0) this.stallTimer.refresh();
       this.queue.add(requestId, handler, resolve, reject, onData);
+      // Requests made in one turn (a read that finished several small files refills the
+      // pipeline with their successors' GETs) leave in one write, not one system call each.
+      if (!this.corked) {
+        this.corked = true;
+        this.socket.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.socket.uncork();
+        });
+      }
       this.socket.write(frame);
     });
   }

@@ -25,13 +25,15 @@
  * kill at any point leaves either no output or the verified one, plus at worst the `.tmp` file.
  * An existing OUTPUT.part, state or lock sends the file to the full path, which owns them.
  */
-import { closeSync, fsync, futimesSync, lstatSync, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, fsync, futimesSync, lstatSync, opendirSync, openSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { RemoteError, sha256 } from '@ft/protocol';
 import type { End, FileHeader } from '@ft/protocol';
 import type { DownloadOptions, DownloadResult } from './download-types.js';
 import type { TransferConnection } from './udp/transport.js';
+import type { DownloadSession } from './session.js';
 import { lockPathFor } from './output-lock.js';
 import { partPathFor, statePathFor } from './partial-state.js';
 import { checkFileHeader } from './response-checks.js';
@@ -63,6 +65,58 @@ function present(path: string): boolean {
   return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 }
 
+/** Directories listed at most this large; past it, each file's names are lstat'ed. */
+const LISTING_MAX = 4096;
+/** Per session: each output directory's names when first seen, or null (too large to keep). */
+const listings = new WeakMap<DownloadSession, Map<string, Set<string> | null>>();
+
+/**
+ * Whether the full path's own files for `output` (OUTPUT.part, its state, its lock) exist, from
+ * one listing of the directory per run instead of three lstats per file. A name that appears
+ * after the listing is another process's download of the same OUTPUT: each then renames a
+ * verified file of its own into place and the last rename wins (see the module comment), as
+ * when it appears just after an lstat. Our own names there (temp files, renamed outputs) are
+ * never among those three.
+ */
+function partialStatePresent(session: DownloadSession, output: string): boolean {
+  let byDir = listings.get(session);
+  if (byDir === undefined) listings.set(session, (byDir = new Map()));
+  const dir = dirname(output);
+  let names = byDir.get(dir);
+  if (names === undefined) byDir.set(dir, (names = listDir(dir)));
+  if (names === null)
+    return (
+      present(partPathFor(output)) || present(statePathFor(output)) || present(lockPathFor(output))
+    );
+  const part = basename(partPathFor(output));
+  return (
+    names.has(part) ||
+    names.has(basename(statePathFor(output))) ||
+    names.has(basename(lockPathFor(output)))
+  );
+}
+
+/** The names in `dir` (a missing one: none), or null past LISTING_MAX. */
+function listDir(dir: string): Set<string> | null {
+  let handle;
+  try {
+    handle = opendirSync(dir, { bufferSize: 256 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+    return null;
+  }
+  const names = new Set<string>();
+  try {
+    for (let e = handle.readSync(); e !== null; e = handle.readSync()) {
+      if (names.size >= LISTING_MAX) return null;
+      names.add(e.name);
+    }
+  } finally {
+    handle.closeSync();
+  }
+  return names;
+}
+
 /**
  * Downloads `o.remote` to `o.output` if it is a small file; undefined when the full path must
  * (a larger file, local partial state, or any failure it handles better: see the module comment).
@@ -90,8 +144,7 @@ async function fetchAndCommit(
   const started = performance.now();
   const session = o.session!;
   // Existing partial state, a lock, or an output we may not replace: the full path decides.
-  if (present(partPathFor(o.output)) || present(statePathFor(o.output))) return undefined;
-  if (present(lockPathFor(o.output))) return undefined;
+  if (partialStatePresent(session, o.output)) return undefined;
   if (o.force !== true && present(o.output)) return undefined;
   const options = { signal: o.signal, timeoutMs: o.stallTimeoutMs ?? 30_000 };
   let header: FileHeader | undefined;
