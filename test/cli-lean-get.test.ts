@@ -234,6 +234,12 @@ test('lean path: --resume of a partial with its state file, with --no-verify-par
   t.is(lean.code, 0, lean.stderr);
 });
 
+test('several REMOTEs (a batch, one of them missing) take the lean path and answer as the full path', async (t) => {
+  const { lean } = await same(t, (p) => ['get', url(p), url(p, 'nope.bin'), '-o', 'd/']);
+  t.deepEqual(lean.bundles, { lean: true, full: false });
+  t.is(lean.code, 4, lean.stderr);
+});
+
 for (const [why, args] of [
   ['--help', (p: number) => ['get', url(p), '--help']],
   [
@@ -242,7 +248,6 @@ for (const [why, args] of [
   ],
   ['an unknown flag', (p: number) => ['get', url(p), '--bogus']],
   ['no REMOTE', () => ['get', '-o', 'o.bin']],
-  ['two REMOTEs', (p: number) => ['get', url(p), url(p, 'nope.bin'), '-o', 'd/']],
   ['-r', (p: number) => ['get', '-r', url(p, ''), '-o', 'tree']],
   ['--parallel', (p: number) => ['get', url(p), '-o', 'o.bin', '--parallel', '2']],
   ['--connections', (p: number) => ['get', url(p), '-o', 'o.bin', '--connections', '2']],

@@ -1,13 +1,14 @@
 /**
- * The lean path of `ftget get`: the common one-file download (`ftget get REMOTE -o OUT`, with
- * -c, -q, --progress and the flags in LEAN_FLAGS) without oclif's Config, plugin loading and
- * command discovery, which cost more than the download of a small file.
+ * The lean path of `ftget get`: the common download of one file or a batch of them (`ftget get
+ * REMOTE… -o OUT`, with -c, -q, --progress and the flags in LEAN_FLAGS) without oclif's Config,
+ * plugin loading and command discovery, which cost more than the download of a small file (a
+ * batch of 1,000 small files spent ~30 ms of its ~0.4 s of CPU on loading the full path).
  *
  * Nothing here parses or interprets a flag by itself: the command line goes through oclif's
  * own parser with get's own flag definitions (commands/get.ts: defaults, validation, --no-
  * forms), and the parsed result through the very function Get.run calls (runParsedGet). Only
  * the decision "lean or not" is made here, before anything is done; whatever this path does
- * not take (--help, an error while parsing, several REMOTEs, tree, parallel, mirror, UDP or
+ * not take (--help, an error while parsing, tree, parallel, mirror, UDP or
  * list-file runs, any flag outside LEAN_FLAGS) returns false and bin/run.js runs the full
  * oclif path, so such runs behave exactly as before. Bundled alone as
  * dist/src/ftget-lean.cjs (scripts/bundle-cli.mjs), where oclif's Command class, help system
@@ -19,7 +20,7 @@ import Get, { runParsedGet } from '../commands/get.js';
 import type { ParsedGetFlags } from '../commands/get.js';
 import { extractExpectedChecksum } from './expected-checksum.js';
 
-/** Flags (by name) a lean run may carry: one file from one source over TCP or TLS. */
+/** Flags (by name) a lean run may carry: files each from one source over TCP or TLS. */
 export const LEAN_FLAGS: ReadonlySet<string> = new Set([
   'output',
   'output-dir',
@@ -81,7 +82,7 @@ export async function leanGet(argv: readonly string[]): Promise<boolean> {
     return false; // the full path reports it, in its words
   }
   const remotes = parsed.argv as string[];
-  if (remotes.length !== 1 || remotes[0]!.startsWith('-')) return false;
+  if (remotes.length === 0 || remotes.some((r) => r.startsWith('-'))) return false;
   if (parsed.raw.some((t) => t.type === 'flag' && !LEAN_FLAGS.has(t.flag))) return false;
   let code: number;
   try {
