@@ -240,6 +240,19 @@ test('several REMOTEs (a batch, one of them missing) take the lean path and answ
   t.is(lean.code, 4, lean.stderr);
 });
 
+test('two REMOTEs of one file name (mirrors of one file) take the lean path and answer as the full path', async (t) => {
+  const { lean } = await same(t, (p) => [
+    'get',
+    url(p),
+    `ft://localhost:${p}/f.bin`,
+    '-o',
+    'm.bin',
+  ]);
+  t.deepEqual(lean.bundles, { lean: true, full: false });
+  t.is(lean.code, 0, lean.stderr);
+  t.is(lean.files['m.bin'], `${FILE_SIZE} (= f.bin)`);
+});
+
 for (const [why, args] of [
   ['--help', (p: number) => ['get', url(p), '--help']],
   [
