@@ -25,6 +25,10 @@ const PEERS = {
   time: 'time',
   aria2c: 'aria2',
   openssl: 'openssl',
+  // The small row's fresh file system per run (scenarios/small-files.mjs).
+  'mkfs.ext4': 'e2fsprogs',
+  mount: 'mount',
+  umount: 'mount',
 };
 
 const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];

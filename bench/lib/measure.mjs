@@ -11,6 +11,12 @@ import { capture } from './proc.mjs';
 export class CorruptError extends Error {}
 
 /**
+ * Thrown when the harness cannot set up what a row's figures mean (e.g. the small row's fresh
+ * file system): the section fails instead of reporting the row as not available.
+ */
+export class HarnessError extends Error {}
+
+/**
  * @param {object} ctx  {profile, log}
  * @param {{label: string, tool: 'ft'|'peer', group?: string, metric: 'MBps'|'rps'|'seconds'}} row
  * @param {(i: {warm: boolean, index: number}) => Promise<object>} once  one run's figures
@@ -38,7 +44,7 @@ export async function measureRow(ctx, row, once, o = {}) {
       const prepared = o.prepare === undefined ? undefined : await o.prepare({ warm, index: i });
       r = await withServer(o.server, () => once({ warm, index: i, prepared }));
     } catch (error) {
-      if (error instanceof CorruptError) throw error;
+      if (error instanceof CorruptError || error instanceof HarnessError) throw error;
       result.unavailable = String(error?.message ?? error).slice(0, 300);
       break;
     }

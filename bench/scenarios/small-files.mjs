@@ -4,12 +4,20 @@
  * concurrent clients: our load generator (ft and HTTP) against both ft process models and
  * nginx, plus ApacheBench against nginx as the usual reference.
  */
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { runTimed } from '../lib/proc.mjs';
-import { CorruptError, checkExit, clientFigures, measureRow } from '../lib/measure.mjs';
+import { capture, runTimed } from '../lib/proc.mjs';
+import {
+  CorruptError,
+  HarnessError,
+  checkExit,
+  clientFigures,
+  measureRow,
+} from '../lib/measure.mjs';
 
 const LOAD_GEN = fileURLToPath(new URL('../lib/load-gen.mjs', import.meta.url));
 
@@ -28,34 +36,83 @@ function treeBytes(dir) {
 }
 
 /**
- * A new, empty output directory for each run, all removed after the section. Emptying one
- * directory between runs is not fair here: this VM's ext4 has no journal, and then creating a
- * file skips, one at a time, every inode of its group deleted in the last 60–300 s
- * (`recently_deleted()`), so each run paid for the files the runs before it deleted, and the
- * row measured the order of its tools (docs/BENCHMARKS.md, "Many small files").
+ * A brand-new file system for every run of every tool: a sparse image under the system's
+ * temporary directory, made by a default `mkfs.ext4` (journal and all), mounted on a loop device
+ * for the run and unmounted and removed after it (neither is timed). Why not only a new
+ * directory: this VM's / is ext4 *without* a journal, where creating a file skips, one at a time,
+ * every inode of its group deleted in the last 60–300 s (`recently_deleted()`); so a run paid for
+ * the files that the runs and sections before it deleted, and the row measured mostly the order
+ * of its tools (docs/BENCHMARKS.md, "Many small files"). A fresh file system has no deleted
+ * inodes and the same state for each run, and a `sync` before the run leaves nothing dirty
+ * for it to wait behind. `noinit_itable`: the kernel does not zero the inode
+ * tables in the background during the run (a new sparse image reads as zeros anyway). Needs root,
+ * mkfs.ext4 (e2fsprogs) and loop devices; without them the section fails (HarnessError), since
+ * figures on another setup would not mean what docs/BENCHMARKS.md says the row measures.
  */
-function freshOutputs(fixtures) {
-  const parent = path.join(fixtures.dir, 'small-out');
-  mkdirSync(parent, { recursive: true });
-  let n = 0;
-  return {
-    next() {
-      const dir = path.join(parent, `run-${++n}`);
-      mkdirSync(dir);
-      return dir;
-    },
-    removeAll() {
-      rmSync(parent, { recursive: true, force: true });
-    },
-  };
+class FreshFileSystems {
+  constructor(bins) {
+    this.bins = bins;
+    this.parent = mkdtempSync(path.join(tmpdir(), 'ft-bench-small-'));
+    this.n = 0;
+    this.current = undefined;
+  }
+
+  /** Mounts a new file system; returns an empty output directory on it. */
+  async next() {
+    const { bins } = this;
+    if (process.getuid?.() !== 0 || !bins['mkfs.ext4'] || !bins.mount || !bins.umount)
+      throw new HarnessError(
+        'the small row needs root, mkfs.ext4 (e2fsprogs) and mount to give each run a new file system',
+      );
+    const n = ++this.n;
+    const image = path.join(this.parent, `fs-${n}.img`);
+    const mnt = path.join(this.parent, `mnt-${n}`);
+    mkdirSync(mnt);
+    this.current = { image, mnt, mounted: false };
+    try {
+      const fd = openSync(image, 'wx');
+      ftruncateSync(fd, IMAGE_BYTES);
+      closeSync(fd);
+      await capture([bins['mkfs.ext4'], '-q', '-F', image], 60_000);
+      await capture([bins.mount, '-o', 'loop,noinit_itable', image, mnt], 60_000);
+      this.current.mounted = true;
+      // Nothing dirty anywhere when the run starts: the write-back of what earlier runs and
+      // sections left (the image just unmounted, deleted trees) is not charged to this run.
+      await capture(['sync'], 120_000);
+    } catch (error) {
+      await this.release();
+      throw new HarnessError(`cannot make the run's file system: ${error.message}`);
+    }
+    const out = path.join(mnt, 'out');
+    mkdirSync(out);
+    return out;
+  }
+
+  /** Unmounts and removes the current file system (also after a failed run). */
+  async release() {
+    const c = this.current;
+    this.current = undefined;
+    if (c === undefined) return;
+    if (c.mounted) await capture([this.bins.umount, c.mnt], 120_000);
+    rmSync(c.image, { force: true });
+    rmSync(c.mnt, { recursive: true, force: true });
+  }
+
+  async removeAll() {
+    await this.release();
+    rmSync(this.parent, { recursive: true, force: true });
+  }
 }
 
+/** Room for 1,000 × 4 KiB and more (sparse: only what is written takes space). */
+const IMAGE_BYTES = 256 * 1024 * 1024;
+
 export async function runBatch(ctx) {
-  const outputs = freshOutputs(ctx.fixtures);
+  const outputs = new FreshFileSystems(ctx.bins);
   try {
     return await measureBatch(ctx, outputs);
   } finally {
-    outputs.removeAll();
+    await outputs.removeAll();
   }
 }
 
@@ -82,13 +139,17 @@ async function measureBatch(ctx, outputs) {
         ctx,
         { label: `curl, ${names.length} URLs`, tool: 'peer', metric: 'MBps' },
         async () => {
-          out = outputs.next();
-          const urls = names.map((n) => `http://127.0.0.1:${nginx.port}/${n}`);
-          const argv = [bins.curl, '-sS', '--remote-name-all', '--output-dir', out, ...urls];
-          const r = await runTimed(argv, { scratch: fixtures.scratch, timeoutMs });
-          checkExit('curl', r);
-          check('curl');
-          return { ...clientFigures(r, total), requests: names.length };
+          out = await outputs.next();
+          try {
+            const urls = names.map((n) => `http://127.0.0.1:${nginx.port}/${n}`);
+            const argv = [bins.curl, '-sS', '--remote-name-all', '--output-dir', out, ...urls];
+            const r = await runTimed(argv, { scratch: fixtures.scratch, timeoutMs });
+            checkExit('curl', r);
+            check('curl');
+            return { ...clientFigures(r, total), requests: names.length };
+          } finally {
+            await outputs.release();
+          }
         },
         { server: nginx },
       ),
@@ -105,14 +166,18 @@ async function measureBatch(ctx, outputs) {
         ctx,
         { label: `${label}, one ftget`, tool: 'ft', metric: 'MBps' },
         async () => {
-          out = outputs.next();
-          const r = await runTimed(ctx.ftget(['get', ...names, '-o', out], server), {
-            scratch: fixtures.scratch,
-            timeoutMs,
-          });
-          checkExit('ftget', r);
-          check('ftget');
-          return { ...clientFigures(r, total), requests: names.length };
+          out = await outputs.next();
+          try {
+            const r = await runTimed(ctx.ftget(['get', ...names, '-o', out], server), {
+              scratch: fixtures.scratch,
+              timeoutMs,
+            });
+            checkExit('ftget', r);
+            check('ftget');
+            return { ...clientFigures(r, total), requests: names.length };
+          } finally {
+            await outputs.release();
+          }
         },
         { server },
       ),
