@@ -13,6 +13,7 @@ import test from 'ava';
 import type { ListEntry } from '@ft/protocol';
 import { serveRoot } from './helpers/ftserve.js';
 import { childrenOf, waitFor } from './helpers/procfs.js';
+import { ListSlots } from '@ft/server';
 import { RawClient } from './helpers/raw-client.js';
 
 const ENTRIES = 10_000;
@@ -62,4 +63,31 @@ test('60 clients listing a 10,000-entry directory at once: all exact, worker pea
   } finally {
     for (const c of clients) c.socket.destroy();
   }
+});
+
+test('list slots: at most N at once and M per address, waiters served in turn', async (t) => {
+  const slots = new ListSlots(3, 2);
+  const order: string[] = [];
+  const take = (address: string, name: string) =>
+    slots.acquire(address).then(() => {
+      order.push(name);
+    });
+  await take('a', 'a1');
+  await take('a', 'a2');
+  const a3 = take('a', 'a3'); // over a's share: waits although a slot is free
+  await take('b', 'b1');
+  const b2 = take('b', 'b2'); // all 3 slots in use
+  const c1 = take('c', 'c1');
+  await Promise.resolve();
+  t.deepEqual(order, ['a1', 'a2', 'b1']);
+  t.is(slots.active, 3);
+  slots.release('a'); // a holds 1 now: a3 (first in line, allowed again) goes
+  await a3;
+  t.deepEqual(order, ['a1', 'a2', 'b1', 'a3']);
+  slots.release('b'); // b2 is first in line among those allowed
+  await b2;
+  slots.release('a');
+  await c1;
+  t.deepEqual(order, ['a1', 'a2', 'b1', 'a3', 'b2', 'c1']);
+  t.is(slots.active, 3);
 });
