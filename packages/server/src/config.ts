@@ -73,7 +73,6 @@ export interface ServeFlags {
   'tls-min'?: string | undefined;
   'proxy-protocol'?: boolean | undefined;
   'trusted-proxy'?: string[] | undefined;
-  reuseport?: boolean | undefined;
 }
 
 export interface ServerConfig {
@@ -122,11 +121,6 @@ export interface ServerConfig {
    * header); empty: any peer may.
    */
   trustedProxies: string[];
-  /**
-   * Prefork: one SO_REUSEPORT listening socket per worker (the default; --no-reuseport: one
-   * socket all workers share). Falls back to the shared socket where the platform refuses it.
-   */
-  reusePort: boolean;
 }
 
 function rateFlag(value: string | undefined, flag: string): number | undefined {
@@ -349,6 +343,5 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     tls: tlsFlags(flags, cwd),
     proxyProtocol: flags['proxy-protocol'] === true,
     trustedProxies,
-    reusePort: flags.reuseport !== false,
   };
 }

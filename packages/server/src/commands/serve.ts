@@ -40,12 +40,6 @@ ftserve digest --help).`;
       min: 1,
       max: 256,
     }),
-    reuseport: Flags.boolean({
-      description:
-        'one SO_REUSEPORT listening socket per worker, so that only one worker wakes per connection (--no-reuseport: one socket all workers share; prefork only)',
-      default: true,
-      allowNo: true,
-    }),
     'fork-per-connection': Flags.boolean({
       description: 'one child process per connection instead of a worker pool',
     }),

@@ -121,7 +121,7 @@ export class PreforkPool implements ProcessPool {
               maxConnections: shareOf(maxConnections, workers, slot),
               maxConnectionsPerIp: shareOf(maxConnectionsPerIp, workers, slot),
             },
-            this.socket.handleFor(slot),
+            this.socket.handle,
           );
         } else if (message.t === 'listening') {
           resolve();

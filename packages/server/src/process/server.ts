@@ -14,7 +14,7 @@ import { ExitCode, ServeError } from '../exit-codes.js';
 import { ForkPerConnectionPool } from './fork-per-connection.js';
 import { serveInetd } from './inetd.js';
 import { ConnectionLimiter } from '../net/limits.js';
-import { bindWorkerSockets, boundAddress, listenTcp } from '../net/listen.js';
+import { bindShared, boundAddress, listenTcp } from '../net/listen.js';
 import { Logger, stderrIsStdinSocket } from '../logger.js';
 import { acquirePidFile } from './pid-file.js';
 import { PreforkPool } from './prefork.js';
@@ -119,17 +119,10 @@ async function runPrimary(
   let closeListener: () => void;
   let pool: ProcessPool;
   let startAccepting = (): void => {};
-  let acceptMode: string | undefined;
   // With TLS and a UDP service, TCP children grant encrypted UDP sessions (UDP_SESSION).
   const sessions = new SessionRelay(options.udp !== undefined && config.tls !== undefined);
   if (config.model === ProcessModel.PREFORK) {
-    const socket = await bindWorkerSockets(
-      config.host,
-      config.port,
-      config.workers,
-      config.reusePort,
-    );
-    acceptMode = socket.mode;
+    const socket = await bindShared(config.host, config.port);
     tcp = socket;
     closeListener = () => socket.close();
     pool = new PreforkPool(config, options.serverName, logger, socket, sessions);
@@ -200,8 +193,6 @@ async function runPrimary(
     model: config.model,
     tls: config.tls === undefined ? undefined : config.tls.minVersion,
     workers: config.model === ProcessModel.PREFORK ? config.workers : undefined,
-    // Prefork: one SO_REUSEPORT socket per worker, or one socket all workers share.
-    sockets: acceptMode,
     maxChildren: config.model === ProcessModel.FORK_PER_CONNECTION ? config.maxChildren : undefined,
   });
 
