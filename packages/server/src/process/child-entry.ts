@@ -182,7 +182,8 @@ function listen(message: Extract<ToChild, { t: 'listen' }>, handle: unknown): vo
           s.close();
           return;
         }
-        const accept = server.exclusiveAccept ? await wakeOnlyMe(s) : 'all';
+        // A lone worker has no one to wake instead: it keeps koffi (~2.5 MiB) out.
+        const accept = server.exclusiveAccept && server.workers > 1 ? await wakeOnlyMe(s) : 'all';
         if (!draining) send({ t: 'listening', accept });
       },
       (error: NodeJS.ErrnoException) =>
