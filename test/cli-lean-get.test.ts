@@ -171,6 +171,13 @@ test("lean path, the bench's form: --host, --port, --quiet, no -o", async (t) =>
   t.is(lean.files['f.bin'], `${FILE_SIZE} (= f.bin)`);
 });
 
+test('lean path: --udp (one file over the UDP transport) answers as the full path', async (t) => {
+  const { lean } = await same(t, (p) => ['get', url(p), '-o', 'out.bin', '--udp']);
+  t.deepEqual(lean.bundles, { lean: true, full: false });
+  t.is(lean.code, 0, lean.stderr);
+  t.is(lean.files['out.bin'], `${FILE_SIZE} (= f.bin)`);
+});
+
 test('lean path: a missing remote is exit 4 with its hint, as on the full path', async (t) => {
   const { lean } = await same(t, (p) => ['get', url(p, 'nope.bin'), '-o', 'x.bin']);
   t.deepEqual(lean.bundles, { lean: true, full: false });
@@ -265,7 +272,6 @@ for (const [why, args] of [
   ['--parallel', (p: number) => ['get', url(p), '-o', 'o.bin', '--parallel', '2']],
   ['--connections', (p: number) => ['get', url(p), '-o', 'o.bin', '--connections', '2']],
   ['--mirror', (p: number) => ['get', url(p), '-o', 'o.bin', '--mirror', url(p)]],
-  ['--udp', (p: number) => ['get', url(p), '-o', 'o.bin', '--udp']],
   ['--checksum (boolean)', (p: number) => ['get', url(p), '-o', 'o.bin', '--checksum']],
   ['`--`', (p: number) => ['get', '-o', 'o.bin', '--', url(p)]],
 ] as const) {

@@ -17,9 +17,17 @@ import { runFtget } from './helpers/ftget.js';
 const MiB = 1024 * 1024;
 /** Ten times the receive ring, and more chunks than one FILE header's worth of reads. */
 const SIZE = 40 * MiB + 4321;
+/** Past RING_THREAD_MIN_BYTES: hashed on the ring hashing thread once it is up. */
+const LARGE = 256 * MiB + 3 * MiB + 999;
+/** The verbose line of the switch to the ring hashing thread. */
+const ON_THREAD = /hashing from chunk (\d+) on the ring hashing thread/;
 
-async function withFake(t: ExecutionContext, behaviour: Behaviour | ((n: number) => Behaviour)) {
-  const data = randomBytes(SIZE);
+async function withFake(
+  t: ExecutionContext,
+  behaviour: Behaviour | ((n: number) => Behaviour),
+  size = SIZE,
+) {
+  const data = randomBytes(size);
   const server = await startFakeServer({ files: { 'f.bin': data }, behaviour });
   t.teardown(() => server.close());
   const dl = await mkdtemp(join(tmpdir(), 'ftget-receive-'));
@@ -105,4 +113,28 @@ test("a bare partial larger than the rest, corrupt in both threads' shares of th
   t.true((await readFile(env.out)).equals(env.data), 'byte-identical');
   t.is(env.server.gets[0]?.offset, partial.length, 'the rest was fetched first');
   t.true(env.server.gets.length > 1, 'then the unverifiable prefix again');
+});
+
+test('a body past the thread threshold: a chunk corrupt once, after the switch to the ring hashing thread, is caught there and fetched again', async (t) => {
+  const corruptAt = 250 * MiB + 4321;
+  const env = await withFake(t, (n) => (n === 0 ? { corruptAt, corruptOnce: true } : {}), LARGE);
+  const res = await env.get('-v');
+  t.is(res.code, 0, res.stderr);
+  const switched = ON_THREAD.exec(res.stderr);
+  t.truthy(switched, res.stderr);
+  t.true(Number(switched![1]) < 250, 'the corrupt chunk was hashed on the thread');
+  t.true((await readFile(env.out)).equals(env.data), 'byte-identical');
+  t.is(env.server.gets.length, 2);
+  t.like(env.server.gets[1], { offset: 250 * MiB, length: MiB });
+});
+
+test('-o - of a body past the thread threshold stops before a chunk the thread found corrupt', async (t) => {
+  const env = await withFake(t, { corruptAt: 240 * MiB + 9 }, LARGE);
+  const res = await env.get('-o', '-', '-v');
+  t.is(res.code, 6, res.stderr);
+  const switched = ON_THREAD.exec(res.stderr);
+  t.truthy(switched, res.stderr);
+  t.true(Number(switched![1]) < 240);
+  t.is(res.stdout.length, 240 * MiB);
+  t.true(res.stdout.equals(env.data.subarray(0, 240 * MiB)));
 });

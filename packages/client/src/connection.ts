@@ -36,6 +36,7 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import type { ServerAddress } from './remote.js';
 import { abortError } from './retry.js';
 import type { Pin, ReceiveRing } from './receive/receive-ring.js';
+import { ringHasher } from './hashing/ring-hasher.js';
 import { RequestQueue } from './request-queue.js';
 import { connectSocket } from './tcp-connect.js';
 import { tokenFor } from './credentials.js';
@@ -79,7 +80,11 @@ export class Connection {
       () => this.resumeSocket(),
     );
     socket.on('end', () => this.onSocketEnd());
-    socket.on('close', () => this.onSocketEnd());
+    socket.on('close', () => {
+      // Jobs already queued on the ring hashing thread still run; then it lets go of the ring.
+      ringHasher.forget(ring.shared);
+      this.onSocketEnd();
+    });
     socket.on('error', (error) => this.fail(connectionLost(this.address, error.message, error)));
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }

@@ -33,6 +33,9 @@ export {
 } from './remote.js';
 export type { Remote, ServerAddress } from './remote.js';
 export { ClientError, ClientErrorCode, describeError, exitCodeFor, isRetryable } from './errors.js';
+// The hashing stages, for tests of their ordering and fallbacks (not a stable API).
+export { ChunkDigester } from './hashing/chunk-digester.js';
+export { RING_THREAD_MIN_BYTES, RingHasher } from './hashing/ring-hasher.js';
 export { EXIT_CODE_MEANINGS, ExitCode } from './exit-codes.js';
 export { parseState as parsePartialState, partPathFor, statePathFor } from './partial-state.js';
 export type { PartialIdentity, PartialState } from './partial-state.js';

@@ -21,6 +21,8 @@ import type { TransferConnection } from './udp/transport.js';
 import { ClientError, ClientErrorCode, isRetryable } from './errors.js';
 import type { DownloadOptions, DownloadResult } from './download-types.js';
 import { ChunkDigester } from './hashing/chunk-digester.js';
+import { ringHasher, startRingThreadFor } from './hashing/ring-hasher.js';
+import { usesTls } from './tls-options.js';
 import { formatServer } from './remote.js';
 import { fitsPinned } from './receive/receive-ring.js';
 import { checkFileHeader } from './response-checks.js';
@@ -278,9 +280,12 @@ async function streamOnce(
           }
           h.chunkDigests.forEach((d, k) => (version!.digests[h.firstChunk + k] = d));
           const first = Math.floor(offset / h.chunkSize);
+          // A large body is hashed beside the event loop once the thread is up (ring-hasher.ts).
+          startRingThreadFor(h.size - offset, usesTls(o.remote));
           held.push({ index: first, pieces: [], releases: [], bytes: 0 });
           digester = new ChunkDigester(h.chunkSize, first, onChunk, {
             inline: true,
+            ring: ringHasher,
             onLow: resumeIfClear,
             onError: () => connection.close(),
           });

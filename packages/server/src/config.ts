@@ -73,6 +73,7 @@ export interface ServeFlags {
   'tls-min'?: string | undefined;
   'proxy-protocol'?: boolean | undefined;
   'trusted-proxy'?: string[] | undefined;
+  'exclusive-accept'?: boolean | undefined;
 }
 
 export interface ServerConfig {
@@ -121,6 +122,11 @@ export interface ServerConfig {
    * header); empty: any peer may.
    */
   trustedProxies: string[];
+  /**
+   * Prefork: the shared listening socket is registered with EPOLLEXCLUSIVE in each worker, so
+   * that one idle worker wakes per new connection (--no-exclusive-accept: every worker wakes).
+   */
+  exclusiveAccept: boolean;
 }
 
 function rateFlag(value: string | undefined, flag: string): number | undefined {
@@ -343,5 +349,6 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     tls: tlsFlags(flags, cwd),
     proxyProtocol: flags['proxy-protocol'] === true,
     trustedProxies,
+    exclusiveAccept: flags['exclusive-accept'] !== false,
   };
 }

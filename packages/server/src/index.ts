@@ -15,6 +15,7 @@ export type {
 export { JailError, PathJail, parseRequestPath } from './files/path-jail.js';
 export { BufferPool } from './files/file-sender.js';
 export { StallWatch } from './tcp/stall-watch.js';
+export { ListSlots } from './tcp/list-budget.js';
 export type { Stallable } from './tcp/stall-watch.js';
 export { Logger, formatLine } from './logger.js';
 export type { LogFields, LoggerOptions } from './logger.js';

@@ -8,11 +8,12 @@
  * own parser with get's own flag definitions (commands/get.ts: defaults, validation, --no-
  * forms), and the parsed result through the very function Get.run calls (runParsedGet). Only
  * the decision "lean or not" is made here, before anything is done; whatever this path does
- * not take (--help, an error while parsing, tree, parallel, mirror, UDP or
+ * not take (--help, an error while parsing, tree, parallel, mirror or
  * list-file runs, any flag outside LEAN_FLAGS) returns false and bin/run.js runs the full
  * oclif path, so such runs behave exactly as before. Bundled alone as
  * dist/src/ftget-lean.cjs (scripts/bundle-cli.mjs), where oclif's Command class, help system
- * and error handler are replaced by stubs: nothing on this path calls them.
+ * and error handler are replaced by stubs: nothing on this path calls them. --udp is lean too:
+ * the UDP transport is in this bundle anyway (the session's connection factory imports it).
  */
 import { ExitError } from '@oclif/core/errors';
 import { parse } from '@oclif/core/parser';
@@ -20,7 +21,7 @@ import Get, { runParsedGet } from '../commands/get.js';
 import type { ParsedGetFlags } from '../commands/get.js';
 import { extractExpectedChecksum } from './expected-checksum.js';
 
-/** Flags (by name) a lean run may carry: files each from one source over TCP or TLS. */
+/** Flags (by name) a lean run may carry: files each from one source over TCP, TLS or UDP. */
 export const LEAN_FLAGS: ReadonlySet<string> = new Set([
   'output',
   'output-dir',
@@ -43,6 +44,7 @@ export const LEAN_FLAGS: ReadonlySet<string> = new Set([
   'retry-max-wait',
   'stall-timeout',
   'limit-rate',
+  'udp',
   'quiet',
   'verbose',
   'progress',

@@ -10,6 +10,7 @@ import { ClientError, ClientErrorCode } from '../errors.js';
 import { FileWriter } from '../file-writer.js';
 import { ChunkDigester } from '../hashing/chunk-digester.js';
 import type { DigesterOptions } from '../hashing/chunk-digester.js';
+import { ringHasher } from '../hashing/ring-hasher.js';
 import type { OutputLock } from '../output-lock.js';
 import {
   STATE_FORMAT,
@@ -113,6 +114,8 @@ export class DownloadJob {
     return {
       // One received stream: hashed on this thread as it arrives (see DigesterOptions.inline).
       inline: true,
+      // ... until the ring thread, started for a large body (transfer.ts), is ready.
+      ring: ringHasher,
       onLow: () => this.resumeIfClear(),
       onError: () => this.connection?.close(),
     };
@@ -145,6 +148,11 @@ export class DownloadJob {
   }
 
   /** Lets `hashing` (digests of bytes already in the partial) run beside the fetch. */
+  /** Whether the partial is being hashed from disk beside the transfer (either way above). */
+  get rehashingBeside(): boolean {
+    return this.partialHash !== undefined || this.partialCheck !== undefined;
+  }
+
   hashPartialBeside(hashing: Promise<void>): void {
     // Awaited by partialHashed() or close(); never an unhandled rejection meanwhile.
     hashing.catch(() => {});

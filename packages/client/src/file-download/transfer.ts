@@ -17,6 +17,8 @@ import { openConnection } from '../udp/transport.js';
 import type { TransferConnection } from '../udp/transport.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import type { ChunkDigester } from '../hashing/chunk-digester.js';
+import { startRingThreadFor } from '../hashing/ring-hasher.js';
+import { usesTls } from '../tls-options.js';
 import { checkFileHeader } from '../response-checks.js';
 import { ChunkLedger } from '../verify.js';
 import type { DownloadJob } from './job.js';
@@ -178,6 +180,10 @@ async function fetch(
         onChunkDigest: (m) => learnStreamed(job, m, adopted),
         onHeader: (h) => {
           acceptHeader(job, h, offset, length, streamDigests);
+          // A large body is hashed beside the event loop once the thread is up (ring-hasher.ts).
+          // ... unless the partial is being re-hashed beside this fetch (see startRingThreadFor).
+          if (!job.rehashingBeside)
+            startRingThreadFor(length ?? h.size - offset, usesTls(job.o.remote));
           if (sequential && job.tail !== undefined) digester = job.tail;
           else {
             digester = job.newDigester(Math.floor(offset / job.ledger!.chunkSize));

@@ -10,11 +10,18 @@
  * instead: no copy at all, the thread hashes them in place. Contiguous views are gathered
  * into one message of up to SLAB_SIZE bytes, and each view's release runs once the thread is
  * done with it; the memory they pin is the ring's to bound.
+ *
+ * With the `ring` option, once the ring hashing thread (ring-hasher.ts) is ready, every chunk
+ * that starts from then on is hashed there (ring-feed.ts): shared bytes in place (a job per
+ * received view, no message), other bytes through a one-off shared copy.
  */
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { hashThread } from './hash-worker.js';
 import type { HashThread } from './hash-worker.js';
+import type { RingHasher } from './ring-hasher.js';
+import { RingFeed } from './ring-feed.js';
+import { verbose } from '../verbose-log.js';
 
 /** Bytes per slab (one message to the hashing thread at most). */
 export const SLAB_SIZE = 1024 * 1024;
@@ -68,6 +75,11 @@ export interface DigesterOptions {
   inline?: boolean;
   /** The thread that hashes (default: the process-wide one). */
   thread?: HashThread;
+  /**
+   * The ring hashing thread: from the first chunk that starts once it is ready, it takes
+   * every chunk, ahead of `inline` (a chunk begun here ends here; digests stay in order).
+   */
+  ring?: RingHasher;
 }
 
 /** Off-thread chunk hashing with bounded memory; see the module comment. */
@@ -91,6 +103,8 @@ export class ChunkDigester {
   private here: Hash | undefined;
   /** Whether bytes of the current chunk already went to the thread. */
   private chunkPosted = false;
+  /** Set once this digester moved to the ring thread (for good: digests stay in order). */
+  private feed: RingFeed | undefined;
   private failure: Error | undefined;
   private disposed = false;
   private idle: (() => void)[] = [];
@@ -113,12 +127,17 @@ export class ChunkDigester {
 
   /** Bytes of the current, incomplete chunk taken so far. */
   get pending(): number {
-    return this.filled;
+    return this.feed?.filled ?? this.filled;
   }
 
   /** True when the source should pause until `onLow`. */
   get congested(): boolean {
-    return this.slabsHeld > MAX_SLABS;
+    return this.slabsHeld > MAX_SLABS || this.feed?.congested === true;
+  }
+
+  /** Whether this digester's chunks go to the ring thread (from now on). */
+  get onRing(): boolean {
+    return this.feed !== undefined;
   }
 
   get failed(): Error | undefined {
@@ -131,6 +150,10 @@ export class ChunkDigester {
     if (this.run !== undefined) this.postRun(false);
     let at = 0;
     while (at < data.length) {
+      if (this.ringTakes()) {
+        this.feed!.copy(data.subarray(at));
+        return;
+      }
       if (this.hereTakes()) {
         at += this.hashHereSome(data, at);
         continue;
@@ -169,6 +192,10 @@ export class ChunkDigester {
     if (this.slab !== undefined && this.slabFill > 0) this.post(false);
     let at = 0;
     while (at < data.length) {
+      if (this.ringTakes()) {
+        this.feed!.shared(data.subarray(at), release);
+        return;
+      }
       if (this.hereTakes()) {
         at += this.hashHereSome(data, at);
         if (at === data.length) release();
@@ -196,7 +223,8 @@ export class ChunkDigester {
 
   /** Completes a final, short chunk, if bytes of one are pending. */
   finish(): void {
-    if (this.filled > 0) this.endChunk();
+    if (this.feed !== undefined) this.feed.finish();
+    else if (this.filled > 0) this.endChunk();
   }
 
   /** Resolves once every chunk completed so far has been reported; rejects if hashing failed. */
@@ -216,6 +244,7 @@ export class ChunkDigester {
     this.disposed = true;
     this.here = undefined;
     this.thread.drop(this.stream);
+    this.feed?.dispose();
     if (this.slab !== undefined) this.giveBack(this.slab.buffer as ArrayBuffer);
     this.slab = undefined;
     const releases = this.run?.releases ?? [];
@@ -239,6 +268,27 @@ export class ChunkDigester {
     if (this.thread.started || this.chunkSize > inlineLeft) return false;
     inlineLeft -= this.chunkSize;
     this.here = createHash('sha256');
+    return true;
+  }
+
+  /**
+   * Whether the next bytes go to the ring thread: they already do, or a chunk starts now,
+   * nothing of this digester is pending elsewhere, and the thread is ready.
+   */
+  private ringTakes(): boolean {
+    if (this.feed !== undefined) return true;
+    const ring = this.options.ring;
+    if (ring === undefined || this.filled > 0 || this.onThread > 0 || !ring.ready) return false;
+    const track = (index: number) => {
+      this.inFlight++;
+      return (digest: Buffer | undefined, error: Error | undefined) =>
+        this.settle(index, digest, error);
+    };
+    const onLow = () => {
+      if (!this.congested && !this.disposed) this.options.onLow?.();
+    };
+    this.feed = new RingFeed(ring, this.chunkSize, this.index, track, onLow);
+    verbose(() => `hashing from chunk ${this.index} on the ring hashing thread`);
     return true;
   }
 

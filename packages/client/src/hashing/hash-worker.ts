@@ -19,6 +19,11 @@ export type ReplyHandler = (
 ) => void;
 
 const THREAD_URL = new URL('./hash-thread.js', import.meta.url);
+/**
+ * The ring hashing thread's file (ring-hasher.ts), found here because this is the one module
+ * whose import.meta.url the bundles define (scripts/bundle-cli.mjs).
+ */
+export const RING_THREAD_URL = new URL('./ring-hash-thread.cjs', import.meta.url);
 
 export class HashThread {
   private worker: Worker | undefined;

@@ -75,6 +75,11 @@ export class ReceiveRing {
     callback: (bytes, buffer) => this.onRead(bytes, buffer as Buffer),
   };
 
+  /** The shared memory behind every read (what the ring hashing thread is given once). */
+  get shared(): SharedArrayBuffer {
+    return this.memory.buffer as SharedArrayBuffer;
+  }
+
   /** Routes reads to `handler`; `onSpace` runs when a starved ring may read again. */
   attach(handler: ReadHandler, onSpace: () => void): void {
     this.handler = handler;

@@ -40,6 +40,12 @@ ftserve digest --help).`;
       min: 1,
       max: 256,
     }),
+    'exclusive-accept': Flags.boolean({
+      description:
+        'wake one idle worker per new connection (EPOLLEXCLUSIVE on the shared socket, Linux) instead of every worker (--no-exclusive-accept); prefork only',
+      default: true,
+      allowNo: true,
+    }),
     'fork-per-connection': Flags.boolean({
       description: 'one child process per connection instead of a worker pool',
     }),

@@ -3,14 +3,12 @@
  * describe it (size, mtime, validator), compute its chunk digests, stat and list. TCP
  * connections use it, and so can any other transport; it never writes anything.
  */
-import { lstat, opendir, stat as fsStat } from 'node:fs/promises';
+import { stat as fsStat } from 'node:fs/promises';
 import { closeSync, fstatSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
-import { sep } from 'node:path';
 import {
   EntryKind,
   FtError,
-  LinkKind,
   WireError,
   answeredLength,
   chunksOverlapping,
@@ -20,7 +18,9 @@ import type { ListEntry } from '@ft/protocol';
 import { DigestCache, SHA256_UNKNOWN, hashChunks, hashFile, hashWhole } from './digest-cache.js';
 import type { DigestLookup, FileDigests } from './digest-cache.js';
 import { DigestStore } from './digest-store.js';
-import { PathJail, parseRequestPath } from './path-jail.js';
+import { DirectoryLister } from './directory-listing.js';
+import { PathJail } from './path-jail.js';
+import { kindOf, msOf } from './stat-fields.js';
 import { ValidatorCache } from './validator-cache.js';
 
 export type { DigestLookup, FileDigests } from './digest-cache.js';
@@ -84,21 +84,12 @@ export const STALE_DIGESTS = 'FT_STALE_DIGESTS';
 /** Chunks a RECHECK re-hashes at most (the first ones of the range). */
 export const RECHECK_CHUNKS = 4;
 
-function msOf(st: BigIntStats): number {
-  const ms = st.mtimeNs / 1_000_000n;
-  return ms < 0n ? 0 : Number(ms);
-}
-
-function kindOf(st: { isFile(): boolean; isDirectory(): boolean }): EntryKind {
-  if (st.isFile()) return EntryKind.FILE;
-  return st.isDirectory() ? EntryKind.DIRECTORY : EntryKind.OTHER;
-}
-
 /** File access under one root; see the module comment. */
 export class FileService {
   readonly jail: PathJail;
   private readonly cache: DigestCache;
-  private readonly maxListEntries: number;
+  /** Directory listings (LIST), under the same jail. */
+  readonly lister: DirectoryLister;
   private readonly validators = new ValidatorCache();
 
   constructor(private readonly options: FileServiceOptions) {
@@ -107,7 +98,7 @@ export class FileService {
       options.digestCacheBytes,
       options.digestStoreDir === undefined ? undefined : new DigestStore(options.digestStoreDir),
     );
-    this.maxListEntries = options.maxListEntries ?? 100_000;
+    this.lister = new DirectoryLister(this.jail, options, options.maxListEntries ?? 100_000);
   }
 
   /**
@@ -290,103 +281,9 @@ export class FileService {
     }
   }
 
-  /**
-   * Entries of a directory sorted by name. Hidden and unservable names are left out. A symlink
-   * that stays inside shows as what it points to; with `links` it is marked INSIDE with its
-   * root-relative target, and one leading outside (or nowhere) is listed as UNSERVABLE instead
-   * of being left out.
-   */
+  /** Entries of a directory sorted by name, all at once (see DirectoryLister for the rules). */
   async list(path: string, options: { links?: boolean } = {}): Promise<ListEntry[]> {
-    const real = await this.jail.resolve(path);
-    const st = await fsStat(real);
-    if (!st.isDirectory())
-      throw refuse(WireError.NOT_A_DIRECTORY, 'FT_NOT_A_DIRECTORY', `${path}: not a directory`);
-    const names: string[] = [];
-    const dir = await opendir(real, { bufferSize: 256 });
-    for await (const entry of dir) {
-      if (!this.servable(entry.name)) continue;
-      if (names.length >= this.maxListEntries) {
-        throw refuse(
-          WireError.TOO_LARGE,
-          'FT_TOO_LARGE',
-          `${path}: more than ${this.maxListEntries} entries`,
-        );
-      }
-      names.push(entry.name);
-    }
-    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const entries: ListEntry[] = [];
-    const prefix = path.replace(/\/+$/, '');
-    const BATCH = 64;
-    for (let i = 0; i < names.length; i += BATCH) {
-      const batch = await Promise.all(
-        names
-          .slice(i, i + BATCH)
-          .map((name) => this.describe(real, prefix, name, options.links === true)),
-      );
-      for (const e of batch) if (e !== undefined) entries.push(e);
-    }
-    return entries;
-  }
-
-  /** True if a directory entry's name could be requested back through the jail. */
-  private servable(name: string): boolean {
-    try {
-      return parseRequestPath(name, this.options).length === 1;
-    } catch {
-      return false;
-    }
-  }
-
-  private async describe(
-    dir: string,
-    prefix: string,
-    name: string,
-    links: boolean,
-  ): Promise<ListEntry | undefined> {
-    let link: ListEntry['link'] = LinkKind.NONE;
-    let target = '';
-    let st: BigIntStats;
-    try {
-      st = await lstat(`${dir}/${name}`, { bigint: true });
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) {
-      try {
-        // Follow it through the jail: links leading outside (or to dotfiles) are unservable.
-        const real = await this.jail.resolve(prefix === '' ? name : `${prefix}/${name}`);
-        st = await fsStat(real, { bigint: true });
-        link = LinkKind.INSIDE;
-        target = this.rootRelative(real);
-      } catch {
-        if (!links) return undefined;
-        return {
-          kind: EntryKind.OTHER,
-          name,
-          size: 0,
-          mtimeMs: msOf(st),
-          link: LinkKind.UNSERVABLE,
-        };
-      }
-    }
-    const kind = kindOf(st);
-    const entry: ListEntry = {
-      kind,
-      name,
-      size: kind === EntryKind.FILE ? Number(st.size) : 0,
-      mtimeMs: msOf(st),
-    };
-    return links ? { ...entry, link, target } : entry;
-  }
-
-  /** A real path inside the root as a request path ('' for the root itself). */
-  private rootRelative(real: string): string {
-    if (real === this.jail.root) return '';
-    const rest = real
-      .slice(this.jail.root.length)
-      .split(sep)
-      .filter((p) => p !== '');
-    return rest.join('/');
+    const listing = await this.lister.open(path);
+    return this.lister.describe(listing, listing.names, options.links === true);
   }
 }

@@ -11,7 +11,7 @@ import { FileService } from '../files/file-service.js';
 import { CHILD_CONFIG_ENV, isToChild } from './ipc.js';
 import { trustedProxyGate } from './identify-client.js';
 import type { ProxyAccept } from './identify-client.js';
-import type { ChildConfig, FromChild, ToChild } from './ipc.js';
+import type { AcceptWakeup, ChildConfig, FromChild, ToChild } from './ipc.js';
 import { Logger } from '../logger.js';
 import type { ClientAddress } from '../net/peer.js';
 import { configureRates } from '../net/rates.js';
@@ -59,9 +59,9 @@ function send(message: FromChild): void {
   if (process.connected) process.send!(message, undefined, {}, () => {});
 }
 
-function exit(): void {
+function exit(code = 0): void {
   logger.close();
-  process.exit(0);
+  process.exit(code);
 }
 
 function maybeExit(): void {
@@ -176,14 +176,41 @@ function listen(message: Extract<ToChild, { t: 'listen' }>, handle: unknown): vo
       listenShared(handle, message, logger, serve, shedOldestIdle, proxyAccept(message), gate),
     )
     .then(
-      (s) => {
+      async (s) => {
         listener = s;
-        if (draining) s.close();
-        else send({ t: 'listening' });
+        if (draining) {
+          s.close();
+          return;
+        }
+        // A lone worker has no one to wake instead: it keeps koffi (~2.5 MiB) out.
+        const accept = server.exclusiveAccept && server.workers > 1 ? await wakeOnlyMe(s) : 'all';
+        if (!draining) send({ t: 'listening', accept });
       },
       (error: NodeJS.ErrnoException) =>
         send({ t: 'listen-failed', code: error.code ?? String(error) }),
     );
+}
+
+/**
+ * Registers the shared socket with EPOLLEXCLUSIVE in our event loop (sys/epoll-exclusive.ts),
+ * so that a new connection wakes one idle worker, not all of them. Loaded only here: one-shot
+ * children and --no-exclusive-accept need neither it nor koffi.
+ */
+async function wakeOnlyMe(s: Server): Promise<AcceptWakeup> {
+  const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return 'all';
+  const { wakeOneAcceptor } = await import('../sys/epoll-exclusive.js');
+  try {
+    // Once the server is closed its descriptor number may name another socket: stop there.
+    const outcome = await wakeOneAcceptor(fd, () => s.listening && !draining);
+    if (outcome === 'exclusive') return 'exclusive';
+    if (outcome !== 'closed') logger.warn('exclusive-accept-unavailable', { reason: outcome });
+  } catch (error) {
+    // The socket is no longer polled here: exit, and the primary starts a worker that polls it.
+    logger.error('listen-lost', { error: (error as Error).message });
+    exit(1);
+  }
+  return 'all';
 }
 
 process.on('message', (message: unknown, handle: unknown) => {

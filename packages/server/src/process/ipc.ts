@@ -33,12 +33,19 @@ export type ToChild =
   | { t: 'reopen-log' };
 
 /**
- * Child → primary: started ('ready'), for workers whether listen() on the shared socket worked,
+ * How a worker is woken for new connections: 'exclusive' (EPOLLEXCLUSIVE: one idle worker per
+ * connection) or 'all' (every worker polling the shared socket wakes).
+ */
+export type AcceptWakeup = 'exclusive' | 'all';
+
+/**
+ * Child → primary: started ('ready'), for workers whether listen() on the shared socket worked
+ * (and how it is woken),
  * and the encrypted UDP sessions a connection opened ('udp-session', for the UDP service).
  */
 export type FromChild =
   | { t: 'ready' }
-  | { t: 'listening' }
+  | { t: 'listening'; accept: AcceptWakeup }
   | { t: 'listen-failed'; code: string }
   | { t: 'udp-session'; grant: UdpSessionGrant };
 

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import type { ServerConfig } from '../config.js';
 import { isFromChild, shareOf } from './ipc.js';
 import { SessionRelay } from './session-relay.js';
-import type { ToChild } from './ipc.js';
+import type { AcceptWakeup, ToChild } from './ipc.js';
 import type { SharedSocket } from '../net/listen.js';
 import type { Logger } from '../logger.js';
 import { RestartBudget, exited, spawnChild } from './spawn-child.js';
@@ -32,6 +32,8 @@ export interface ProcessPool {
 interface Worker {
   slot: number;
   child: ChildProcess;
+  /** How it is woken for new connections, once it listens. */
+  accept?: AcceptWakeup;
 }
 
 const START_TIMEOUT_MS = 30_000;
@@ -99,6 +101,15 @@ export class PreforkPool implements ProcessPool {
   }
 
   /** Starts the worker of `slot`; resolves once it listens on the shared socket. */
+  /**
+   * 'exclusive' when every live worker polls the shared socket with EPOLLEXCLUSIVE (one idle
+   * worker wakes per connection), 'all' when any does not (then it wakes for every connection).
+   */
+  acceptWakeup(): AcceptWakeup {
+    const all = [...this.workers.values()];
+    return all.length > 0 && all.every((w) => w.accept === 'exclusive') ? 'exclusive' : 'all';
+  }
+
   private spawn(slot: number): Promise<void> {
     const child = spawnChild({
       role: 'worker',
@@ -124,6 +135,7 @@ export class PreforkPool implements ProcessPool {
             this.socket.handle,
           );
         } else if (message.t === 'listening') {
+          worker.accept = message.accept;
           resolve();
         } else if (message.t === 'listen-failed') {
           this.fail(`a worker cannot listen on ${this.socket.text}: ${message.code}`);
@@ -151,7 +163,11 @@ export class PreforkPool implements ProcessPool {
       return;
     }
     void this.spawn(worker.slot).then(() =>
-      this.logger.info('worker-started', { slot: worker.slot }),
+      this.logger.info('worker-started', {
+        slot: worker.slot,
+        pid: this.workers.get(worker.slot)?.child.pid,
+        accept: this.workers.get(worker.slot)?.accept,
+      }),
     );
   }
 

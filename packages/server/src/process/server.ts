@@ -118,6 +118,7 @@ async function runPrimary(
   let tcp: { port: number; text: string };
   let closeListener: () => void;
   let pool: ProcessPool;
+  let prefork: PreforkPool | undefined;
   let startAccepting = (): void => {};
   // With TLS and a UDP service, TCP children grant encrypted UDP sessions (UDP_SESSION).
   const sessions = new SessionRelay(options.udp !== undefined && config.tls !== undefined);
@@ -125,7 +126,7 @@ async function runPrimary(
     const socket = await bindShared(config.host, config.port);
     tcp = socket;
     closeListener = () => socket.close();
-    pool = new PreforkPool(config, options.serverName, logger, socket, sessions);
+    pool = prefork = new PreforkPool(config, options.serverName, logger, socket, sessions);
   } else {
     const server = await listenTcp(config.host, config.port);
     tcp = boundAddress(server);
@@ -193,6 +194,8 @@ async function runPrimary(
     model: config.model,
     tls: config.tls === undefined ? undefined : config.tls.minVersion,
     workers: config.model === ProcessModel.PREFORK ? config.workers : undefined,
+    // Prefork: whether one idle worker (exclusive) or every worker (all) wakes per connection.
+    accept: prefork?.acceptWakeup(),
     maxChildren: config.model === ProcessModel.FORK_PER_CONNECTION ? config.maxChildren : undefined,
   });
 

@@ -58,3 +58,72 @@ export function chargeList(ctx: RequestContext, path: string, now = performance.
     retryAfterMs,
   });
 }
+
+/** Listings one process builds and sends at once (the others wait their turn, FIFO). */
+export const LIST_SLOTS = 16;
+/** Of those, listings one client address may hold at once. */
+export const LIST_SLOTS_PER_ADDRESS = 2;
+
+/**
+ * The listings in progress in one process, bounded across its connections: a listing holds its
+ * directory's names (up to --max-list-entries of them) from the directory read until its last
+ * frame is taken, so a hundred clients listing a large directory at once would otherwise hold a
+ * hundred copies (1.3 GB in one worker for 100 × 20,000 entries, before this bound). Beyond
+ * LIST_SLOTS, or an address's share of them, LIST requests wait in turn; a client that stops
+ * reading holds its slot only until the stall watch or --idle-timeout cuts it; with more slots
+ * than the stall watch lets stalled responses live (MAX_STALLED), stalled readers never hold
+ * them all.
+ */
+export class ListSlots {
+  private inUse = 0;
+  private readonly held = new Map<string, number>();
+  private readonly waiters: { address: string; resolve: () => void }[] = [];
+
+  constructor(
+    readonly slots = LIST_SLOTS,
+    readonly perAddress = LIST_SLOTS_PER_ADDRESS,
+  ) {}
+
+  /** Listings in progress now. */
+  get active(): number {
+    return this.inUse;
+  }
+
+  /** Resolves when `address` may start a listing; pair it with one release(address). */
+  acquire(address: string): Promise<void> {
+    if (this.allowed(address)) {
+      this.take(address);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push({ address, resolve }));
+  }
+
+  release(address: string): void {
+    const n = this.held.get(address) ?? 0;
+    if (n <= 1) this.held.delete(address);
+    else this.held.set(address, n - 1);
+    this.inUse--;
+    for (let i = 0; i < this.waiters.length && this.inUse < this.slots;) {
+      const w = this.waiters[i]!;
+      if (!this.allowed(w.address)) {
+        i++;
+        continue;
+      }
+      this.waiters.splice(i, 1);
+      this.take(w.address);
+      w.resolve();
+    }
+  }
+
+  private allowed(address: string): boolean {
+    return this.inUse < this.slots && (this.held.get(address) ?? 0) < this.perAddress;
+  }
+
+  private take(address: string): void {
+    this.inUse++;
+    this.held.set(address, (this.held.get(address) ?? 0) + 1);
+  }
+}
+
+/** The listings of this process (every connection of a worker shares them). */
+export const sharedListSlots = new ListSlots();

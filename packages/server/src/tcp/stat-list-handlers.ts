@@ -8,7 +8,8 @@ import {
 } from '@ft/protocol';
 import type { ListEntry, ListRequest, StatRequest } from '@ft/protocol';
 import { writeTo } from '../files/file-sender.js';
-import { chargeList } from './list-budget.js';
+import type { Listing } from '../files/directory-listing.js';
+import { chargeList, sharedListSlots } from './list-budget.js';
 import { digestFields } from '../files/digest-fields.js';
 import { refuse } from './request-context.js';
 import type { RequestContext } from './request-context.js';
@@ -80,10 +81,14 @@ export function listFrames(entries: readonly ListEntry[], links: boolean): ListE
 
 /**
  * Answers LIST with LIST_OK frames (LINKS entries if asked), or ERROR: BUSY over the
- * connection's LIST rate, TOO_LARGE for a path too deep (see list-budget.ts).
+ * connection's LIST rate, TOO_LARGE for a path too deep (see list-budget.ts). The listing takes
+ * one of the process's list slots while it is built and sent, and is described one frame's worth
+ * of names at a time, each frame written once the client took the previous one: what it holds
+ * meanwhile is its names and one frame.
  */
 export async function serveList(ctx: RequestContext, request: ListRequest): Promise<void> {
   ctx.pauseIdleTimer();
+  let count = 0;
   const log = (result: string, entries?: number): void =>
     ctx.logger.info('request', {
       peer: ctx.peer,
@@ -93,26 +98,51 @@ export async function serveList(ctx: RequestContext, request: ListRequest): Prom
       result,
     });
   const links = request.wantLinks === true;
-  let entries;
+  let listing: Listing;
   try {
     chargeList(ctx, request.path);
-    entries = await ctx.files.list(request.path, { links });
   } catch (error) {
     ctx.resumeIdleTimer();
     return await refuse(ctx, request.requestId, error, log);
   }
-  ctx.resumeIdleTimer();
-  const frames = listFrames(entries, links);
-  for (let i = 0; i < frames.length; i++) {
-    await writeTo(
-      ctx.socket,
-      encodeListResult({
-        requestId: request.requestId,
-        more: i + 1 < frames.length,
-        links,
-        entries: frames[i]!,
-      }),
-    );
+  await sharedListSlots.acquire(ctx.address);
+  try {
+    // A client that left while waiting for a slot needs no listing.
+    if (ctx.socket.destroyed) return log('closed');
+    try {
+      listing = await ctx.files.lister.open(request.path);
+    } catch (error) {
+      ctx.resumeIdleTimer();
+      return await refuse(ctx, request.requestId, error, log);
+    }
+    ctx.resumeIdleTimer();
+    // A frame is written only once the next is known to exist (or not): MORE must be exact.
+    let pending: ListEntry[] | undefined;
+    const names = listing.names;
+    for (let at = 0; at < names.length; at += Limits.MAX_LIST_ENTRIES_PER_FRAME) {
+      const slice = names.slice(at, at + Limits.MAX_LIST_ENTRIES_PER_FRAME);
+      const entries = await ctx.files.lister.describe(listing, slice, links);
+      for (const frame of listFrames(entries, links)) {
+        if (frame.length === 0) continue;
+        if (pending !== undefined) await writeList(ctx, request.requestId, links, pending, true);
+        pending = frame;
+        count += frame.length;
+      }
+    }
+    await writeList(ctx, request.requestId, links, pending ?? [], false);
+    log('OK', count);
+  } finally {
+    sharedListSlots.release(ctx.address);
   }
-  log('OK', entries.length);
+}
+
+async function writeList(
+  ctx: RequestContext,
+  requestId: number,
+  links: boolean,
+  entries: ListEntry[],
+  more: boolean,
+): Promise<void> {
+  await writeTo(ctx.socket, encodeListResult({ requestId, more, links, entries }));
+  ctx.noteProgress();
 }
