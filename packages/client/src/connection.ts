@@ -5,24 +5,20 @@
  * in order). A connection that fails stays failed: every outstanding and later call rejects.
  */
 import net from 'node:net';
-import { TLSSocket } from 'node:tls';
 import {
-  EndStatus,
   FrameDecoder,
   FrameType,
   MAX_PROTOCOL_VERSION,
   MIN_PROTOCOL_VERSION,
   ProtocolError,
   RemoteError,
-  UDP_EXPORTER_LABEL,
-  UDP_KEY_MATERIAL_SIZE,
   encodeGet,
   encodeHello,
   encodeList,
   encodeStat,
   encodeUdpSession,
 } from '@ft/protocol';
-import type { End, FileHeader, GetRequest, ListEntry, Message, StatResult } from '@ft/protocol';
+import type { End, GetRequest, ListEntry, Message, StatResult } from '@ft/protocol';
 import type { DecoderEvent } from '@ft/protocol';
 import {
   answeredRequest,
@@ -30,7 +26,6 @@ import {
   checkWelcomeVersion,
   connectionLost,
   stalled,
-  unexpectedFrame,
 } from './connection-errors.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { ServerAddress } from './remote.js';
@@ -38,6 +33,8 @@ import { abortError } from './retry.js';
 import type { Pin, ReceiveRing } from './receive/receive-ring.js';
 import { ringHasher } from './hashing/ring-hasher.js';
 import { RequestQueue } from './request-queue.js';
+import { getAnswer, listAnswer, statAnswer, udpSessionAnswer } from './request-answers.js';
+import type { AnswerHandler } from './request-answers.js';
 import { connectSocket } from './tcp-connect.js';
 import { tokenFor } from './credentials.js';
 import type { ConnectOptions, GetSink } from './connection-types.js';
@@ -117,14 +114,7 @@ export class Connection {
     const wantSha256 = options.wantSha256 === true;
     return this.request(
       encodeStat({ requestId: this.nextRequestId, path, wantDigest, wantSha256 }),
-      (resolve) => (message) => {
-        if (message.type !== FrameType.STAT_OK)
-          throw unexpectedFrame(this.address, message, 'STAT_OK');
-        if (message.sha256 !== undefined && !wantSha256)
-          throw badResponse(this.address, 'STAT_OK carries a SHA-256 that was not asked for');
-        resolve(message);
-        return true;
-      },
+      statAnswer(this.address, wantSha256),
     );
   }
 
@@ -155,23 +145,9 @@ export class Connection {
    * (protocol version 2; see serverVersion) the entries say which are symlinks.
    */
   list(path: string, options: { wantLinks?: boolean } = {}): Promise<ListEntry[]> {
-    const entries: ListEntry[] = [];
     return this.request(
       encodeList({ requestId: this.nextRequestId, path, wantLinks: options.wantLinks }),
-      (resolve) => (message) => {
-        if (message.type !== FrameType.LIST_OK)
-          throw unexpectedFrame(this.address, message, 'LIST_OK');
-        if ((message.links === true) !== (options.wantLinks === true)) {
-          throw badResponse(this.address, 'LIST_OK entries in the layout that was not asked for');
-        }
-        if (entries.length + message.entries.length > MAX_LIST_ENTRIES) {
-          throw badResponse(this.address, `listing has more than ${MAX_LIST_ENTRIES} entries`);
-        }
-        for (const entry of message.entries) entries.push(entry);
-        if (message.more) return false;
-        resolve(entries);
-        return true;
-      },
+      listAnswer(this.address, options.wantLinks === true, MAX_LIST_ENTRIES),
     );
   }
 
@@ -180,32 +156,9 @@ export class Connection {
    * END once the whole body arrived; checks only framing (the caller checks the header).
    */
   get(request: Omit<GetRequest, 'type' | 'requestId'>, sink: GetSink): Promise<End> {
-    let header: FileHeader | undefined;
     return this.request(
       encodeGet({ ...request, requestId: this.nextRequestId }),
-      (resolve) => (message) => {
-        if (header === undefined) {
-          if (message.type !== FrameType.FILE) throw unexpectedFrame(this.address, message, 'FILE');
-          header = message;
-          sink.onHeader(message);
-          return false;
-        }
-        if (message.type === FrameType.CHUNK_DIGEST) {
-          if (sink.onChunkDigest === undefined || request.streamDigests !== true)
-            throw badResponse(this.address, 'CHUNK_DIGEST in answer to a GET that did not ask');
-          sink.onChunkDigest(message);
-          return false;
-        }
-        if (message.type !== FrameType.END) throw unexpectedFrame(this.address, message, 'END');
-        if (message.status === EndStatus.OK && message.bytesSent !== header.length) {
-          throw badResponse(
-            this.address,
-            `END says ${message.bytesSent} bytes were sent, FILE announced ${header.length}`,
-          );
-        }
-        resolve(message);
-        return true;
-      },
+      getAnswer(this.address, request.streamDigests === true, sink),
       (chunk, pin) => sink.onData(chunk, pin),
     );
   }
@@ -217,19 +170,7 @@ export class Connection {
   udpSession(path: string): Promise<{ sessionId: Buffer; lifetimeMs: number; material: Buffer }> {
     return this.request(
       encodeUdpSession({ requestId: this.nextRequestId, path }),
-      (resolve) => (message) => {
-        if (message.type !== FrameType.UDP_SESSION_OK)
-          throw unexpectedFrame(this.address, message, 'UDP_SESSION_OK');
-        if (!(this.socket instanceof TLSSocket))
-          throw badResponse(this.address, 'UDP_SESSION_OK on a connection without TLS');
-        const material = this.socket.exportKeyingMaterial(
-          UDP_KEY_MATERIAL_SIZE,
-          UDP_EXPORTER_LABEL,
-          message.sessionId,
-        );
-        resolve({ sessionId: message.sessionId, lifetimeMs: message.lifetimeMs, material });
-        return true;
-      },
+      udpSessionAnswer(this.address, this.socket),
     );
   }
 
@@ -265,7 +206,7 @@ export class Connection {
 
   private request<T>(
     frame: Buffer,
-    handler: (resolve: (value: T) => void) => (message: Message) => boolean,
+    handler: AnswerHandler<T>,
     onData?: (chunk: Buffer, pin: Pin | undefined) => void,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {

@@ -5,11 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '@ft/protocol';
 import test from 'ava';
-import {
-  ChunkDigester,
-  INLINE_BUDGET_BYTES,
-  INLINE_CHUNK_BYTES,
-} from '../src/hashing/chunk-digester.js';
+import { ChunkDigester } from '../src/hashing/chunk-digester.js';
+import { INLINE_BUDGET_BYTES, INLINE_CHUNK_BYTES } from '../src/hashing/digester-budget.js';
 import { hashThread } from '../src/hashing/hash-worker.js';
 
 const threadStarted = (): boolean =>

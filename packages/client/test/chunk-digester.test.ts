@@ -1,12 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '@ft/protocol';
 import test from 'ava';
-import {
-  ChunkDigester,
-  INLINE_BUDGET_BYTES,
-  MAX_SLABS,
-  SLAB_SIZE,
-} from '../src/hashing/chunk-digester.js';
+import { ChunkDigester } from '../src/hashing/chunk-digester.js';
+import { INLINE_BUDGET_BYTES, MAX_SLABS, SLAB_SIZE } from '../src/hashing/digester-budget.js';
 
 const MiB = 1024 * 1024;
 

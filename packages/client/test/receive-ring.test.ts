@@ -3,7 +3,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { WRITE_BATCH_BYTES } from '../src/file-writer.js';
-import { SHARED_RUN_BYTES } from '../src/hashing/chunk-digester.js';
+import { SHARED_RUN_BYTES } from '../src/hashing/digester-budget.js';
 import { RING_BYTES, ReceiveRing, fitsPinned } from '../src/receive/receive-ring.js';
 import type { Pin } from '../src/receive/receive-ring.js';
 

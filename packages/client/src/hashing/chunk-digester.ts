@@ -22,32 +22,15 @@ import type { HashThread } from './hash-worker.js';
 import type { RingHasher } from './ring-hasher.js';
 import { RingFeed } from './ring-feed.js';
 import { verbose } from '../verbose-log.js';
-
-/** Bytes per slab (one message to the hashing thread at most). */
-export const SLAB_SIZE = 1024 * 1024;
-/** Most shared bytes gathered into one message to the hashing thread. */
-export const SHARED_RUN_BYTES = 1024 * 1024;
-/** Slabs one digester may hold before it reports congestion. */
-export const MAX_SLABS = 8;
-/**
- * A chunk no larger than this, complete before any of it went to the thread and with nothing
- * in flight, is hashed here: starting the thread costs ~30 ms of CPU (a second V8 isolate),
- * hashing 64 KiB ~40 µs. So a small file never starts it; digests stay in chunk order.
- */
-export const INLINE_CHUNK_BYTES = 64 * 1024;
-/**
- * Until the thread is started, whole chunks are also hashed here as long as they fit in this
- * many bytes for the whole process: ~10 ms of CPU against the ~30 ms (and a second isolate)
- * that starting the thread costs. A resume with little left to do (the tail chunk of a 99%
- * partial and the last 1%) then never starts it; a large download uses the budget up in its
- * first chunks and goes on on the thread. A chunk starts here or there and ends where it began.
- */
-export const INLINE_BUDGET_BYTES = 16 * 1024 * 1024;
-let inlineLeft = INLINE_BUDGET_BYTES;
-/** Idle slabs kept for reuse across digesters. */
-const SPARE_SLABS = 16;
-
-const spare: ArrayBuffer[] = [];
+import {
+  INLINE_CHUNK_BYTES,
+  MAX_SLABS,
+  SHARED_RUN_BYTES,
+  SLAB_SIZE,
+  keepSpareSlab,
+  spareSlab,
+  takeInlineBudget,
+} from './digester-budget.js';
 
 /** Shared bytes of the current chunk taken by updateShared and not yet sent to the thread. */
 interface SharedRun {
@@ -265,8 +248,7 @@ export class ChunkDigester {
       this.here = createHash('sha256');
       return true;
     }
-    if (this.thread.started || this.chunkSize > inlineLeft) return false;
-    inlineLeft -= this.chunkSize;
+    if (this.thread.started || !takeInlineBudget(this.chunkSize)) return false;
     this.here = createHash('sha256');
     return true;
   }
@@ -387,7 +369,7 @@ export class ChunkDigester {
   }
 
   private takeSlab(): Uint8Array {
-    const buffer = this.slabSize === SLAB_SIZE ? spare.pop() : undefined;
+    const buffer = this.slabSize === SLAB_SIZE ? spareSlab() : undefined;
     const slab = new Uint8Array(buffer ?? new ArrayBuffer(this.slabSize));
     this.slab = slab;
     this.slabFill = 0;
@@ -398,7 +380,7 @@ export class ChunkDigester {
   private giveBack(buffer: ArrayBuffer): void {
     const wasCongested = this.congested;
     this.slabsHeld--;
-    if (buffer.byteLength === SLAB_SIZE && spare.length < SPARE_SLABS) spare.push(buffer);
+    if (buffer.byteLength === SLAB_SIZE) keepSpareSlab(buffer);
     if (wasCongested && !this.congested && !this.disposed) this.options.onLow?.();
   }
 
