@@ -209,12 +209,19 @@ export class RawClient {
     return m;
   }
 
-  /** LIST; `wantLinks` sends the version-2 form (entries say which are symlinks). */
-  async list(path: string, wantLinks = false): Promise<ListEntry[] | ErrorFrame> {
+  /**
+   * LIST; `wantLinks` sends the version-2 form (entries say which are symlinks); `ms` bounds
+   * the wait for each frame.
+   */
+  async list(
+    path: string,
+    wantLinks = false,
+    ms = DEFAULT_WAIT_MS,
+  ): Promise<ListEntry[] | ErrorFrame> {
     this.send(encodeList({ requestId: this.nextId++, path, wantLinks }));
     const entries: ListEntry[] = [];
     for (;;) {
-      const m = await this.nextMessage();
+      const m = await this.nextMessage(ms);
       if (m.type === FrameType.ERROR) return m;
       if (m.type !== FrameType.LIST_OK) throw new Error(`unexpected frame ${m.type}`);
       entries.push(...m.entries);

@@ -62,7 +62,7 @@ export function chargeList(ctx: RequestContext, path: string, now = performance.
 /** Listings one process builds and sends at once (the others wait their turn, FIFO). */
 export const LIST_SLOTS = 16;
 /** Of those, listings one client address may hold at once. */
-export const LIST_SLOTS_PER_ADDRESS = 2;
+export const LIST_SLOTS_PER_ADDRESS = 4;
 
 /**
  * The listings in progress in one process, bounded across its connections: a listing holds its
