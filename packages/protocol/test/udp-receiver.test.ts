@@ -106,3 +106,80 @@ test('an ackEvery above 8 holds while nothing is lost; from the first hole on it
   r.makeAck();
   t.is(urgentAfter(18), 8);
 });
+
+test('above a hole an ACK is urgent at the hole, at the duplicate threshold, then by count', (t) => {
+  const r = new UdpReceiver({ start: 0, end: 100 * P, payloadSize: P, window: 100 * P });
+  const urgentAt: number[] = [];
+  const feed = (i: number): void => {
+    r.onData(i * P, seg(i), i + 1);
+    if (r.ackUrgent) {
+      urgentAt.push(i);
+      r.makeAck();
+    }
+  };
+  feed(0);
+  r.makeAck();
+  // Segment 1 is lost: 2 opens the hole, 4 is the third above it (the sender declares 1 lost),
+  // then the count of 8 new segments since the last ACK goes on being the ACK clock.
+  for (let i = 2; i <= 21; i++) feed(i);
+  t.deepEqual(urgentAt, [2, 4, 12, 20]);
+  // A second hole (22 lost) is told at once, and so is the retransmission that fills the first.
+  feed(23);
+  t.deepEqual(urgentAt.slice(4), [23]);
+  feed(1);
+  t.deepEqual(urgentAt.slice(5), [1]);
+  t.is(r.cumulative, 22 * P);
+});
+
+test('a pause with an ACK pending makes ACKs come sooner; ACKs due by count raise it back', (t) => {
+  const r = new UdpReceiver({
+    start: 0,
+    end: 1000 * P,
+    payloadSize: P,
+    window: 1000 * P,
+    ackEvery: 16,
+  });
+  let next = 0;
+  const countUntilUrgent = (): number => {
+    for (let n = 1; ; n++) {
+      r.onData(next * P, seg(next), next + 1);
+      next++;
+      if (r.ackUrgent) {
+        r.makeAck();
+        return n;
+      }
+    }
+  };
+  t.is(countUntilUrgent(), 16);
+  // A sender whose window is 6 segments: 6 arrive, then nothing until the delayed ACK.
+  for (let i = 0; i < 6; i++, next++) r.onData(next * P, seg(next), next + 1);
+  t.false(r.ackUrgent);
+  r.onAckDelay();
+  r.makeAck();
+  t.is(countUntilUrgent(), 3);
+  t.is(countUntilUrgent(), 4);
+  t.is(countUntilUrgent(), 5);
+  for (let i = 0; i < 20; i++) countUntilUrgent();
+  t.is(countUntilUrgent(), 16, 'never above ackEvery');
+});
+
+test('a pause at the edge of the window is the window, not a small congestion window', (t) => {
+  const r = new UdpReceiver({
+    start: 0,
+    end: 100 * P,
+    payloadSize: P,
+    window: 20 * P,
+    ackEvery: 16,
+  });
+  for (let i = 0; i < 16; i++) r.onData(i * P, seg(i), i + 1);
+  r.makeAck();
+  // Nothing released: the sender may send up to 20 and is then stuck at the window's edge.
+  for (let i = 16; i < 20; i++) r.onData(i * P, seg(i), i + 1);
+  r.onAckDelay();
+  r.makeAck();
+  r.release(20 * P);
+  r.makeAck();
+  let n = 0;
+  for (let i = 20; !r.ackUrgent; i++, n++) r.onData(i * P, seg(i), i + 1);
+  t.is(n, 16);
+});

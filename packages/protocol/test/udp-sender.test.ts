@@ -293,3 +293,23 @@ test('a segment that would end beyond windowEnd is held back until the window co
     [2 * P],
   );
 });
+
+test('the echo of a retransmission itself never makes it spurious, whatever the sub-µs phases', (t) => {
+  for (const sentFrac of [0, 0.0001, 0.0004, 0.0006, 0.0009]) {
+    for (const ackFrac of [0, 0.0001, 0.0004, 0.0006, 0.0009]) {
+      const s = started();
+      drain(s, 10);
+      s.onAck(ack(0, [{ start: P, end: 10 * P }]), 20);
+      const resent = drain(s, 20 + sentFrac).find((a) => a.retransmit)!;
+      s.onAck(ack(10 * P, [], resent.tsval), 21 + ackFrac);
+      t.is(s.stats.spuriousRetransmits, 0, `sent at +${sentFrac} ms, ACKed at +${ackFrac} ms`);
+    }
+  }
+  // The original's echo (sent 10 ms before the retransmission) still proves it spurious.
+  const s = started();
+  const first = drain(s, 10);
+  s.onAck(ack(0, [{ start: P, end: 10 * P }]), 20);
+  drain(s, 20.0009);
+  s.onAck(ack(10 * P, [], first[0]!.tsval), 21.0001);
+  t.is(s.stats.spuriousRetransmits, 1);
+});

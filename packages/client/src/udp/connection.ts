@@ -24,7 +24,8 @@ import { statOperation } from './handshake.js';
 import { ClientSession } from './session.js';
 import { usesTls } from '../tls-options.js';
 import type { Operation, UdpLink } from './link.js';
-import { ReceiveFlow, getOperation, windowFor } from './transfer.js';
+import { ReceiveFlow } from './receive-flow.js';
+import { getOperation, windowFor } from './transfer.js';
 
 /** Environment overrides (tests and benchmarks): liveness limit and payload size. */
 export const UDP_LIVENESS_ENV = 'FT_UDP_LIVENESS_MS';

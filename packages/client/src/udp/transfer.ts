@@ -1,7 +1,8 @@
 /**
  * The transfer side of the UDP client, for GET: REQUEST → ACCEPT → DIGEST_REQUESTs for the
  * chunk digests → first ACK, then DATA flows through a UdpReceiver and ACKs go back, until
- * FIN; we answer CLOSE. ReceiveFlow holds what pause/resume/close act on between datagrams.
+ * FIN; we answer CLOSE. ReceiveFlow (receive-flow.ts) holds what pause/resume/close act on
+ * between datagrams.
  */
 import { randomInt } from 'node:crypto';
 import {
@@ -12,18 +13,17 @@ import {
   RemoteError,
   UdpReceiver,
   digestsPerDatagram,
-  encodeUdpAck,
   encodeUdpClose,
   encodeUdpDigestRequest,
   encodeUdpRequest,
 } from '@ft/protocol';
-import type { End, FileHeader, GetRequest, Throttle, UdpAccept } from '@ft/protocol';
+import type { End, FileHeader, GetRequest, UdpAccept } from '@ft/protocol';
 import type { GetSink } from '../connection.js';
-import type { Pin } from '../receive/receive-ring.js';
 import { checkRangeAnswer } from '../response-checks.js';
 import { startRequest } from './handshake.js';
 import type { Operation, UdpLink } from './link.js';
-import { canFreeEarly, deliverThenFree, ownsItsMemory } from './datagram-memory.js';
+import { traceEnd } from './receive-flow.js';
+import type { ReceiveFlow } from './receive-flow.js';
 
 /** Largest receive window we offer, in bytes (memory bound per transfer). */
 export const UDP_WINDOW = 6 * 1024 * 1024;
@@ -48,13 +48,6 @@ export function windowFor(granted: number, payloadSize: number): number {
 /** DIGEST_REQUESTs in flight at once. */
 const DIGEST_PIPELINE = 8;
 /**
- * How long an ACK that is not urgent may wait (delayed ACK). In bulk flow the receiver ACKs
- * every 8 segments anyway; this only bounds the wait when fewer arrive. ACKing each read burst
- * instead meant one ACK per datagram when they arrive spaced out, which cost both sides more
- * CPU than the data.
- */
-const ACK_DELAY_MS = 2;
-/**
  * In-order segments per ACK, by segment size. With loopback's 65000-byte segments the 4 MiB
  * window holds 64 of them: an ACK every 16 (a quarter window, which is also when a window
  * update is due) halves the ACKs of the default 8, each of which costs both processes a send,
@@ -65,111 +58,6 @@ const ACK_DELAY_MS = 2;
 function ackEveryFor(payloadSize: number, window: number): number {
   if (payloadSize < 16 * 1024) return 8;
   return Math.max(2, Math.min(16, Math.floor(window / payloadSize / 4)));
-}
-
-/** The receiving state of the GET in progress, shared with pause, resume and close. */
-export class ReceiveFlow {
-  receiver: UdpReceiver | undefined;
-  transferId = 0;
-  private paused = false;
-  private unreleased = 0;
-  private ackScheduled = false;
-  /** --limit-rate: delivered bytes whose window release waits for the rate limit. */
-  private held = 0;
-  private heldTimer: NodeJS.Timeout | undefined;
-  /** Payloads in datagrams of their own are freed once the sink is done with them (datagram-memory.ts). */
-  private readonly freeEarly: boolean;
-
-  constructor(
-    private readonly send: (datagram: Buffer) => void,
-    private readonly throttle: () => Throttle | undefined = () => undefined,
-    /** Payloads arrive in Node's own datagram buffers (not decrypted copies of a sealed session). */
-    ownBuffers = false,
-  ) {
-    this.freeEarly = ownBuffers && canFreeEarly();
-  }
-
-  /** Backpressure: stop opening the window until resume(). */
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    const r = this.receiver;
-    if (r === undefined) return;
-    r.release(this.unreleased);
-    this.unreleased = 0;
-    if (r.ackUrgent) this.sendAck();
-  }
-
-  /** Hands the bytes ready in order to the sink; the window reopens for them unless paused. */
-  deliver(sink: GetSink): void {
-    const r = this.receiver!;
-    const onData = (chunk: Buffer, pin?: Pin): void => sink.onData(chunk, pin);
-    for (const chunk of r.takeReady()) {
-      // Taken first: the chunk may be empty (freed) once the sink returns.
-      const bytes = chunk.length;
-      if (this.freeEarly && ownsItsMemory(chunk)) deliverThenFree(chunk, onData);
-      else sink.onData(chunk);
-      if (this.paused) this.unreleased += bytes;
-      else this.releaseWithin(r, bytes);
-    }
-  }
-
-  /**
-   * Opens the window by `bytes`, at once or, under --limit-rate, once the rate allows: the
-   * server can then have at most one window of data beyond the rate in flight.
-   */
-  private releaseWithin(r: UdpReceiver, bytes: number): void {
-    const throttle = this.throttle();
-    const wait = throttle?.take(bytes) ?? 0;
-    if (wait <= 0 && this.heldTimer === undefined) {
-      r.release(bytes);
-      return;
-    }
-    this.held += bytes;
-    const arm = (ms: number): void => {
-      this.heldTimer = setTimeout(() => {
-        const more = throttle!.delay();
-        if (more > 0) return arm(more);
-        this.heldTimer = undefined;
-        const n = this.held;
-        this.held = 0;
-        if (this.receiver !== r) return;
-        if (this.paused) this.unreleased += n;
-        else {
-          r.release(n);
-          if (r.ackUrgent) this.sendAck();
-        }
-      }, Math.ceil(ms));
-    };
-    if (this.heldTimer === undefined) arm(wait);
-  }
-
-  /** Stops a pending rate-limit release (the connection failed or closed). */
-  dispose(): void {
-    clearTimeout(this.heldTimer);
-    this.heldTimer = undefined;
-  }
-
-  /** Sends an ACK of what has arrived (nothing when no transfer is open). */
-  sendAck(): void {
-    const r = this.receiver;
-    if (r === undefined || this.transferId === 0) return;
-    this.send(encodeUdpAck({ transferId: this.transferId, ...r.makeAck() }));
-  }
-
-  /** A pending, not urgent ACK goes out after ACK_DELAY_MS unless an urgent one overtakes it. */
-  scheduleAck(): void {
-    if (this.ackScheduled) return;
-    this.ackScheduled = true;
-    setTimeout(() => {
-      this.ackScheduled = false;
-      if (this.receiver?.ackPending) this.sendAck();
-    }, ACK_DELAY_MS);
-  }
 }
 
 /** GET a range; the sink sees a FILE header (with every chunk digest) and then the body in order. */
@@ -209,6 +97,8 @@ export function getOperation(
   let startAckAt = 0;
   let lastHeard = performance.now();
   let dataSeen = false;
+  /** FT_UDP_TRACE: when the phases began (ms since the process started). */
+  const marks: Record<string, number> = { requestAt: performance.now() };
 
   const sendBatch = (first: number, count: number, now: number): void => {
     const b = batches.get(first) ?? { count, sentAt: now, sends: 0 };
@@ -243,6 +133,7 @@ export function getOperation(
       chunkDigests: digests,
     };
     sink.onHeader(header);
+    marks.dataAt = now;
     flow.receiver = new UdpReceiver({
       start: a.offset,
       end: a.offset + a.length,
@@ -268,6 +159,7 @@ export function getOperation(
     if (request.wantDigests && m.length > 0 && m.algorithm !== DigestAlgorithm.SHA256_CHUNKS)
       throw link.bad('ACCEPT without the chunk digests that were asked for');
     accept = m;
+    marks.acceptAt = now;
     flow.transferId = m.transferId;
     digests = new Array<Buffer>(m.chunkCount);
     if (m.chunkCount > 0) fillDigestPipeline(now);
@@ -311,12 +203,13 @@ export function getOperation(
             link.drop();
             return;
           }
+          if (!dataSeen) marks.firstDataAt = now;
           dataSeen = true;
           const verdict = r.onData(m.offset, m.payload, m.tsval);
           if (verdict === 'invalid') throw link.bad(`DATA at ${m.offset} is off the segment grid`);
           flow.deliver(sink);
           if (r.ackUrgent) flow.sendAck();
-          else if (r.ackPending) flow.scheduleAck();
+          else if (r.ackPending) flow.scheduleAck(now);
           return;
         }
         case DatagramType.FIN: {
@@ -329,6 +222,8 @@ export function getOperation(
           // Twice: a lost CLOSE only costs the server a few FIN resends, but why pay.
           link.send(close);
           link.send(close);
+          if (process.env.FT_UDP_TRACE === '1')
+            traceEnd(r, { ...marks, timerAcks: flow.timerAcks });
           flow.transferId = 0;
           flow.receiver = undefined;
           resolve({

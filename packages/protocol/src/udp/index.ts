@@ -65,12 +65,14 @@ export {
   DUP_THRESHOLD,
   INITIAL_CWND_SEGMENTS,
   LOSS_BETA,
+  BIC_MAX_INCREMENT,
   MAX_ACCEPT_SENDS,
   MAX_FIN_SENDS,
   MIN_PTO_MS,
   tsvalAt,
 } from './sender/types.js';
 export { UdpSender } from './sender/sender.js';
+export { CongestionControl } from './sender/congestion.js';
 export type {
   AckInput,
   AckVerdict,

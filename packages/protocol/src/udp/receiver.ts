@@ -4,12 +4,20 @@
  * (bounded by the window, which only moves when the caller reports bytes written with
  * `release`), and builds ACKs with a cumulative offset and SACK ranges.
  *
- * ACK policy: immediately on anything unusual (a hole opened or filled, a duplicate, data
- * outside the window, completion, a window update the sender may be waiting for) and after
- * `ackEvery` in-order segments; otherwise the caller flushes a pending ACK after a short delay
- * (delayed ACK).
+ * ACK policy: immediately on anything unusual (a hole opened or filled, the sender's
+ * duplicate threshold reached above the newest hole, a duplicate, data outside the window,
+ * completion, a window update the sender may be waiting for) and after `ackEvery` new
+ * segments; otherwise the caller flushes a pending ACK after a short delay (delayed ACK).
+ *
+ * Segments that arrive above a hole are not each ACKed at once (RFC 5681 asks that of TCP):
+ * the sender needs to hear of a new hole, and again when DUP_THRESHOLD segments above it make
+ * it declare the loss; after that the usual count is its ACK clock, as QUIC's ACK frequency
+ * extension allows (draft-ietf-quic-ack-frequency, "reordering threshold"). Measured on
+ * loopback at 1% random loss: one ACK per held segment was ~1,450 ACKs per 256 MiB (5× the
+ * lossless count), each a send, a receive and a wake-up on both ends of a CPU-bound path.
  */
 import { UdpLimits } from './constants.js';
+import { DUP_THRESHOLD } from './sender/types.js';
 import type { ByteRange } from './messages.js';
 import { RangeSet } from './ranges.js';
 
@@ -44,13 +52,18 @@ export class UdpReceiver {
   private readonly end: number;
   private readonly payload: number;
   private readonly window: number;
+  /** Segments per ACK now, and the most it may climb back to (`ackEvery`, 8 after a hole). */
   private ackEvery: number;
+  private ackEveryCap: number;
   private released: number;
   private ready: Buffer[] = [];
   private readonly held = new Map<number, Buffer>();
   private readonly heldRanges = new RangeSet();
   private lastTsval = 0;
   private lastArrival = -1;
+  /** End of the highest segment received, and new segments received in a row at that edge above a hole. */
+  private highestEnd: number;
+  private aboveHole = 0;
   private unacked = 0;
   private pending = false;
   private urgent = false;
@@ -62,8 +75,10 @@ export class UdpReceiver {
     this.payload = options.payloadSize;
     this.window = options.window;
     this.ackEvery = options.ackEvery ?? 8;
+    this.ackEveryCap = this.ackEvery;
     this.cumulative = this.start;
     this.released = this.start;
+    this.highestEnd = this.start;
     this.advertised = this.windowEnd;
   }
 
@@ -119,6 +134,8 @@ export class UdpReceiver {
     this.stats.segments++;
     this.lastTsval = tsval;
     this.lastArrival = offset;
+    const edge = this.highestEnd;
+    if (offset + len > edge) this.highestEnd = offset + len;
     if (offset === this.cumulative) {
       this.ready.push(payload);
       this.cumulative += len;
@@ -135,12 +152,40 @@ export class UdpReceiver {
       }
       if (++this.unacked >= this.ackEvery || this.complete) this.urgent = true;
     } else {
+      if (this.ackEveryCap > 8) this.ackEveryCap = 8;
       if (this.ackEvery > 8) this.ackEvery = 8;
       this.held.set(offset, payload);
       this.heldRanges.add(offset, offset + len);
-      this.urgent = true;
+      if (offset > edge) {
+        // A new hole just below this segment.
+        this.aboveHole = 1;
+        this.urgent = true;
+      } else if (offset === edge && ++this.aboveHole === DUP_THRESHOLD) {
+        // Enough above the newest hole for the sender to declare it lost.
+        this.urgent = true;
+      }
+      if (++this.unacked >= this.ackEvery) this.urgent = true;
     }
     return 'new';
+  }
+
+  /**
+   * The delayed-ACK timer fired with an ACK pending: fewer than `ackEvery` segments came since
+   * the last ACK and then the flow paused, so the sender is most likely waiting for this ACK
+   * (its congestion window is smaller than what we wait for: slow start, or a window cut by a
+   * loss). ACK after half as many from now on, so that its flight is ACKed while it is still
+   * arriving instead of after the timer; each ACK due by count raises it by one again, up to
+   * `ackEvery`. Measured at 1% loss (cwnd ~20 segments) one ACK in eight came from the timer,
+   * each a ~2 ms stall of a path with a ~0.3 ms RTT; at 5% (cwnd ~10) one in five.
+   */
+  onAckDelay(): void {
+    // A sender at the edge of our window waits for the window, not for an earlier ACK.
+    if (this.highestEnd + this.payload > this.advertised) return;
+    if (this.unacked > 0 && this.unacked < this.ackEvery) {
+      this.ackEvery = Math.max(2, Math.ceil(this.unacked / 2));
+      // The ACK that goes out now is the timer's, not one due by count: it raises nothing.
+      this.unacked = 0;
+    }
   }
 
   /** In-order payloads not yet taken, in order. The caller writes them, then calls `release`. */
@@ -172,6 +217,7 @@ export class UdpReceiver {
 
   /** Builds the ACK to send now and clears the pending state. */
   makeAck(): AckFields {
+    if (this.unacked >= this.ackEvery && this.ackEvery < this.ackEveryCap) this.ackEvery++;
     this.pending = false;
     this.urgent = false;
     this.unacked = 0;

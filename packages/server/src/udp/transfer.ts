@@ -21,6 +21,8 @@ import { BlockReader } from './block-reader.js';
 
 /** Datagrams one pump may send before yielding to the event loop (ACKs, other transfers). */
 const BURST = 64;
+/** Diagnostics only (FT_UDP_TRACE=1): engine counters and a cwnd trace in udp-transfer-end. */
+const TRACE = process.env.FT_UDP_TRACE === '1';
 
 /** What a transfer needs from the service that owns the socket. */
 export interface TransferHost {
@@ -74,6 +76,8 @@ export class ServerTransfer {
   /** Pending while the rate limits (net/rates.ts) hold the next datagram back. */
   private rateTimer: NodeJS.Timeout | undefined;
   private ended = false;
+  /** FT_UDP_TRACE: cwnd (segments) after each ACK that told something new; pumps; queue stalls. */
+  private readonly trace = TRACE ? { cwnd: [] as number[], pumps: 0, queueFull: 0 } : undefined;
 
   constructor(
     private readonly host: TransferHost,
@@ -121,6 +125,7 @@ export class ServerTransfer {
       return;
     }
     if (this.sender.phase === 'fin' && this.finStatus === undefined) this.checkForChange();
+    this.trace?.cwnd.push(this.sender.cwnd / this.setup.accept.payloadSize);
     this.pump();
   }
 
@@ -196,6 +201,7 @@ export class ServerTransfer {
     this.sender.onTimer(now);
     const throttle = throttleFor(this);
     let sent = 0;
+    if (this.trace !== undefined) this.trace.pumps++;
     for (;;) {
       if (this.sender.phase === 'done' || this.sender.phase === 'failed') {
         this.finish();
@@ -203,6 +209,7 @@ export class ServerTransfer {
       }
       if (this.sender.phase === 'fin' && this.finStatus === undefined) break;
       if (sent >= BURST || this.host.congested()) {
+        if (this.trace !== undefined && sent < BURST) this.trace.queueFull++;
         this.immediate = setImmediate(() => this.pump());
         break;
       }
@@ -296,6 +303,30 @@ export class ServerTransfer {
       probes: s.probes,
       windowProbes: s.windowProbes,
       srttMs: Math.round((this.sender.rtt.srtt ?? 0) * 100) / 100,
+      ...(this.trace === undefined ? {} : this.traceSummary()),
+    };
+  }
+
+  private traceSummary(): Record<string, number> {
+    const s = this.sender.stats;
+    const c = [...this.trace!.cwnd].sort((a, b) => a - b);
+    const at = (q: number): number =>
+      Math.round(10 * (c[Math.floor(q * (c.length - 1))] ?? 0)) / 10;
+    return {
+      acks: s.acks,
+      dupAcks: s.duplicateAcks,
+      fastRetransmits: s.fastRetransmits,
+      spurious: s.spuriousRetransmits,
+      lossEvents: s.lossEvents,
+      cwndLimited: s.cwndLimited,
+      paceLimited: s.paceLimited,
+      windowLimited: s.windowLimited,
+      pumps: this.trace!.pumps,
+      queueFull: this.trace!.queueFull,
+      cwndP10: at(0.1),
+      cwndP50: at(0.5),
+      cwndP90: at(0.9),
+      minRttMs: Math.round(this.sender.rtt.minRtt * 1000) / 1000,
     };
   }
 

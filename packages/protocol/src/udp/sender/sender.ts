@@ -48,6 +48,10 @@ export class UdpSender {
     spuriousRetransmits: 0,
     probes: 0,
     windowProbes: 0,
+    lossEvents: 0,
+    cwndLimited: 0,
+    paceLimited: 0,
+    windowLimited: 0,
   };
   phase: SenderPhase = 'accept';
   /** Why the transfer failed, when phase is 'failed'. */
@@ -218,8 +222,14 @@ export class UdpSender {
     }
     const forced = this.forced > 0 && this.board.hasLost;
     if (!forced) {
-      if (this.board.pipe * this.payload + this.payload > this.cc.cwnd) return undefined;
-      if (this.pacing && this.pacer.blocked(now)) return undefined;
+      if (this.board.pipe * this.payload + this.payload > this.cc.cwnd) {
+        this.stats.cwndLimited++;
+        return undefined;
+      }
+      if (this.pacing && this.pacer.blocked(now)) {
+        this.stats.paceLimited++;
+        return undefined;
+      }
     }
     const lost = this.board.nextLost();
     if (lost !== undefined) {
@@ -230,7 +240,10 @@ export class UdpSender {
     this.forced = 0;
     this.board.compactLostQueue();
     if (forced) return this.nextData(now);
-    if (!this.board.canSendNew() || !this.fitsWindow(this.board.nxt)) return undefined;
+    if (!this.board.canSendNew() || !this.fitsWindow(this.board.nxt)) {
+      if (this.board.nxt < this.board.segments) this.stats.windowLimited++;
+      return undefined;
+    }
     return this.emit(this.board.takeNew(), now, false);
   }
 
@@ -378,7 +391,10 @@ export class UdpSender {
   private detectLosses(rackXmit: number): void {
     const { first, count } = this.board.detectLosses(rackXmit, this.rtt.minRtt);
     this.stats.fastRetransmits += count;
-    if (first >= 0 && this.cc.onLoss(first, this.board.nxt)) this.forced = 1;
+    if (first >= 0 && this.cc.onLoss(first, this.board.nxt)) {
+      this.forced = 1;
+      this.stats.lossEvents++;
+    }
   }
 
   private onRto(now: number): void {

@@ -6,6 +6,8 @@ import type { ByteRange } from '../messages.js';
 export const DUP_THRESHOLD = 3;
 /** cwnd multiplier on a loss event (CUBIC's beta; Reno's 0.5 gives up too much on random loss). */
 export const LOSS_BETA = 0.7;
+/** Most segments cwnd may grow by in one round trip on its way back to wMax (Linux tcp_bic's max_increment). */
+export const BIC_MAX_INCREMENT = 16;
 /** Initial congestion window, in segments (RFC 6928). */
 export const INITIAL_CWND_SEGMENTS = 10;
 /** Shortest probe timeout (ms): scheduling jitter on a busy host is a few milliseconds. */
@@ -65,6 +67,12 @@ export interface SenderStats {
   probes: number;
   /** Retransmission timer expiries with nothing in flight and the receive window shut. */
   windowProbes: number;
+  /** Loss events (window reductions) and undone ones. */
+  lossEvents: number;
+  /** Times nextAction had data to send but held it back: cwnd full, pacing, receive window. */
+  cwndLimited: number;
+  paceLimited: number;
+  windowLimited: number;
 }
 
 /** Microsecond timestamp for DATA.tsval: never 0 (0 means "no echo"). */
