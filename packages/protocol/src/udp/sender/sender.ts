@@ -3,29 +3,28 @@
  * clock of its own. The caller passes the time to every method, sends what `nextSegment` hands
  * out, and arms one timer at `nextDeadline()`, calling `onTimer` when it fires.
  *
- * Reliability: the byte range is cut into fixed-size segments on a grid from `start`; ACKs carry
- * a cumulative offset plus SACK ranges, so only lost segments are resent. A segment is deemed
- * lost when three later segments were SACKed (fast retransmit) or when a segment sent more than
- * a reordering window after it was delivered (RACK-style, which also catches lost
- * retransmissions). When the tail of a flight is lost nothing after it can be SACKed, so after
- * 2·SRTT without progress one tail-loss probe goes out (RACK-TLP; `tailProbes` allows more,
- * each a probe timeout after the last) and its ACK exposes the holes;
- * only if that fails too does the RTO (RFC 6298, exponential backoff) resend everything unSACKed.
- * The sender never sends a segment that does not fit wholly below the receiver's windowEnd.
- * An ACK that tells nothing new changes nothing, so duplicate ACKs never cause a duplicate burst.
+ * Reliability: the byte range is cut into fixed-size segments on a grid from `start`; ACKs carry a
+ * cumulative offset plus SACK ranges, so only lost segments are resent. A segment is deemed lost
+ * when three later segments were SACKed (fast retransmit) or when a segment sent more than a
+ * reordering window after it was delivered (RACK-style, which also catches lost retransmissions).
+ * When the tail of a flight is lost nothing after it can be SACKed, so after 2·SRTT without
+ * progress one tail-loss probe goes out (RACK-TLP; `tailProbes` allows more, each a probe timeout
+ * after the last) and its ACK exposes the holes; only if that fails too does the RTO (RFC 6298,
+ * exponential backoff) resend everything unSACKed. The sender never sends a segment that does not
+ * fit wholly below the receiver's windowEnd. An ACK that tells nothing new changes nothing, so
+ * duplicate ACKs never cause a duplicate burst.
  *
- * Congestion control: slow start, then additive increase; multiplicative decrease (×0.7) once
- * per window of data on loss, and back to one segment on timeout. Sends are paced at a multiple
- * of cwnd/SRTT so a window is not dumped into the path at once.
- *
- * This module holds the phases, timers and ACK validation; the scoreboard and loss decisions
- * are in loss-recovery.ts, the window in congestion.ts, the token bucket in pacer.ts.
+ * Congestion control: slow start, a BIC-style climb back toward the window before the last loss,
+ * additive increase above it; ×0.7 once per window of data on loss, one segment on timeout. Sends
+ * are paced at a multiple of cwnd/SRTT. This module holds the phases, timers and ACK validation;
+ * the scoreboard and loss decisions are in loss-recovery.ts, the window in congestion.ts, the token
+ * bucket in pacer.ts.
  */
 import { RttEstimator } from '../rtt.js';
 import { CongestionControl } from './congestion.js';
 import { Scoreboard } from './loss-recovery.js';
 import { Pacer } from './pacer.js';
-import { MAX_ACCEPT_SENDS, MAX_FIN_SENDS, MIN_PTO_MS, tsvalAt } from './types.js';
+import { MAX_ACCEPT_SENDS, MAX_FIN_SENDS, MIN_PTO_MS, newSenderStats, tsvalAt } from './types.js';
 import type {
   AckInput,
   AckVerdict,
@@ -37,22 +36,7 @@ import type {
 
 export class UdpSender {
   readonly rtt: RttEstimator;
-  readonly stats: SenderStats = {
-    segmentsSent: 0,
-    retransmits: 0,
-    fastRetransmits: 0,
-    timeouts: 0,
-    acks: 0,
-    duplicateAcks: 0,
-    invalidAcks: 0,
-    spuriousRetransmits: 0,
-    probes: 0,
-    windowProbes: 0,
-    lossEvents: 0,
-    cwndLimited: 0,
-    paceLimited: 0,
-    windowLimited: 0,
-  };
+  readonly stats: SenderStats = newSenderStats();
   phase: SenderPhase = 'accept';
   /** Why the transfer failed, when phase is 'failed'. */
   failure: string | undefined;

@@ -75,6 +75,26 @@ export interface SenderStats {
   windowLimited: number;
 }
 
+/** A sender's counters at the start of a transfer: all zero. */
+export function newSenderStats(): SenderStats {
+  return {
+    segmentsSent: 0,
+    retransmits: 0,
+    fastRetransmits: 0,
+    timeouts: 0,
+    acks: 0,
+    duplicateAcks: 0,
+    invalidAcks: 0,
+    spuriousRetransmits: 0,
+    probes: 0,
+    windowProbes: 0,
+    lossEvents: 0,
+    cwndLimited: 0,
+    paceLimited: 0,
+    windowLimited: 0,
+  };
+}
+
 /** Microsecond timestamp for DATA.tsval: never 0 (0 means "no echo"). */
 export function tsvalAt(nowMs: number): number {
   return Math.floor(nowMs * 1000) % 0x1_0000_0000 || 1;
