@@ -6,8 +6,9 @@
  * holds no memory of the server's and is cut; no descriptor is left open. The transfer log
  * line says `sendfile=true` when the body went that way, so these tests fail without it.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, closeSync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
+import { truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,9 +25,24 @@ import { makeTestPki } from './helpers/tls-certs.js';
 const MiB = 1024 * 1024;
 const root = mkdtempSync(join(tmpdir(), 'ft-sendfile-'));
 const out = mkdtempSync(join(tmpdir(), 'ft-sendfile-out-'));
-// Odd sizes: no piece boundary of the sender falls on the end. Above the 8 MiB from which a
-// one-shot child loads koffi for sendfile (ONESHOT_LOAD_AT).
+// Odd sizes: no piece boundary of the sender falls on the end.
 const big = randomBytes(24 * MiB + 4321);
+// A one-shot child loads koffi for sendfile only from 128 MiB (ONESHOT_LOAD_AT): huge.bin is
+// 1 MiB blocks of big.bin taken at shifting offsets (no two alike), and an odd tail.
+const HUGE_BLOCKS = 128;
+const hugeHash = createHash('sha256');
+const hugeFd = openSync(join(root, 'huge.bin'), 'w');
+for (let i = 0; i <= HUGE_BLOCKS; i++) {
+  const at = (i * 40_961) % (big.length - MiB);
+  const block = big.subarray(at, at + (i < HUGE_BLOCKS ? MiB : 333));
+  writeSync(hugeFd, block);
+  hugeHash.update(block);
+}
+closeSync(hugeFd);
+const FILES = {
+  'big.bin': createHash('sha256').update(big).digest('hex'),
+  'huge.bin': hugeHash.digest('hex'),
+};
 const mid = randomBytes(200 * 1024 + 7);
 const small = randomBytes(10_001);
 writeFileSync(join(root, 'big.bin'), big);
@@ -44,34 +60,48 @@ test.after.always(() => {
   rmSync(out, { recursive: true, force: true });
 });
 
-const SENDFILE_LINE = /transfer peer=\S+ path=big\.bin .*sendfile=true result=OK/;
+const sendfileLine = (name: string) =>
+  new RegExp(`transfer peer=\\S+ path=${name.replace('.', '\\.')} .*sendfile=true result=OK`);
 
 async function serve(t: ExecutionContext, flags: string[]): Promise<Ftserve> {
   return serveRoot(t, root, ['--host', '127.0.0.1', '--no-udp', ...flags]);
 }
 
-/** ftget big.bin from `server` (digests known first, so the body is not the streamed-digest path). */
-async function ftgetBig(t: ExecutionContext, server: Ftserve, scheme = 'ft', extra: string[] = []) {
-  const url = `${scheme}://127.0.0.1:${server.port}/big.bin`;
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** ftget `name` from `server` (digests known first, so the body is not the streamed-digest path). */
+async function ftgetFile(
+  t: ExecutionContext,
+  server: Ftserve,
+  name: keyof typeof FILES,
+  scheme = 'ft',
+  extra: string[] = [],
+) {
+  const url = `${scheme}://127.0.0.1:${server.port}/${name}`;
   const stat = await runFtget(['stat', url, ...extra]);
   t.is(stat.code, 0, stat.stderr);
   const o = outFile();
   const r = await runFtget(['get', url, '-o', o, '--retries', '0', ...extra]);
   t.is(r.code, 0, r.stderr);
-  t.true((await readFile(o)).equals(big), 'the bytes are the file’s');
+  t.is(await sha256Of(o), FILES[name], 'the bytes are the file’s');
+  rmSync(o, { force: true });
 }
 
-for (const [model, flags] of [
-  ['prefork', ['--workers', '1']],
-  ['fork-per-connection', ['--fork-per-connection', '--max-children', '4']],
+for (const [model, flags, name] of [
+  ['prefork', ['--workers', '1'], 'big.bin'],
+  ['fork-per-connection', ['--fork-per-connection', '--max-children', '4'], 'huge.bin'],
 ] as const) {
   test(`${model}: a large odd-sized file goes with sendfile, bytes identical, descriptors back to baseline`, async (t) => {
     const server = await serve(t, [...flags]);
     // The process that serves: the worker (prefork), or the primary that hands over (fork).
     const worker = model === 'prefork' ? childrenOf(server.pid)[0]! : server.pid;
     const baseline = fdCount(worker);
-    await ftgetBig(t, server);
-    t.true(await waitFor(() => SENDFILE_LINE.test(server.stderr())), server.stderr());
+    await ftgetFile(t, server, name);
+    t.true(await waitFor(() => sendfileLine(name).test(server.stderr())), server.stderr());
     t.true(
       await waitFor(() => fdCount(worker) <= baseline, 5000),
       `descriptors: ${fdCount(worker)} now, ${baseline} before`,
@@ -114,14 +144,14 @@ test('TLS takes the read path: bytes identical, no sendfile', async (t) => {
     '--tls-key',
     pki.server.key,
   ]);
-  await ftgetBig(t, server, 'fts', ['--cacert', pki.ca]);
+  await ftgetFile(t, server, 'big.bin', 'fts', ['--cacert', pki.ca]);
   t.regex(server.stderr(), /transfer peer=\S+ path=big\.bin .*result=OK/);
   t.notRegex(server.stderr(), /sendfile=true/);
 });
 
 test('--no-sendfile takes the read path: bytes identical, no sendfile', async (t) => {
   const server = await serve(t, ['--workers', '1', '--no-sendfile']);
-  await ftgetBig(t, server);
+  await ftgetFile(t, server, 'big.bin');
   t.regex(server.stderr(), /transfer peer=\S+ path=big\.bin .*result=OK/);
   t.notRegex(server.stderr(), /sendfile=true/);
 });

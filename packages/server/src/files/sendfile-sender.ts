@@ -40,11 +40,14 @@ export const PIECE_SIZE = 16 * 1024;
 export const BURST = 4 * 1024 * 1024;
 /**
  * A per-connection child (--fork-per-connection, --inetd) loads koffi only for a range this
- * large: the load costs it ~8 ms of CPU and ~1 MiB of private memory, which sendfile pays back
- * (against the read path's copies and its two 512 KiB buffers) only over a few MiB; see
- * docs/BENCHMARKS.md. A prefork worker loads it for its first range above SMALL_RANGE and keeps it.
+ * large. The load costs a fresh child 12–14 ms of CPU and +1.3 MiB of private memory at the
+ * peak of its transfer (the read path's two 512 KiB buffers cost less than that), and sendfile
+ * saves about 0.3 ms of CPU per MiB against the read path: it pays back the CPU only beyond
+ * ~40 MiB and never the memory, which matters when many children run at once (measured in
+ * docs/BENCHMARKS.md, "sendfile"). A prefork worker loads it for its first range above
+ * SMALL_RANGE and keeps it for all its connections.
  */
-export const ONESHOT_LOAD_AT = 8 * 1024 * 1024;
+export const ONESHOT_LOAD_AT = 128 * 1024 * 1024;
 
 const PROTOTYPE = 'intptr_t sendfile(int, int, int64_t *, size_t)';
 
