@@ -74,6 +74,8 @@ export interface ServeFlags {
   'proxy-protocol'?: boolean | undefined;
   'trusted-proxy'?: string[] | undefined;
   'exclusive-accept'?: boolean | undefined;
+  /** false from --no-sendfile. */
+  sendfile?: boolean | undefined;
 }
 
 export interface ServerConfig {
@@ -127,6 +129,11 @@ export interface ServerConfig {
    * that one idle worker wakes per new connection (--no-exclusive-accept: every worker wakes).
    */
   exclusiveAccept: boolean;
+  /**
+   * Send file bodies over plain TCP with sendfile(2) (files/sendfile-sender.ts); false
+   * (--no-sendfile): read them into pool buffers and write those, as over TLS.
+   */
+  sendfile: boolean;
 }
 
 function rateFlag(value: string | undefined, flag: string): number | undefined {
@@ -350,5 +357,6 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     proxyProtocol: flags['proxy-protocol'] === true,
     trustedProxies,
     exclusiveAccept: flags['exclusive-accept'] !== false,
+    sendfile: flags.sendfile !== false,
   };
 }

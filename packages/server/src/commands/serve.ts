@@ -188,6 +188,12 @@ ftserve digest --help).`;
       description: 'oldest TLS version accepted [default: 1.3]',
       options: ['1.2', '1.3'],
     }),
+    sendfile: Flags.boolean({
+      description:
+        'send file bodies over plain TCP with sendfile(2), without copying them through the process (--no-sendfile: read them into buffers and write those, like nginx "sendfile off")',
+      default: true,
+      allowNo: true,
+    }),
     version: Flags.version(),
     help: Flags.help(),
   };

@@ -1,5 +1,6 @@
 /**
- * Streams a byte range of an open file to a socket. At most two buffers are in use per
+ * Streams a byte range of an open file to a socket through read buffers (over plain TCP,
+ * sendRange hands it to sendfile-sender.ts instead, unless that is off). At most two buffers are in use per
  * transfer: one being taken by the socket while the next is read from disk; each goes back to
  * the process's pool once the socket has taken all of it. The socket therefore throttles the
  * disk reads, memory per transfer is at most two buffers whatever the file size, memory per process is bounded by
@@ -10,6 +11,11 @@ import { read, readSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import type { Throttle } from '@ft/protocol';
+import { TruncatedFileError, writeAll, writeTo } from './socket-writes.js';
+import { sendfileRange } from './sendfile-sender.js';
+import type { ZeroCopy } from './sendfile-sender.js';
+
+export { TruncatedFileError, writeAll, writeTo } from './socket-writes.js';
 
 const readAsync = promisify(read);
 
@@ -32,35 +38,6 @@ export function readSmallRange(fd: number, offset: number, length: number): Buff
     got += n;
   }
   return data;
-}
-
-/**
- * Writes frames in one system call (cork), and resolves once the socket has taken them all.
- * Only the last write is awaited: a stream completes writes in order, and a failed write
- * destroys it, which fails the callbacks of the writes still pending (one promise instead of
- * one per frame).
- */
-export function writeAll(socket: Socket, frames: Buffer[]): Promise<void> {
-  socket.cork();
-  for (let i = 0; i < frames.length - 1; i++) socket.write(frames[i]!);
-  const last = frames.length === 0 ? Promise.resolve() : writeTo(socket, frames.at(-1)!);
-  socket.uncork();
-  return last;
-}
-
-/** Thrown when the file ends before the announced bytes were read: the caller must cut the connection. */
-export class TruncatedFileError extends Error {
-  constructor(readonly position: number) {
-    super(`file ended at byte ${position} before the announced range`);
-    this.name = 'TruncatedFileError';
-  }
-}
-
-/** Resolves when the socket has taken `data` (flushed to the kernel), rejects if it fails or closes. */
-export function writeTo(socket: Socket, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    socket.write(data, (error) => (error ? reject(error) : resolve()));
-  });
 }
 
 /** Bytes of read buffers one process may hold at once (16 MiB: 32 buffers of 512 KiB). */
@@ -151,6 +128,8 @@ export class BufferPool {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** The pool of this process (every connection of a worker shares it). */
 export const sharedBufferPool = new BufferPool();
 
@@ -163,6 +142,9 @@ export const sharedBufferPool = new BufferPool();
  * (one buffer), paced by the throttle. The header and the first data buffer leave in one
  * write (cork). Resolves with the byte count once the socket has taken everything; `onTaken`
  * is told the bytes the socket has taken so far, after each buffer.
+ *
+ * With `zeroCopy` (a plain TCP socket, see zeroCopyFor) the body goes with sendfile(2) instead
+ * (sendfile-sender.ts): no pool buffer, no copy through the process.
  */
 export async function sendRange(
   socket: Socket,
@@ -174,10 +156,20 @@ export async function sendRange(
   address: string,
   onTaken: (bytes: number) => void = () => {},
   throttle?: Throttle,
+  zeroCopy?: ZeroCopy,
 ): Promise<number> {
   if (length === 0) {
     await writeTo(socket, header);
     return 0;
+  }
+  if (zeroCopy !== undefined) {
+    const at = await sendfileRange(socket, fd, header, offset, length, zeroCopy, onTaken, throttle);
+    if (at === offset + length) return length;
+    // sendfile cannot read this file (nothing of it was sent): the buffers take over.
+    const rest = length - (at - offset);
+    const taken = (bytes: number): void => onTaken(at - offset + bytes);
+    await sendRange(socket, fd, EMPTY, at, rest, pool, address, taken, throttle);
+    return length;
   }
   const end = offset + length;
   /** Reads the buffer at `at` (a pool buffer, released by the caller, or here on failure). */

@@ -15,6 +15,7 @@ import type { AcceptWakeup, ChildConfig, FromChild, ToChild } from './ipc.js';
 import { Logger } from '../logger.js';
 import type { ClientAddress } from '../net/peer.js';
 import { configureRates } from '../net/rates.js';
+import { ONESHOT_LOAD_AT, configureSendfile } from '../files/sendfile-sender.js';
 import { AddressGate } from '../access/address-list.js';
 import { loadCredentials, reloadCredentials } from '../access/credential-reload.js';
 import type { UdpSessionGrant } from '../udp/session-grant.js';
@@ -31,6 +32,11 @@ if (config === null || process.send === undefined) {
 const { server, role } = config;
 // Workers share the overall rate; per-connection children split it as --max-children allows.
 configureRates(server, role === 'worker' ? server.workers : server.maxChildren);
+// A worker keeps koffi for all its connections; a one-shot child loads it only when it pays.
+configureSendfile({
+  enabled: server.sendfile,
+  loadAtBytes: role === 'worker' ? 0 : ONESHOT_LOAD_AT,
+});
 const logger = new Logger({ format: server.logFormat, file: server.logFile });
 const files = new FileService({
   root: server.root,

@@ -6,6 +6,7 @@ import { fstatSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { ServerConfig } from '../config.js';
 import { configureRates } from '../net/rates.js';
+import { ONESHOT_LOAD_AT, configureSendfile } from '../files/sendfile-sender.js';
 import { Connection } from '../tcp/connection.js';
 import { ExitCode, ServeError } from '../exit-codes.js';
 import { FileService } from '../files/file-service.js';
@@ -48,6 +49,7 @@ export async function serveInetd(
   const raw = new Socket({ fd: 0, readable: true, writable: true });
   // inetd starts a process per connection, unknown to each other: the rates apply to each.
   configureRates(config);
+  configureSendfile({ enabled: config.sendfile, loadAtBytes: ONESHOT_LOAD_AT });
   const client = config.proxyProtocol ? await headerClient(raw, config, logger) : undefined;
   if (client === null) return ExitCode.OK;
   // --allow/--deny on the client's address (the PROXY header's, when there is one).

@@ -27,6 +27,8 @@ import {
   writeTo,
 } from '../files/file-sender.js';
 import { sendStreamed } from '../files/streamed-sender.js';
+import { zeroCopyFor } from '../files/sendfile-sender.js';
+import type { ZeroCopy } from '../files/sendfile-sender.js';
 import { ZERO_DIGEST } from '../files/digest-fields.js';
 import { refuse } from './request-context.js';
 import { throttleFor } from '../net/rates.js';
@@ -86,6 +88,8 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
   const started = performance.now();
   // "cached" or "computed" once digests were asked for: whether this request paid for hashing.
   let digestSource: string | undefined;
+  // Set when the body goes with sendfile(2): the log line says so (sendfile=true).
+  let zeroCopy: ZeroCopy | undefined;
   const log = (result: string, bytes: number, length?: number): void =>
     ctx.logger.info('transfer', {
       peer: ctx.peer,
@@ -95,6 +99,7 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
       bytes,
       ms: Math.round(performance.now() - started),
       digest: digestSource,
+      sendfile: zeroCopy === undefined ? undefined : true,
       result,
     });
   ctx.pauseIdleTimer();
@@ -126,6 +131,7 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
       return await sendSmall(ctx, request, opened, header, length, log);
     let sent = 0;
     try {
+      zeroCopy = await zeroCopyFor(ctx.socket, length);
       sent = await sendRange(
         ctx.socket,
         opened.handle.fd,
@@ -136,6 +142,7 @@ export async function serveGet(ctx: RequestContext, request: GetRequest): Promis
         ctx.address,
         () => ctx.noteProgress(),
         throttleFor(ctx),
+        zeroCopy,
       );
     } catch (error) {
       cutShort(ctx, error, sent, length, log);
