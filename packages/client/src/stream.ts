@@ -280,12 +280,14 @@ async function streamOnce(
           }
           h.chunkDigests.forEach((d, k) => (version!.digests[h.firstChunk + k] = d));
           const first = Math.floor(offset / h.chunkSize);
-          // A large body is hashed beside the event loop once the thread is up (ring-hasher.ts).
-          startRingThreadFor(h.size - offset, usesTls(o.remote));
+          // A large TCP body is hashed beside the event loop once the thread is up
+          // (ring-hasher.ts); UDP datagrams do not land in the receive ring it reads.
+          const ring = o.transport !== 'udp';
+          if (ring) startRingThreadFor(h.size - offset, usesTls(o.remote));
           held.push({ index: first, pieces: [], releases: [], bytes: 0 });
           digester = new ChunkDigester(h.chunkSize, first, onChunk, {
             inline: true,
-            ring: ringHasher,
+            ...(ring ? { ring: ringHasher } : {}),
             onLow: resumeIfClear,
             onError: () => connection.close(),
           });

@@ -114,8 +114,9 @@ export class DownloadJob {
     return {
       // One received stream: hashed on this thread as it arrives (see DigesterOptions.inline).
       inline: true,
-      // ... until the ring thread, started for a large body (transfer.ts), is ready.
-      ring: ringHasher,
+      // ... until the ring thread, started for a large TCP body (transfer.ts), is ready. It
+      // reads the TCP receive ring in place: UDP datagrams are not in it.
+      ...(this.o.transport === 'udp' ? {} : { ring: ringHasher }),
       onLow: () => this.resumeIfClear(),
       onError: () => this.connection?.close(),
     };
