@@ -1,7 +1,7 @@
 /**
- * Prefork workers poll the one shared listening socket with EPOLLEXCLUSIVE by default (one idle
- * worker wakes per new connection: sys/epoll-exclusive.ts), and as before without it under
- * --no-exclusive-accept. The registration is read from /proc (the worker's eventpoll fdinfo),
+ * With --exclusive-accept, prefork workers poll the one shared listening socket with
+ * EPOLLEXCLUSIVE (one idle worker wakes per new connection: sys/epoll-exclusive.ts); by default
+ * they poll it as libuv registered it. The registration is read from /proc (the worker's eventpoll fdinfo),
  * not inferred from timing. Either way every connection is served and logged, and a killed
  * worker's replacement registers the same way.
  */
@@ -109,8 +109,8 @@ async function serveMany(
 
 const PREFORK = ['--no-udp', '--workers', '2', '--max-connections-per-ip', '1000'];
 
-test('by default each worker polls the shared socket with EPOLLEXCLUSIVE, says so, and every connection is served and logged', async (t) => {
-  const server = await serveRoot(t, dir, PREFORK);
+test('with --exclusive-accept each worker polls the shared socket with EPOLLEXCLUSIVE, says so, and every connection is served and logged', async (t) => {
+  const server = await serveRoot(t, dir, [...PREFORK, '--exclusive-accept']);
   t.true(
     await waitFor(() =>
       /listening .*model=prefork workers=2 accept=exclusive/.test(server.stderr()),
@@ -126,8 +126,8 @@ test('by default each worker polls the shared socket with EPOLLEXCLUSIVE, says s
   t.notRegex(server.stderr(), /exclusive-accept-unavailable|listen-lost/);
 });
 
-test('--no-exclusive-accept: every worker polls the socket as libuv registered it, and serves', async (t) => {
-  const server = await serveRoot(t, dir, [...PREFORK, '--no-exclusive-accept']);
+test('by default (and with --no-exclusive-accept) every worker polls the socket as libuv registered it, and serves', async (t) => {
+  const server = await serveRoot(t, dir, PREFORK);
   t.true(
     await waitFor(() => /listening .*model=prefork workers=2 accept=all/.test(server.stderr())),
     server.stderr(),
@@ -141,7 +141,7 @@ test('--no-exclusive-accept: every worker polls the socket as libuv registered i
 });
 
 test('a SIGKILLed worker is replaced by one that also polls exclusively; the server keeps answering, no zombies, descriptors at baseline', async (t) => {
-  const server = await serveRoot(t, dir, PREFORK);
+  const server = await serveRoot(t, dir, [...PREFORK, '--exclusive-accept']);
   t.true(await waitFor(() => workersPoll(server, true)));
   const before = childrenOf(server.pid);
   const baseline = fdCount(server.pid);

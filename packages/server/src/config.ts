@@ -126,7 +126,8 @@ export interface ServerConfig {
   trustedProxies: string[];
   /**
    * Prefork: the shared listening socket is registered with EPOLLEXCLUSIVE in each worker, so
-   * that one idle worker wakes per new connection (--no-exclusive-accept: every worker wakes).
+   * that one idle worker wakes per new connection (--exclusive-accept; by default every worker
+   * wakes: the measured gain was within the runs' noise, see README).
    */
   exclusiveAccept: boolean;
   /**
@@ -356,7 +357,7 @@ export function resolveConfig(flags: ServeFlags, cwd = process.cwd()): ServerCon
     tls: tlsFlags(flags, cwd),
     proxyProtocol: flags['proxy-protocol'] === true,
     trustedProxies,
-    exclusiveAccept: flags['exclusive-accept'] !== false,
+    exclusiveAccept: flags['exclusive-accept'] === true,
     sendfile: flags.sendfile !== false,
   };
 }

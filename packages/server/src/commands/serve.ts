@@ -42,8 +42,8 @@ ftserve digest --help).`;
     }),
     'exclusive-accept': Flags.boolean({
       description:
-        'wake one idle worker per new connection (EPOLLEXCLUSIVE on the shared socket, Linux) instead of every worker (--no-exclusive-accept); prefork only',
-      default: true,
+        'wake one idle worker per new connection (EPOLLEXCLUSIVE on the shared socket, Linux) instead of every worker; prefork only',
+      default: false,
       allowNo: true,
     }),
     'fork-per-connection': Flags.boolean({
