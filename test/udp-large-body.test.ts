@@ -11,8 +11,10 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import { RING_THREAD_MIN_BYTES } from '@ft/client';
 import { runFtget } from './helpers/ftget.js';
+import type { FtgetResult } from './helpers/ftget.js';
 import { startFtserve } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 
@@ -49,46 +51,25 @@ test.after.always(async () => {
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-test('--udp into a file: a body past the ring-thread size arrives whole, no ring thread', async (t) => {
-  const out = join(dir, 'out.bin');
-  const r = await runFtget(
-    [
-      'get',
-      'large.bin',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(server.port),
-      '-o',
-      out,
-      '--udp',
-      '-v',
-    ],
-    { timeoutMs: 100_000 },
-  );
+/** `ftget get large.bin -o OUTPUT --udp -v`; asserts it succeeded without the ring thread. */
+async function getOverUdp(t: ExecutionContext, output: string): Promise<FtgetResult> {
+  const where = ['--host', '127.0.0.1', '--port', String(server.port)];
+  const r = await runFtget(['get', 'large.bin', ...where, '-o', output, '--udp', '-v'], {
+    timeoutMs: 100_000,
+  });
   t.is(r.code, 0, r.stderr);
   t.notRegex(r.stderr, /ring hashing thread/);
+  return r;
+}
+
+test('--udp into a file: a body past the ring-thread size arrives whole, no ring thread', async (t) => {
+  const out = join(dir, 'out.bin');
+  await getOverUdp(t, out);
   t.is(sha256(await readFile(out)), expected);
 });
 
 test('--udp -o -: the same body to stdout, whole, no ring thread', async (t) => {
-  const r = await runFtget(
-    [
-      'get',
-      'large.bin',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(server.port),
-      '-o',
-      '-',
-      '--udp',
-      '-v',
-    ],
-    { timeoutMs: 100_000 },
-  );
-  t.is(r.code, 0, r.stderr);
-  t.notRegex(r.stderr, /ring hashing thread/);
+  const r = await getOverUdp(t, '-');
   t.is(r.stdout.length, SIZE);
   t.is(sha256(r.stdout), expected);
 });
