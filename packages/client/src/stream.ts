@@ -21,7 +21,7 @@ import type { TransferConnection } from './udp/transport.js';
 import { ClientError, ClientErrorCode, isRetryable } from './errors.js';
 import type { DownloadOptions, DownloadResult } from './download-types.js';
 import { ChunkDigester } from './hashing/chunk-digester.js';
-import { ringHasher, startRingThreadFor } from './hashing/ring-hasher.js';
+import { ringHasherFor, startRingThreadFor } from './hashing/ring-hasher.js';
 import { usesTls } from './tls-options.js';
 import { formatServer } from './remote.js';
 import { fitsPinned } from './receive/receive-ring.js';
@@ -280,14 +280,12 @@ async function streamOnce(
           }
           h.chunkDigests.forEach((d, k) => (version!.digests[h.firstChunk + k] = d));
           const first = Math.floor(offset / h.chunkSize);
-          // A large TCP body is hashed beside the event loop once the thread is up
-          // (ring-hasher.ts); UDP datagrams do not land in the receive ring it reads.
-          const ring = o.transport !== 'udp';
-          if (ring) startRingThreadFor(h.size - offset, usesTls(o.remote));
+          // A large TCP body is hashed beside the event loop once the thread is up (ring-hasher.ts).
+          startRingThreadFor(h.size - offset, usesTls(o.remote), o.transport);
           held.push({ index: first, pieces: [], releases: [], bytes: 0 });
           digester = new ChunkDigester(h.chunkSize, first, onChunk, {
             inline: true,
-            ...(ring ? { ring: ringHasher } : {}),
+            ring: ringHasherFor(o.transport),
             onLow: resumeIfClear,
             onError: () => connection.close(),
           });

@@ -10,7 +10,7 @@ import { ClientError, ClientErrorCode } from '../errors.js';
 import { FileWriter } from '../file-writer.js';
 import { ChunkDigester } from '../hashing/chunk-digester.js';
 import type { DigesterOptions } from '../hashing/chunk-digester.js';
-import { ringHasher } from '../hashing/ring-hasher.js';
+import { ringHasherFor } from '../hashing/ring-hasher.js';
 import type { OutputLock } from '../output-lock.js';
 import {
   STATE_FORMAT,
@@ -114,9 +114,8 @@ export class DownloadJob {
     return {
       // One received stream: hashed on this thread as it arrives (see DigesterOptions.inline).
       inline: true,
-      // ... until the ring thread, started for a large TCP body (transfer.ts), is ready. It
-      // reads the TCP receive ring in place: UDP datagrams are not in it.
-      ...(this.o.transport === 'udp' ? {} : { ring: ringHasher }),
+      // ... until the ring thread, started for a large TCP body (transfer.ts), is ready.
+      ring: ringHasherFor(this.o.transport),
       onLow: () => this.resumeIfClear(),
       onError: () => this.connection?.close(),
     };

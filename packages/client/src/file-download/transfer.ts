@@ -181,10 +181,9 @@ async function fetch(
         onHeader: (h) => {
           acceptHeader(job, h, offset, length, streamDigests);
           // A large body is hashed beside the event loop once the thread is up (ring-hasher.ts).
-          // ... unless the partial is being re-hashed beside this fetch (see startRingThreadFor),
-          // and never over UDP: its datagrams do not land in the TCP receive ring.
-          if (!job.rehashingBeside && job.o.transport !== 'udp')
-            startRingThreadFor(length ?? h.size - offset, usesTls(job.o.remote));
+          // ... unless the partial is being re-hashed beside this fetch (see startRingThreadFor).
+          if (!job.rehashingBeside)
+            startRingThreadFor(length ?? h.size - offset, usesTls(job.o.remote), job.o.transport);
           if (sequential && job.tail !== undefined) digester = job.tail;
           else {
             digester = job.newDigester(Math.floor(offset / job.ledger!.chunkSize));

@@ -62,7 +62,7 @@ export interface DigesterOptions {
    * The ring hashing thread: from the first chunk that starts once it is ready, it takes
    * every chunk, ahead of `inline` (a chunk begun here ends here; digests stay in order).
    */
-  ring?: RingHasher;
+  ring?: RingHasher | undefined;
 }
 
 /** Off-thread chunk hashing with bounded memory; see the module comment. */

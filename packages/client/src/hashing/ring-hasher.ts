@@ -277,6 +277,18 @@ export class RingHasher {
 /** The process-wide ring hashing thread. */
 export const ringHasher = new RingHasher();
 
+/** How a body arrives (download options' `transport`; undefined is TCP). */
+type Transport = 'tcp' | 'udp' | undefined;
+
+/**
+ * The ring hasher for a body that arrives over `transport`, or undefined: it reads the TCP
+ * receive ring in place, and UDP datagrams never land in that ring (a 256 MiB UDP body once
+ * started the thread and stalled at the hand-over).
+ */
+export function ringHasherFor(transport: Transport): RingHasher | undefined {
+  return transport === 'udp' ? undefined : ringHasher;
+}
+
 /**
  * Starts the ring hashing thread for a body of `bytes` about to be received, when it pays: a
  * body of RING_THREAD_MIN_BYTES or more, and no re-hash of a partial running on the message
@@ -284,11 +296,11 @@ export const ringHasher = new RingHasher();
  * and a third hashing thread measured no faster on two cores, for ~10 MiB more RSS; not over
  * TLS (the server's encryption bounds the stream there: 615 -> 645 MB/s for `-o -`, n = 4,
  * while the peak RSS of a 1 GiB TLS download rose to 77-79 MiB, too close to the 80 MiB bound);
- * and RSS within RING_THREAD_MAX_RSS.
+ * and RSS within RING_THREAD_MAX_RSS. Never over UDP (see ringHasherFor).
  */
-export function startRingThreadFor(bytes: number, overTls: boolean): void {
+export function startRingThreadFor(bytes: number, overTls: boolean, transport: Transport): void {
   if (bytes < RING_THREAD_MIN_BYTES || hashThread.started || localHashThread.started) return;
-  if (overTls) return;
+  if (overTls || ringHasherFor(transport) === undefined) return;
   const rss = process.memoryUsage.rss();
   if (rss > RING_THREAD_MAX_RSS) {
     verbose(() => `no ring hashing thread: RSS ${(rss / MiB).toFixed(1)} MiB is past its budget`);
