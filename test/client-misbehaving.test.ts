@@ -103,7 +103,12 @@ test('a server that always cuts the body: exit 3 after the retries, partial kept
 });
 
 test('a stalled transfer is abandoned after --stall-timeout and resumed', async (t) => {
-  const env = await withFake(t, (n) => (n === 0 ? { stallAfterBytes: 1.5 * MiB } : {}));
+  // The stall is keyed to the first GET, not to the first connection: on a loaded machine the
+  // 0.5 s stall timeout can drop a connection before its GET (while WELCOME is still on its
+  // way), and the next connection, not the first, must then be the one that stalls.
+  const env = await withFake(t, () =>
+    env.server.gets.length === 0 ? { stallAfterBytes: 1.5 * MiB } : {},
+  );
   const res = await env.get('--stall-timeout', '0.5', '--json');
   t.is(res.code, 0, res.stderr);
   t.true((await readFile(env.out)).equals(env.data));
