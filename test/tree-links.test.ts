@@ -24,6 +24,7 @@ import { runFtget } from './helpers/ftget.js';
 import { startFtserve } from './helpers/ftserve.js';
 import type { Ftserve } from './helpers/ftserve.js';
 import { RawClient } from './helpers/raw-client.js';
+import { waitFor } from './helpers/procfs.js';
 
 const DEEP = 200;
 let dir: string;
@@ -244,6 +245,8 @@ test('the server bounds LIST work per connection: rate (BUSY) and depth (TOO_LAR
   t.true(ok >= 1000, `the burst is served (${ok})`);
   t.true(busy > 0, 'requests beyond the rate are refused');
   t.true(retryAfter > 0, 'BUSY says when to retry');
+  // The log line and the BUSY frame leave on different descriptors: wait (bounded) for the line.
+  await waitFor(() => /list-rate-limited/.test(server.stderr()), 5000);
   t.regex(server.stderr(), /list-rate-limited/);
   t.regex(server.stderr(), /FT_TOO_LARGE/);
 });
